@@ -1,0 +1,1 @@
+"""Shared libraries of the Frontdesk services."""

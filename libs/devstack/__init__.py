@@ -1,0 +1,1 @@
+"""Frontdesk libs devstack."""

@@ -1,0 +1,71 @@
+"""The fields every Frontdesk event carries, and the helpers to create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from uuid6 import uuid7
+
+ActorKind = Literal["operator", "client", "staff", "system", "telephony"]
+Service = Literal["intake", "calls", "routing", "notify", "billing"]
+
+
+def new_id() -> UUID:
+    """A new time-ordered identifier (UUIDv7)."""
+    return UUID(str(uuid7()))
+
+
+class Actor(BaseModel):
+    """Who caused an event: an operator, the client, bureau staff, the system or telephony."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ActorKind
+    id: str | None = Field(default=None, max_length=200)
+
+
+SYSTEM = Actor(kind="system")
+
+
+class Event(BaseModel):
+    """Base of every event: the common envelope. Subclasses add a `type` literal and fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service: ClassVar[Service]
+
+    event_id: UUID = Field(default_factory=new_id)
+    type: str
+    schema_version: int = Field(default=1, ge=1)
+    client_id: UUID
+    occurred_at: AwareDatetime
+    correlation_id: UUID = Field(default_factory=new_id)
+    causation_id: UUID | None = None
+    actor: Actor = SYSTEM
+
+    @classmethod
+    def current_schema_version(cls) -> int:
+        """The version this code writes; a subclass bumps it with `schema_version: int = 2`."""
+        return int(cls.model_fields["schema_version"].default)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _is_current(cls, value: int) -> int:
+        expected = cls.current_schema_version()
+        if value != expected:
+            raise ValueError(
+                f"{cls.__name__} is at schema_version {expected}; upcast older data first"
+            )
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def caused(self) -> dict[str, UUID]:
+        """Envelope fields for an event caused by this one (same correlation)."""
+        return {"correlation_id": self.correlation_id, "causation_id": self.event_id}

@@ -1,0 +1,183 @@
+"""Events of the intake service: clients, their numbers, secretary book, plan and preferences."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from libs.events.envelope import Event, Service
+from libs.events.values import (
+    Cents,
+    Email,
+    EmailHandling,
+    HttpsUrl,
+    Language,
+    LongText,
+    Name,
+    NotificationPreferences,
+    OfficeHours,
+    PhoneNumber,
+    Plan,
+    ShortText,
+    Slug,
+    Text,
+    UtcDatetime,
+    ValueObject,
+)
+
+Channel = Literal["transfer", "sms", "chat", "email"]
+"""How an urgent call reaches a contact; `chat` is a webhook (Teams, Slack) replacing Skype."""
+AfterHours = Literal["email_summary", "call_back"]
+
+
+class IntakeEvent(Event):
+    """Base of the events the intake service emits."""
+
+    service: ClassVar[Service] = "intake"
+
+
+class FaqEntry(ValueObject):
+    """A question callers ask and the answer the operator may give."""
+
+    question: Text = Field(min_length=1)
+    answer: Text
+
+
+class UrgencyRule(ValueObject):
+    """What the client calls urgent and which channels to try, in order."""
+
+    kind: Slug
+    description: Text
+    channels: tuple[Channel, ...] = Field(min_length=1, max_length=4)
+    ack_timeout_seconds: int = Field(default=600, ge=30, le=86400)
+
+
+class EscalationContact(ValueObject):
+    """A person in the escalation chain and the ways to reach them."""
+
+    name: Name
+    phone: PhoneNumber | None = None
+    email: Email | None = None
+    chat_webhook_url: HttpsUrl | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> EscalationContact:
+        if self.phone is None and self.email is None and self.chat_webhook_url is None:
+            raise ValueError("an escalation contact needs a phone, an e-mail or a chat webhook")
+        return self
+
+
+class TemporaryInstruction(ValueObject):
+    """An instruction that applies only for a while (holiday cover, a campaign)."""
+
+    text: Text = Field(min_length=1)
+    valid_from: UtcDatetime
+    valid_until: UtcDatetime
+
+    @model_validator(mode="after")
+    def _from_before_until(self) -> TemporaryInstruction:
+        if self.valid_from >= self.valid_until:
+            raise ValueError("valid_from must be before valid_until")
+        return self
+
+
+class ClientRegistered(IntakeEvent):
+    """A client signed up: contact details, plan, preferences and office hours."""
+
+    type: Literal["ClientRegistered"] = "ClientRegistered"
+    name: Name
+    contact_email: Email
+    language: Language
+    plan: Plan
+    email_handling: EmailHandling = EmailHandling()
+    notification: NotificationPreferences
+    office_hours: OfficeHours = OfficeHours()
+    cold_calls_free: bool = False
+    setup_fee_cents: Cents = 4500
+
+
+class ClientActivated(IntakeEvent):
+    """The intake is complete and the client may forward calls."""
+
+    type: Literal["ClientActivated"] = "ClientActivated"
+
+
+class NumberAssigned(IntakeEvent):
+    """A reserved forwarding number now belongs to the client."""
+
+    type: Literal["NumberAssigned"] = "NumberAssigned"
+    number: PhoneNumber
+
+
+class NumberReleased(IntakeEvent):
+    """A forwarding number no longer belongs to the client."""
+
+    type: Literal["NumberReleased"] = "NumberReleased"
+    number: PhoneNumber
+
+
+class SecretaryBookRevised(IntakeEvent):
+    """A new version of the secretary book: the full book as of this version."""
+
+    type: Literal["SecretaryBookRevised"] = "SecretaryBookRevised"
+    book_version: int = Field(ge=1)
+    greeting: Text
+    instructions: LongText = ""
+    faq: tuple[FaqEntry, ...] = Field(default=(), max_length=500)
+    urgency_rules: tuple[UrgencyRule, ...] = Field(default=(), max_length=50)
+    escalation_contacts: tuple[EscalationContact, ...] = Field(default=(), max_length=20)
+    temporary_instructions: tuple[TemporaryInstruction, ...] = Field(default=(), max_length=100)
+    after_hours: AfterHours = "email_summary"
+    calendar_url: HttpsUrl | None = None
+
+    @model_validator(mode="after")
+    def _unique_urgency_kinds(self) -> SecretaryBookRevised:
+        kinds = [rule.kind for rule in self.urgency_rules]
+        if len(kinds) != len(set(kinds)):
+            raise ValueError("urgency rule kinds must be unique")
+        return self
+
+
+class PlanChanged(IntakeEvent):
+    """The client's commercial terms change from a given Europe/Amsterdam calendar day."""
+
+    type: Literal["PlanChanged"] = "PlanChanged"
+    plan: Plan
+    email_handling: EmailHandling
+    effective_from: date
+
+
+class NotificationPreferencesChanged(IntakeEvent):
+    """How and to whom call messages are sent changed."""
+
+    type: Literal["NotificationPreferencesChanged"] = "NotificationPreferencesChanged"
+    notification: NotificationPreferences
+
+
+class OfficeHoursChanged(IntakeEvent):
+    """The client's office hours (schedule, holidays, closures) were replaced."""
+
+    type: Literal["OfficeHoursChanged"] = "OfficeHoursChanged"
+    office_hours: OfficeHours
+
+
+class ClientOffboarded(IntakeEvent):
+    """The client left; its numbers are released separately."""
+
+    type: Literal["ClientOffboarded"] = "ClientOffboarded"
+    reason: ShortText = ""
+
+
+INTAKE_EVENTS: tuple[type[IntakeEvent], ...] = (
+    ClientRegistered,
+    ClientActivated,
+    NumberAssigned,
+    NumberReleased,
+    SecretaryBookRevised,
+    PlanChanged,
+    NotificationPreferencesChanged,
+    OfficeHoursChanged,
+    ClientOffboarded,
+)

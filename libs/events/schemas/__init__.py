@@ -1,0 +1,1 @@
+"""The committed JSON Schema of every event version; `python -m libs.events.schemas` writes them."""

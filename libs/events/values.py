@@ -1,0 +1,175 @@
+"""Value types and value objects shared by several events (and their consumers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from itertools import pairwise
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+# Patterns use [0-9], not \d: pydantic's regex engine treats \d as any Unicode digit.
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _whole_minutes(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time carries no timezone")
+    if value.second or value.microsecond:
+        raise ValueError("a local time is given in whole minutes (HH:MM)")
+    return value
+
+
+Cents = Annotated[int, Field(ge=0)]
+"""An amount of money in euro cents, never negative."""
+SignedCents = int
+"""An amount in euro cents that may be negative (balances, corrections)."""
+Count = Annotated[int, Field(ge=0)]
+PhoneNumber = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
+"""A telephone number in E.164 form, e.g. +31851234567."""
+Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
+HttpsUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https://[^\s]+$")]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
+"""An opaque id issued outside this system (operator login, telephony reference)."""
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(max_length=500)]
+Text = Annotated[str, StringConstraints(max_length=5000)]
+LongText = Annotated[str, StringConstraints(max_length=50000)]
+Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+"""A calendar month in Europe/Amsterdam, "YYYY-MM"."""
+TimeZoneName = Annotated[
+    str, StringConstraints(max_length=64, pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}$")
+]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timezone-aware instant, normalised to UTC."""
+LocalTime = Annotated[time, AfterValidator(_whole_minutes)]
+"""A wall-clock time of day in the client's timezone, whole minutes."""
+Language = Literal["nl", "de", "en", "fr"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ValueObject(BaseModel):
+    """Base of the immutable value objects nested in events."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PerCallPlan(ValueObject):
+    """Billable calls are invoiced monthly at the rate in force."""
+
+    mode: Literal["per_call"] = "per_call"
+
+
+class PunchCardPlan(ValueObject):
+    """Billable calls draw on prepaid credit; a warning goes out below the threshold."""
+
+    mode: Literal["punch_card"] = "punch_card"
+    low_balance_threshold_cents: Cents = 1000
+
+
+class FixedMonthlyPlan(ValueObject):
+    """A fixed monthly amount covers some calls; extra calls are billed on top."""
+
+    mode: Literal["fixed_monthly"] = "fixed_monthly"
+    monthly_amount_cents: Cents
+    included_calls: Count
+
+
+Plan = Annotated[PerCallPlan | PunchCardPlan | FixedMonthlyPlan, Field(discriminator="mode")]
+"""How a client pays for calls, discriminated by `mode`."""
+
+
+class EmailHandling(ValueObject):
+    """Whether the bureau also handles the client's e-mail, and its custom monthly fee."""
+
+    enabled: bool = False
+    monthly_fee_cents: Cents = 0
+
+    @model_validator(mode="after")
+    def _no_fee_when_disabled(self) -> EmailHandling:
+        if not self.enabled and self.monthly_fee_cents:
+            raise ValueError("monthly_fee_cents must be 0 when e-mail handling is disabled")
+        return self
+
+
+class NotificationPreferences(ValueObject):
+    """How call messages reach the client: one daily digest (default) or a mail per call."""
+
+    mode: Literal["daily_digest", "per_call"] = "daily_digest"
+    recipients: tuple[Email, ...] = Field(min_length=1, max_length=20)
+    digest_time: LocalTime = time(17, 15)
+
+
+class OpeningSpan(ValueObject):
+    """One stretch of a day during which the office is open, in local time."""
+
+    opens: LocalTime
+    closes: LocalTime
+
+    @model_validator(mode="after")
+    def _opens_before_closing(self) -> OpeningSpan:
+        if self.opens >= self.closes:
+            raise ValueError("opens must be before closes")
+        return self
+
+
+Day = Annotated[tuple[OpeningSpan, ...], Field(max_length=6)]
+_WORKDAY = (OpeningSpan(opens=time(8), closes=time(17)),)
+
+
+class WeeklySchedule(ValueObject):
+    """Opening spans per weekday; the default is Monday to Friday 08:00-17:00."""
+
+    mon: Day = _WORKDAY
+    tue: Day = _WORKDAY
+    wed: Day = _WORKDAY
+    thu: Day = _WORKDAY
+    fri: Day = _WORKDAY
+    sat: Day = ()
+    sun: Day = ()
+
+    @model_validator(mode="after")
+    def _spans_ordered(self) -> WeeklySchedule:
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+            spans: tuple[OpeningSpan, ...] = getattr(self, day)
+            if any(a.closes > b.opens for a, b in pairwise(spans)):
+                raise ValueError(f"{day}: opening spans must be in order and not overlap")
+        return self
+
+
+class Closure(ValueObject):
+    """A temporary closure (holiday, company outing) overriding the weekly schedule."""
+
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    reason: ShortText = ""
+
+    @model_validator(mode="after")
+    def _starts_before_end(self) -> Closure:
+        if self.starts_at >= self.ends_at:
+            raise ValueError("starts_at must be before ends_at")
+        return self
+
+
+class OfficeHours(ValueObject):
+    """When the client's office counts as open: weekly schedule, holidays and closures."""
+
+    timezone: TimeZoneName = "Europe/Amsterdam"
+    weekly: WeeklySchedule = WeeklySchedule()
+    public_holidays: Literal["nl"] | None = "nl"
+    closures: tuple[Closure, ...] = Field(default=(), max_length=200)

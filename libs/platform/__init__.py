@@ -1,0 +1,1 @@
+"""Infrastructure shared by the services: settings, clock, event store, relay, consumers."""

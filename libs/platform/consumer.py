@@ -1,0 +1,237 @@
+"""Effectively-once event consumers: inbox row and handler writes commit together.
+
+For every message: decode it (undecodable -> dead-letter topic), then in one transaction
+insert the inbox row `(consumer, event_id)` and run the handler; a duplicate delivery finds
+the row and is skipped. Offsets are committed to Kafka only after the database commit, so a
+crash in between redelivers messages that the inbox then absorbs. A handler that keeps
+failing sends its message to the dead-letter topic and the consumer carries on; a database
+outage is waited out instead, since it is no fault of the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from libs.events.catalogue import UndecodableEvent, decode
+from libs.events.envelope import Event
+from libs.platform.db import Connection
+from libs.platform.faults import crash_point
+from libs.platform.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
+from libs.platform.store import EventStore
+
+log = structlog.get_logger(__name__)
+INFRASTRUCTURE_ERRORS = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets besides the event: its transaction and the means to emit events."""
+
+    conn: Connection
+    store: EventStore
+    now: Callable[[], datetime]
+    replay: bool = False
+    position: tuple[str, int, int] = ("", 0, 0)
+    skipped_emits: list[Event] = field(default_factory=list)
+
+    async def emit(self, stream_id: str, expected: int | None, events: Sequence[Event]) -> None:
+        """Append events in the handler's transaction; in a replay they exist already."""
+        if self.replay:
+            self.skipped_emits.extend(events)
+            return
+        await self.store.append(stream_id, expected, events, conn=self.conn)
+
+
+Handler = Callable[[Event, HandlerContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A named consumer: the topics it reads and a handler per event type it cares about."""
+
+    name: str
+    topics: tuple[str, ...]
+    handlers: Mapping[str, Handler]
+
+
+class DeadLetters:
+    """Publishes messages a consumer gave up on, with the reason, to a dead-letter topic."""
+
+    def __init__(self, producer: AIOKafkaProducer | None, topic: str) -> None:
+        self.producer, self.topic = producer, topic
+        self.skipped: list[tuple[ConsumerRecord, str]] = []
+
+    async def send(self, consumer: str, record: ConsumerRecord, error: str) -> None:
+        """Publish the original bytes with headers naming its origin and the error.
+
+        Without a producer (a replay, side effects off) the record is only remembered.
+        """
+        if self.producer is None:
+            self.skipped.append((record, error))
+            return
+        headers = [
+            ("consumer", consumer.encode()),
+            ("error", error[:4000].encode()),
+            ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            *[(k, v) for k, v in (record.headers or ()) if k in {"event_id", "type"}],
+        ]
+        await self.producer.send_and_wait(self.topic, record.value, key=record.key, headers=headers)
+        DEAD_LETTERS.labels(consumer, record.topic).inc()
+        log.warning("consumer.dead_letter", consumer=consumer, error=error[:200])
+
+
+class MessageProcessor:
+    """Applies one Kafka record to the database exactly once (or dead-letters it)."""
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        store: EventStore,
+        dead_letters: DeadLetters,
+        *,
+        now: Callable[[], datetime],
+        max_attempts: int = 5,
+        retry_base: float = 0.2,
+        replay: bool = False,
+    ) -> None:
+        self.sub, self.store, self.dead_letters, self.now = subscription, store, dead_letters, now
+        self.max_attempts, self.retry_base, self.replay = max_attempts, retry_base, replay
+
+    async def process(self, record: ConsumerRecord) -> str:
+        """Handle a record; returns the outcome (handled, duplicate, ignored, dead_letter)."""
+        try:
+            event = decode(record.value)
+        except UndecodableEvent as exc:
+            return await self._give_up(record, f"undecodable: {exc}")
+        handler = self.sub.handlers.get(event.type)
+        if handler is None:
+            return self._count(record, "ignored")
+        structlog.contextvars.bind_contextvars(
+            event_id=str(event.event_id), client_id=str(event.client_id), event_type=event.type
+        )
+        try:
+            outcome = await self._with_retries(handler, event, record)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            return await self._give_up(record, f"handler failed: {exc!r}")
+        return self._count(record, outcome)
+
+    async def _with_retries(self, handler: Handler, event: Event, record: ConsumerRecord) -> str:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_exponential_jitter(multiplier=self.retry_base, max=5, jitter=self.retry_base),
+            retry=retry_if_not_exception_type(INFRASTRUCTURE_ERRORS),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._apply(handler, event, record)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _apply(self, handler: Handler, event: Event, record: ConsumerRecord) -> str:
+        started = time.perf_counter()
+        async with self.store.transaction() as conn:
+            if not await self._claim(conn, event, record):
+                return "duplicate"
+            ctx = HandlerContext(
+                conn, self.store, self.now, replay=self.replay, position=_position(record)
+            )
+            await handler(event, ctx)
+        HANDLER_SECONDS.labels(self.sub.name, event.type).observe(time.perf_counter() - started)
+        crash_point("consumer.after_db_commit")
+        return "handled"
+
+    async def _claim(self, conn: Connection, event: Event, record: ConsumerRecord) -> bool:
+        inserted = await conn.fetchval(
+            f"INSERT INTO {self.store.schema}.inbox (consumer, event_id, topic, partition, "
+            '"offset") VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING RETURNING true',
+            self.sub.name, event.event_id, record.topic, record.partition, record.offset,
+        )  # fmt: skip
+        return bool(inserted)
+
+    async def _give_up(self, record: ConsumerRecord, error: str) -> str:
+        await self.dead_letters.send(self.sub.name, record, error)
+        return self._count(record, "dead_letter")
+
+    def _count(self, record: ConsumerRecord, outcome: str) -> str:
+        EVENTS_CONSUMED.labels(self.sub.name, record.topic, outcome).inc()
+        return outcome
+
+
+class ConsumerRunner:
+    """Runs one subscription as a member of its Kafka consumer group."""
+
+    def __init__(
+        self, processor: MessageProcessor, consumer_factory: Callable[[], AIOKafkaConsumer]
+    ) -> None:
+        self.processor, self.consumer_factory = processor, consumer_factory
+        self.running = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set, committing offsets after each processed batch."""
+        while not stop.is_set():
+            consumer = self.consumer_factory()
+            try:
+                await consumer.start()
+                self.running = True
+                while not stop.is_set():
+                    batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                    await self._process_batch(consumer, batch)
+            except KafkaError as exc:
+                log.warning("consumer.kafka_error", error=repr(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                self.running = False
+                await consumer.stop()
+
+    async def _process_batch(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        for records in batch.values():
+            for record in records:
+                await self._process_until_done(record)
+        if batch:
+            try:
+                await consumer.commit()
+            except CommitFailedError as exc:  # a rebalance: the inbox absorbs the redelivery
+                log.info("consumer.commit_failed", error=repr(exc))
+        await self._record_lag(consumer)
+
+    async def _process_until_done(self, record: ConsumerRecord) -> None:
+        while True:
+            try:
+                await self.processor.process(record)
+                return
+            except INFRASTRUCTURE_ERRORS as exc:
+                log.warning("consumer.database_unavailable", error=repr(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                structlog.contextvars.unbind_contextvars("event_id", "client_id", "event_type")
+
+    async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+        name = self.processor.sub.name
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                position = await consumer.position(tp)
+                CONSUMER_LAG.labels(name, tp.topic, str(tp.partition)).set(highwater - position)
+
+
+def _position(record: ConsumerRecord) -> tuple[str, int, int]:
+    return (record.topic, record.partition, record.offset)

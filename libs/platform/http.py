@@ -1,0 +1,122 @@
+"""The HTTP surface every service shares: health, readiness, metrics and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from libs.platform.clock import ClockWentBackwards, SharedClock, advance_clock, set_clock
+from libs.platform.logging import configure_logging
+from libs.platform.runtime import ServiceDefinition, ServiceRuntime
+from libs.platform.settings import Settings
+
+
+class ClockRead(BaseModel):
+    """The time a service sees, and where it comes from."""
+
+    now: datetime
+    mode: str
+
+
+class ClockChange(BaseModel):
+    """Move the simulation clock: to an instant, or forward by some seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    set_to: AwareDatetime | None = None
+    advance_seconds: float | None = Field(default=None, ge=0, le=10 * 366 * 86400)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ClockChange:
+        if (self.set_to is None) == (self.advance_seconds is None):
+            raise ValueError("give exactly one of set_to and advance_seconds")
+        return self
+
+
+def runtime(request: Request) -> ServiceRuntime:
+    """The service runtime of the app handling this request."""
+    found: ServiceRuntime = request.app.state.runtime
+    return found
+
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime)]
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/health/live")
+async def live() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "alive"}
+
+
+@ops.get("/health/ready")
+async def ready(rt: Runtime, response: Response) -> dict[str, Any]:
+    """Database, relay and consumers are working; 503 otherwise."""
+    state = rt.readiness()
+    if not state["ready"]:
+        response.status_code = 503
+    return state
+
+
+@ops.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus metrics of this process."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@ops.get("/clock")
+async def read_clock(rt: Runtime) -> ClockRead:
+    """The current time as this service sees it."""
+    return ClockRead(now=rt.clock.now(), mode=rt.settings.clock)
+
+
+@ops.post("/clock")
+async def change_clock(change: ClockChange, rt: Runtime) -> ClockRead:
+    """Set or advance the shared simulation clock (simulation mode only)."""
+    if not isinstance(rt.clock, SharedClock):
+        raise HTTPException(409, "the clock can only be changed in simulation mode")
+    conn = await asyncpg.connect(rt.settings.clock_dsn)
+    try:
+        if change.set_to is not None:
+            await set_clock(conn, change.set_to)
+        else:
+            await advance_clock(conn, timedelta(seconds=change.advance_seconds or 0))
+    except ClockWentBackwards as exc:
+        raise HTTPException(409, str(exc)) from exc
+    finally:
+        await conn.close()
+    return ClockRead(now=await rt.clock.refresh(), mode=rt.settings.clock)
+
+
+def create_service_app(
+    settings: Settings,
+    definition: ServiceDefinition,
+    routers: Sequence[APIRouter] = (),
+    *,
+    title: str,
+) -> FastAPI:
+    """A FastAPI app whose lifespan starts and stops the service runtime."""
+    configure_logging(settings.service, settings.log_level)
+    service_runtime = ServiceRuntime(settings, definition)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service_runtime.start()
+        try:
+            yield
+        finally:
+            await service_runtime.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.runtime = service_runtime
+    app.include_router(ops)
+    for router in routers:
+        app.include_router(router)
+    return app

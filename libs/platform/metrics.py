@@ -1,0 +1,55 @@
+"""Prometheus metrics of the event plumbing, shared by every service.
+
+Labels stay bounded: service, consumer, topic, partition and event type, never ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_APPENDED = Counter(
+    "frontdesk_events_appended_total",
+    "Events appended to a service's event store.",
+    ["service", "type"],
+)
+EVENTS_PUBLISHED = Counter(
+    "frontdesk_events_published_total",
+    "Outbox rows published to Kafka by the relay.",
+    ["service", "topic"],
+)
+EVENTS_CONSUMED = Counter(
+    "frontdesk_events_consumed_total",
+    "Messages a consumer finished with, by outcome (handled, duplicate, ignored, dead_letter).",
+    ["consumer", "topic", "outcome"],
+)
+HANDLER_SECONDS = Histogram(
+    "frontdesk_handler_seconds",
+    "Time spent in an event handler's transaction.",
+    ["consumer", "type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+CONSUMER_LAG = Gauge(
+    "frontdesk_consumer_lag",
+    "Messages between a consumer's position and the end of the partition.",
+    ["consumer", "topic", "partition"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "frontdesk_outbox_backlog",
+    "Outbox rows not yet published to Kafka.",
+    ["service"],
+)
+DEAD_LETTERS = Counter(
+    "frontdesk_dead_letters_total",
+    "Messages sent to a dead-letter topic.",
+    ["consumer", "topic"],
+)
+RELAY_ACTIVE = Gauge(
+    "frontdesk_relay_active",
+    "1 when this process holds the service's relay lock and publishes, else 0.",
+    ["service"],
+)
+RELAY_ERRORS = Counter(
+    "frontdesk_relay_errors_total",
+    "Publishing attempts that failed and will be retried.",
+    ["service"],
+)

@@ -1,0 +1,175 @@
+"""The outbox relay: publishes a service's outbox to Kafka, at least once, in order per key.
+
+Exactly one relay per service is active: it holds a session advisory lock; the others wait
+as standbys. Rows are deleted only after Kafka acknowledged them (acks=all), so a crash or a
+broker outage loses nothing; a crash between the acknowledgement and the delete republishes
+the batch, which the consumers' inboxes absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import suppress
+from enum import StrEnum
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from libs.platform.db import Connection, advisory_key
+from libs.platform.faults import crash_point
+from libs.platform.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_ACTIVE, RELAY_ERRORS
+from libs.platform.store import outbox_channel
+
+log = structlog.get_logger(__name__)
+ProducerFactory = Callable[[], AIOKafkaProducer]
+
+
+class RelayState(StrEnum):
+    """What the relay is doing, for readiness and the relay-state metric."""
+
+    STARTING = "starting"
+    STANDBY = "standby"
+    ACTIVE = "active"
+    DEGRADED = "degraded"
+    STOPPED = "stopped"
+
+
+class OutboxRelay:
+    """Moves outbox rows of one schema to Kafka while holding the schema's relay lock."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str,
+        service: str,
+        producer_factory: ProducerFactory,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.dsn, self.schema, self.service = dsn, schema, service
+        self.producer_factory = producer_factory
+        self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.state = RelayState.STARTING
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; reconnects to PostgreSQL and Kafka as needed."""
+        while not stop.is_set():
+            try:
+                await self._run_with_lock(stop)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("relay.database_unavailable", error=str(exc))
+                self._set_state(RelayState.DEGRADED)
+                await _sleep_or_stop(stop, 1.0)
+        await self._close_producer()
+        self._set_state(RelayState.STOPPED)
+
+    async def _run_with_lock(self, stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            while not stop.is_set():
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key()):
+                    break
+                self._set_state(RelayState.STANDBY)
+                await _sleep_or_stop(stop, self.poll_seconds)
+            else:
+                return
+            await conn.add_listener(outbox_channel(self.schema), self._notified)
+            self._set_state(RelayState.ACTIVE)
+            await self._publish_loop(conn, stop)
+        finally:
+            await conn.close()
+
+    def _lock_key(self) -> int:
+        return advisory_key(self.schema, "relay")
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _publish_loop(self, conn: Connection, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wake.clear()
+            published = await self._publish_batch(conn)
+            if published < self.batch_size:
+                await self._wait_for_work(stop)
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+        _, pending = await asyncio.wait(
+            waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+
+    async def _publish_batch(self, conn: Connection) -> int:
+        rows = await conn.fetch(
+            f"SELECT id, event_id, event_type, topic, key, value FROM {self.schema}.outbox "
+            "ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if rows and await self._send(rows):
+            crash_point("relay.after_send")
+            await conn.execute(
+                f"DELETE FROM {self.schema}.outbox WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+            for row in rows:
+                EVENTS_PUBLISHED.labels(self.service, row["topic"]).inc()
+        backlog = await conn.fetchval(f"SELECT count(*) FROM {self.schema}.outbox")
+        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        return len(rows)
+
+    async def _send(self, rows: list[asyncpg.Record]) -> bool:
+        """Send a batch and wait for every acknowledgement; False (and backoff) on failure."""
+        try:
+            producer = await self._ensure_producer()
+            futures = [await producer.send(*_message(row)) for row in rows]
+            await asyncio.gather(*futures)
+        except Exception as exc:
+            RELAY_ERRORS.labels(self.service).inc()
+            log.warning("relay.publish_failed", error=repr(exc), batch=len(rows))
+            self._set_state(RelayState.DEGRADED)
+            await self._close_producer()
+            await asyncio.sleep(1.0)
+            return False
+        self._set_state(RelayState.ACTIVE)
+        return True
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self.producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception as exc:
+                log.info("relay.producer_close_failed", error=repr(exc))
+
+    def _set_state(self, state: RelayState) -> None:
+        if state != self.state:
+            log.info("relay.state", state=str(state))
+        self.state = state
+        RELAY_ACTIVE.labels(self.service).set(1 if state == RelayState.ACTIVE else 0)
+
+
+def _message(row: asyncpg.Record) -> tuple[str, bytes, bytes, None, None, list[tuple[str, bytes]]]:
+    headers = [("event_id", str(row["event_id"]).encode()), ("type", row["event_type"].encode())]
+    return (row["topic"], bytes(row["value"]), row["key"].encode(), None, None, headers)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

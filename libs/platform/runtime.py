@@ -1,0 +1,150 @@
+"""The running parts of one service process: pool, event store, clock, relay and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from libs.events.catalogue import dead_letter_topic
+from libs.events.envelope import Service
+from libs.platform import kafka
+from libs.platform.clock import Clock, SharedClock, SystemClock
+from libs.platform.consumer import ConsumerRunner, DeadLetters, MessageProcessor, Subscription
+from libs.platform.db import Migration, create_pool, migrate
+from libs.platform.relay import OutboxRelay, RelayState
+from libs.platform.settings import Settings
+from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
+
+log = structlog.get_logger(__name__)
+SubscriptionFactory = Callable[[Settings], Sequence[Subscription]]
+
+
+def _no_subscriptions(_: Settings) -> Sequence[Subscription]:
+    return ()
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What makes a service itself: its name, its tables and the events it consumes."""
+
+    service: Service
+    migrations: Sequence[Migration] = ()
+    subscriptions: SubscriptionFactory = _no_subscriptions
+
+
+@dataclass
+class ServiceRuntime:
+    """Starts and stops everything a service process runs besides its HTTP API."""
+
+    settings: Settings
+    definition: ServiceDefinition
+    pool: asyncpg.Pool | None = None
+    store: EventStore | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    relay: OutboxRelay | None = None
+    runners: list[ConsumerRunner] = field(default_factory=list)
+    _producer: AIOKafkaProducer | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Migrate the schema, start the clock, the relay and every consumer."""
+        s = self.settings
+        self.pool = await create_pool(s.database_url.get_secret_value())
+        async with self.pool.acquire() as conn:
+            await migrate(conn, s.pg_schema, [*PLUMBING_MIGRATIONS, *self.definition.migrations])
+        self.store = EventStore(
+            self.pool, schema=s.pg_schema, service=s.service, prefix=s.topic_prefix
+        )
+        self.clock = await self._start_clock()
+        self.relay = OutboxRelay(
+            s.database_url.get_secret_value(),
+            schema=s.pg_schema,
+            service=s.service,
+            producer_factory=lambda: kafka.idempotent_producer(
+                s.kafka_bootstrap_servers, client_id=f"{s.service}-relay"
+            ),
+            batch_size=s.relay_batch_size,
+            poll_seconds=s.relay_poll_seconds,
+        )
+        self._spawn(self.relay.run(self._stop))
+        await self._start_consumers()
+        log.info("service.started", schema=s.pg_schema, clock=s.clock)
+
+    async def _start_clock(self) -> Clock:
+        if self.settings.clock == "system":
+            return SystemClock()
+        shared = SharedClock(self.settings.clock_dsn)
+        await shared.start()
+        return shared
+
+    async def _start_consumers(self) -> None:
+        subscriptions = self.definition.subscriptions(self.settings)
+        if not subscriptions:
+            return
+        s = self.settings
+        self._producer = kafka.idempotent_producer(
+            s.kafka_bootstrap_servers, client_id=f"{s.service}-dead-letters"
+        )
+        await self._producer.start()
+        dead_letters = DeadLetters(self._producer, dead_letter_topic(s.service, s.topic_prefix))
+        for sub in subscriptions:
+            self.runners.append(self._runner(sub, dead_letters))
+            self._spawn(self.runners[-1].run(self._stop))
+
+    def _runner(self, sub: Subscription, dead_letters: DeadLetters) -> ConsumerRunner:
+        assert self.store is not None
+        s = self.settings
+        processor = MessageProcessor(
+            sub,
+            self.store,
+            dead_letters,
+            now=self.clock.now,
+            max_attempts=s.consumer_max_attempts,
+            retry_base=s.consumer_retry_base_seconds,
+        )
+        return ConsumerRunner(
+            processor,
+            lambda: kafka.group_consumer(s.kafka_bootstrap_servers, *sub.topics, group=sub.name),
+        )
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
+
+    async def stop(self) -> None:
+        """Stop consumers and relay, then close the connections."""
+        self._stop.set()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 15)
+        if self._producer is not None:
+            await self._producer.stop()
+        if isinstance(self.clock, SharedClock):
+            await self.clock.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    def readiness(self) -> dict[str, Any]:
+        """Whether the database, the relay and every consumer are working."""
+        relay = self.relay.state if self.relay else RelayState.STARTING
+        return {
+            "database": self.pool is not None and not self.pool.is_closing(),
+            "relay": str(relay),
+            "consumers": {r.processor.sub.name: r.running for r in self.runners},
+            "ready": self.pool is not None
+            and relay in (RelayState.ACTIVE, RelayState.STANDBY)
+            and all(r.running for r in self.runners),
+        }
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("service.task_crashed", error=repr(task.exception()))

@@ -1,0 +1,71 @@
+"""Configuration of a Frontdesk service process, read from the environment."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from libs.events.envelope import Service
+
+DEFAULT_PORTS: dict[str, int] = {
+    "intake": 8001,
+    "calls": 8002,
+    "routing": 8003,
+    "notify": 8004,
+    "billing": 8005,
+}
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class Settings(BaseSettings):
+    """Everything a service needs to connect to its database, Kafka and its clock."""
+
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_", extra="ignore")
+
+    service: Service
+    database_url: SecretStr = Field(
+        validation_alias=AliasChoices("DATABASE_URL", "FRONTDESK_DATABASE_URL"),
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "FRONTDESK_KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    topic_prefix: str = Field(default="frontdesk", pattern=r"^[a-z][a-z0-9_-]{0,40}$")
+    db_schema: str = ""
+    clock: Literal["system", "simulated"] = "system"
+    clock_database_url: SecretStr | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_retry_base_seconds: float = Field(default=0.2, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("db_schema")
+    @classmethod
+    def _valid_identifier(cls, value: str) -> str:
+        if value and not _IDENTIFIER.match(value):
+            raise ValueError("db_schema must be a lower-case SQL identifier")
+        return value
+
+    @property
+    def pg_schema(self) -> str:
+        """The PostgreSQL schema of this service (defaults to the service name)."""
+        return self.db_schema or self.service
+
+    @property
+    def port(self) -> int:
+        """The HTTP port (defaults to the service's fixed local port)."""
+        return self.http_port or DEFAULT_PORTS[self.service]
+
+    @property
+    def clock_dsn(self) -> str:
+        """Where the shared simulation clock lives (defaults to the service's database)."""
+        url = self.clock_database_url or self.database_url
+        return url.get_secret_value()

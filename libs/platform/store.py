@@ -1,0 +1,185 @@
+"""The event store of one service: events, outbox and inbox in the service's schema.
+
+An append checks the stream's expected version, writes the events and their outbox rows in one
+transaction, and wakes the relay. A concurrent append at the same version loses with a
+ConcurrencyConflict; nothing is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from libs.events.catalogue import decode, encode, topic_for
+from libs.events.envelope import Event, Service
+from libs.platform.db import Connection, Migration
+from libs.platform.metrics import EVENTS_APPENDED
+
+PLUMBING_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_event_store",
+        """
+        CREATE TABLE {schema}.events (
+            position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            stream_id text NOT NULL,
+            stream_version integer NOT NULL CHECK (stream_version > 0),
+            event_id uuid NOT NULL UNIQUE,
+            event_type text NOT NULL,
+            client_id uuid NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            recorded_at timestamptz NOT NULL DEFAULT now(),
+            payload jsonb NOT NULL,
+            UNIQUE (stream_id, stream_version)
+        );
+        CREATE INDEX ON {schema}.events (client_id, occurred_at);
+        CREATE TABLE {schema}.outbox (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id uuid NOT NULL UNIQUE,
+            event_type text NOT NULL,
+            topic text NOT NULL,
+            key text NOT NULL,
+            value bytea NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE {schema}.inbox (
+            consumer text NOT NULL,
+            event_id uuid NOT NULL,
+            topic text NOT NULL,
+            partition integer NOT NULL,
+            "offset" bigint NOT NULL,
+            processed_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer, event_id)
+        );
+        """,
+    ),
+)
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer appended to the stream since the caller read it."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int | None) -> None:
+        self.stream_id, self.expected, self.actual = stream_id, expected, actual
+        seen = "a concurrent append" if actual is None else f"version {actual}"
+        super().__init__(f"stream {stream_id}: expected version {expected}, found {seen}")
+
+
+class WrongService(ValueError):
+    """A service tried to append an event another service owns."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as read back from the store, with its place in the stream and the log."""
+
+    position: int
+    stream_id: str
+    stream_version: int
+    event: Event
+
+
+def outbox_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel that wakes the relay of a schema."""
+    return f"{schema}_outbox"
+
+
+class EventStore:
+    """Append-only event store with a transactional outbox, in one PostgreSQL schema."""
+
+    def __init__(self, pool: asyncpg.Pool, *, schema: str, service: Service, prefix: str) -> None:
+        self.pool, self.schema, self.service, self.prefix = pool, schema, service, prefix
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A connection inside a transaction, for appends together with other writes."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int | None,
+        events: Sequence[Event],
+        *,
+        conn: Connection | None = None,
+    ) -> int:
+        """Append events after `expected_version` (None: at the end); returns the new version."""
+        if conn is None:
+            async with self.transaction() as tx:
+                return await self.append(stream_id, expected_version, events, conn=tx)
+        current = await self.version(stream_id, conn=conn)
+        if expected_version is not None and expected_version != current:
+            raise ConcurrencyConflict(stream_id, expected_version, current)
+        try:
+            async with conn.transaction():
+                await self._insert(conn, stream_id, current, events)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name and "stream" in exc.constraint_name:
+                raise ConcurrencyConflict(stream_id, current, None) from exc
+            raise
+        for event in events:
+            EVENTS_APPENDED.labels(self.service, event.type).inc()
+        return current + len(events)
+
+    async def _insert(
+        self, conn: Connection, stream_id: str, after: int, events: Sequence[Event]
+    ) -> None:
+        for offset, event in enumerate(events, start=1):
+            self._check_owner(event)
+            value = encode(event)
+            await conn.execute(
+                f"INSERT INTO {self.schema}.events (stream_id, stream_version, event_id, "
+                "event_type, client_id, occurred_at, payload) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                stream_id, after + offset, event.event_id, event.type, event.client_id,
+                event.occurred_at, value.decode(),
+            )  # fmt: skip
+            await conn.execute(
+                f"INSERT INTO {self.schema}.outbox (event_id, event_type, topic, key, value) "
+                "VALUES ($1,$2,$3,$4,$5)",
+                event.event_id, event.type, topic_for(event.service, self.prefix),
+                str(event.client_id), value,
+            )  # fmt: skip
+        await conn.execute("SELECT pg_notify($1, '')", outbox_channel(self.schema))
+
+    def _check_owner(self, event: Event) -> None:
+        if event.service != self.service:
+            raise WrongService(f"{self.service} cannot append {event.type} ({event.service})")
+
+    async def version(self, stream_id: str, *, conn: Connection | None = None) -> int:
+        """The stream's current version (0 for a stream with no events)."""
+        query = (
+            f"SELECT coalesce(max(stream_version), 0) FROM {self.schema}.events "
+            "WHERE stream_id = $1"
+        )
+        if conn is None:
+            return int(await self.pool.fetchval(query, stream_id))
+        return int(await conn.fetchval(query, stream_id))
+
+    async def load(self, stream_id: str) -> list[StoredEvent]:
+        """Every event of a stream, in order."""
+        rows = await self.pool.fetch(
+            f"SELECT position, stream_id, stream_version, payload FROM {self.schema}.events "
+            "WHERE stream_id = $1 ORDER BY stream_version",
+            stream_id,
+        )
+        return [_stored(row) for row in rows]
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Events of every stream after a global position, in append order."""
+        rows = await self.pool.fetch(
+            f"SELECT position, stream_id, stream_version, payload FROM {self.schema}.events "
+            "WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            limit,
+        )
+        return [_stored(row) for row in rows]
+
+
+def _stored(row: asyncpg.Record) -> StoredEvent:
+    payload = row["payload"]
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return StoredEvent(row["position"], row["stream_id"], row["stream_version"], decode(data))

@@ -1,0 +1,1 @@
+"""Tests of the local Kafka and PostgreSQL used in development and CI."""

@@ -1,0 +1,1 @@
+"""Tests of the event catalogue in libs/events."""

@@ -1,0 +1,271 @@
+"""One realistic instance of every event type, for round-trip and schema tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from libs.events import (
+    Actor,
+    CallAnswered,
+    CallBillabilityRestored,
+    CallEnded,
+    CallMarkedNonBillable,
+    CallReceived,
+    CallRouted,
+    CallTransferred,
+    ClientActivated,
+    ClientOffboarded,
+    ClientRegistered,
+    Closure,
+    CreditNoteIssued,
+    DocumentLine,
+    EmailHandling,
+    EscalationAcknowledged,
+    EscalationContact,
+    EscalationDispatched,
+    EscalationExhausted,
+    EscalationRequested,
+    Event,
+    FaqEntry,
+    FixedMonthlyPlan,
+    InvoiceIssued,
+    LogPosition,
+    NoteRecorded,
+    NotificationFailed,
+    NotificationPreferences,
+    NotificationPreferencesChanged,
+    NotificationSent,
+    NumberAssigned,
+    NumberReleased,
+    OfficeHours,
+    OfficeHoursChanged,
+    OpeningSpan,
+    PaymentRecorded,
+    PerCallPlan,
+    PlanChanged,
+    PunchCardLow,
+    PunchCardPlan,
+    PunchCardToppedUp,
+    SecretaryBookRevised,
+    TemporaryInstruction,
+    UrgencyRule,
+    VoicemailRecorded,
+    WeeklySchedule,
+)
+
+CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
+CALL = UUID("01890a5d-ac96-774b-bcce-b302099a8058")
+ESCALATION = UUID("01890a5d-ac96-774b-bcce-b302099a8059")
+INVOICE = UUID("01890a5d-ac96-774b-bcce-b302099a805a")
+AT = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+OPERATOR = Actor(kind="operator", id="op-anna")
+
+
+def envelope(**overrides: Any) -> dict[str, Any]:
+    """Common envelope fields for a sample event."""
+    return {"client_id": CLIENT, "occurred_at": AT, **overrides}
+
+
+def _line(**overrides: Any) -> DocumentLine:
+    fields: dict[str, Any] = {
+        "kind": "calls",
+        "description": "Handled calls December 2025",
+        "period": "2025-12",
+        "quantity": 3,
+        "unit_price_cents": 200,
+        "amount_cents": 600,
+        "call_ids": (CALL,),
+        "event_ids": (CALL, ESCALATION),
+    }
+    return DocumentLine(**{**fields, **overrides})
+
+
+def intake_samples() -> list[Event]:
+    """A sample of each intake event."""
+    preferences = NotificationPreferences(recipients=("office@bakker.nl",))
+    hours = OfficeHours(
+        weekly=WeeklySchedule(
+            fri=(OpeningSpan(opens=time(8), closes=time(12)),),
+            sat=(OpeningSpan(opens=time(9, 30), closes=time(13)),),
+        ),
+        closures=(Closure(starts_at=AT, ends_at=AT + timedelta(days=2), reason="Carnaval"),),
+    )
+    book = SecretaryBookRevised(
+        **envelope(actor=Actor(kind="staff", id="gonny")),
+        book_version=2,
+        greeting="Goedemorgen, Installatiebedrijf Bakker, u spreekt met ...",
+        instructions="Afspraken alleen op dinsdag.",
+        faq=(FaqEntry(question="Doen jullie ook zonnepanelen?", answer="Ja, vanaf 2026."),),
+        urgency_rules=(
+            UrgencyRule(kind="leak", description="Water leak", channels=("transfer", "sms")),
+        ),
+        escalation_contacts=(
+            EscalationContact(name="Piet", phone="+31612345678"),
+            EscalationContact(name="Team", chat_webhook_url="https://hooks.slack.com/x"),
+        ),
+        temporary_instructions=(
+            TemporaryInstruction(text="On holiday", valid_from=AT, valid_until=AT + timedelta(7)),
+        ),
+        after_hours="call_back",
+    )
+    return [
+        ClientRegistered(
+            **envelope(actor=Actor(kind="client")),
+            name="Installatiebedrijf Bakker B.V.",
+            contact_email="jan@bakker.nl",
+            language="nl",
+            plan=FixedMonthlyPlan(monthly_amount_cents=5000, included_calls=30),
+            email_handling=EmailHandling(enabled=True, monthly_fee_cents=2500),
+            notification=preferences,
+            office_hours=hours,
+        ),
+        ClientActivated(**envelope()),
+        NumberAssigned(**envelope(), number="+31851234567"),
+        NumberReleased(**envelope(), number="+31851234567"),
+        book,
+        PlanChanged(
+            **envelope(),
+            plan=PunchCardPlan(low_balance_threshold_cents=2000),
+            email_handling=EmailHandling(),
+            effective_from=date(2026, 1, 1),
+        ),
+        NotificationPreferencesChanged(
+            **envelope(),
+            notification=NotificationPreferences(mode="per_call", recipients=("a@b.nl", "c@d.de")),
+        ),
+        OfficeHoursChanged(**envelope(), office_hours=OfficeHours(public_holidays=None)),
+        ClientOffboarded(**envelope(), reason="Hired a secretary"),
+    ]
+
+
+def call_samples() -> list[Event]:
+    """A sample of each calls event."""
+    call = envelope(call_id=CALL, actor=OPERATOR)
+    return [
+        CallReceived(
+            **envelope(call_id=CALL, actor=Actor(kind="telephony")),
+            dialled_number="+31851234567",
+            caller_number=None,
+            received_at=AT,
+            book_version=2,
+            office_open=True,
+        ),
+        CallAnswered(**call, operator_id="op-anna", language="de"),
+        NoteRecorded(
+            **call,
+            operator_id="op-anna",
+            book_version=None,
+            caller_name="Frau Müller",
+            caller_company="Müller GmbH",
+            caller_number="+4930123456",
+            message="Möchte ein Angebot für eine Wärmepumpe.",
+            follow_up="call_back",
+            follow_up_detail="tomorrow morning",
+            actions_taken="Put her on the call-back list in the calendar",
+            information_given="Prices from the FAQ",
+        ),
+        EscalationRequested(
+            **call, escalation_id=ESCALATION, urgency_kind="leak", reason="Basement floods"
+        ),
+        CallTransferred(**call, to_number="+31612345678", escalation_id=ESCALATION),
+        VoicemailRecorded(**call, recording_ref="vm/2026/01/05/abc.wav", duration_seconds=42),
+        CallEnded(**call, ended_at=AT + timedelta(minutes=4)),
+        CallMarkedNonBillable(**call, reason="wrong_number", comment="Wanted the bakery"),
+        CallBillabilityRestored(**call, comment="It was a customer after all"),
+    ]
+
+
+def routing_samples() -> list[Event]:
+    """A sample of each routing event."""
+    esc = envelope(call_id=CALL, escalation_id=ESCALATION)
+    return [
+        CallRouted(
+            **envelope(call_id=CALL), destination="voicemail", language="nl", office_open=False
+        ),
+        EscalationDispatched(
+            **esc,
+            attempt=1,
+            contact_index=0,
+            channel="sms",
+            target="+31612345678",
+            ack_due_at=AT + timedelta(minutes=10),
+        ),
+        EscalationAcknowledged(**esc, by="Piet", contact_index=0),
+        EscalationExhausted(**esc, attempts=4),
+    ]
+
+
+def notify_samples() -> list[Event]:
+    """A sample of each notify event."""
+    common = envelope(
+        notification_id=ESCALATION,
+        channel="email",
+        kind="daily_digest",
+        recipients=("office@bakker.nl",),
+        dedupe_key=f"digest:{CLIENT}:2026-01-05",
+        call_ids=(CALL,),
+    )
+    return [
+        NotificationSent(**common, message_id="<1@frontdesk>"),
+        NotificationFailed(**common, error="550 mailbox unavailable", permanent=True),
+    ]
+
+
+def billing_samples() -> list[Event]:
+    """A sample of each billing event."""
+    lines = (_line(), _line(kind="setup_fee", quantity=1, unit_price_cents=4500, amount_cents=4500))
+    totals = {"subtotal_cents": 5100, "vat_cents": 1071, "total_cents": 6171}
+    position = LogPosition(topic="frontdesk.calls.v1", partition=3, offset=1200)
+    return [
+        InvoiceIssued(
+            **envelope(),
+            invoice_id=INVOICE,
+            invoice_number="2026-000001",
+            period="2025-12",
+            lines=lines,
+            **totals,
+            computed_from=(position,),
+        ),
+        CreditNoteIssued(
+            **envelope(),
+            credit_note_id=CALL,
+            credit_note_number="CN-2026-000001",
+            original_invoice_id=INVOICE,
+            period="2025-12",
+            lines=(_line(quantity=1, amount_cents=200),),
+            subtotal_cents=200,
+            vat_cents=42,
+            total_cents=242,
+        ),
+        PunchCardToppedUp(**envelope(), top_up_id=CALL, amount_cents=10000, balance_cents=9800),
+        PunchCardLow(**envelope(), balance_cents=-200, threshold_cents=1000),
+        PaymentRecorded(
+            **envelope(),
+            payment_id=CALL,
+            invoice_id=INVOICE,
+            amount_cents=6171,
+            paid_at=AT,
+            reference="NL91ABNA0417164300",
+        ),
+    ]
+
+
+def all_samples() -> list[Event]:
+    """A sample of every event type in the catalogue."""
+    return [
+        *intake_samples(),
+        *call_samples(),
+        *routing_samples(),
+        *notify_samples(),
+        *billing_samples(),
+        ClientRegistered(
+            **envelope(),
+            name="Minimal",
+            contact_email="min@example.com",
+            language="en",
+            plan=PerCallPlan(),
+            notification=NotificationPreferences(recipients=("min@example.com",)),
+        ),
+    ]

@@ -1,0 +1,1 @@
+"""Tests of the event plumbing against the real broker and database."""

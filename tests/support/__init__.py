@@ -1,0 +1,1 @@
+"""Test support code: real processes, real infrastructure."""
