@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -128,9 +129,72 @@ class MessageProcessor:
             outcome = await self._with_retries(handler, event, record)
         except INFRASTRUCTURE_ERRORS:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a failing handler must not stop the consumer
             return await self._give_up(record, f"handler failed: {exc!r}")
         return self._count(record, outcome)
+
+    async def process_batch(self, records: Sequence[ConsumerRecord]) -> list[str]:
+        """Apply records in one transaction; if any fails, fall back to one at a time."""
+        try:
+            items = [(record, decode(record.value)) for record in records]
+        except UndecodableEvent:
+            return [await self.process(record) for record in records]
+        try:
+            async with self.store.transaction() as conn:
+                outcomes = await self._apply_all(conn, items)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # retried record by record, with dead letters
+            log.info("consumer.batch_fallback", error=repr(exc), records=len(records))
+            return [await self.process(record) for record in records]
+        crash_point("consumer.after_db_commit")
+        return [
+            self._count(record, outcome)
+            for (record, _), outcome in zip(items, outcomes, strict=True)
+        ]
+
+    async def _apply_all(
+        self, conn: Connection, items: Sequence[tuple[ConsumerRecord, Event]]
+    ) -> list[str]:
+        wanted = [(r, e) for r, e in items if e.type in self.sub.handlers]
+        claimed = await self._claim_many(conn, wanted)
+        outcomes = []
+        for record, event in items:
+            handler = self.sub.handlers.get(event.type)
+            if handler is None:
+                outcomes.append("ignored")
+            elif event.event_id in claimed:
+                claimed.discard(event.event_id)  # a second copy in the same batch is a duplicate
+                await self._run(handler, event, record, conn)
+                outcomes.append("handled")
+            else:
+                outcomes.append("duplicate")
+        return outcomes
+
+    async def _claim_many(
+        self, conn: Connection, items: Sequence[tuple[ConsumerRecord, Event]]
+    ) -> set[UUID]:
+        rows = await conn.fetch(
+            f"INSERT INTO {self.store.schema}.inbox (consumer, event_id, topic, partition, "
+            '"offset") SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) '
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            self.sub.name,
+            [e.event_id for _, e in items],
+            [r.topic for r, _ in items],
+            [r.partition for r, _ in items],
+            [r.offset for r, _ in items],
+        )
+        return {row["event_id"] for row in rows}
+
+    async def _run(
+        self, handler: Handler, event: Event, record: ConsumerRecord, conn: Connection
+    ) -> None:
+        started = time.perf_counter()
+        ctx = HandlerContext(
+            conn, self.store, self.now, replay=self.replay, position=_position(record)
+        )
+        await handler(event, ctx)
+        HANDLER_SECONDS.labels(self.sub.name, event.type).observe(time.perf_counter() - started)
 
     async def _with_retries(self, handler: Handler, event: Event, record: ConsumerRecord) -> str:
         retrying = AsyncRetrying(
@@ -145,25 +209,12 @@ class MessageProcessor:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _apply(self, handler: Handler, event: Event, record: ConsumerRecord) -> str:
-        started = time.perf_counter()
         async with self.store.transaction() as conn:
-            if not await self._claim(conn, event, record):
+            if not await self._claim_many(conn, [(record, event)]):
                 return "duplicate"
-            ctx = HandlerContext(
-                conn, self.store, self.now, replay=self.replay, position=_position(record)
-            )
-            await handler(event, ctx)
-        HANDLER_SECONDS.labels(self.sub.name, event.type).observe(time.perf_counter() - started)
+            await self._run(handler, event, record, conn)
         crash_point("consumer.after_db_commit")
         return "handled"
-
-    async def _claim(self, conn: Connection, event: Event, record: ConsumerRecord) -> bool:
-        inserted = await conn.fetchval(
-            f"INSERT INTO {self.store.schema}.inbox (consumer, event_id, topic, partition, "
-            '"offset") VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING RETURNING true',
-            self.sub.name, event.event_id, record.topic, record.partition, record.offset,
-        )  # fmt: skip
-        return bool(inserted)
 
     async def _give_up(self, record: ConsumerRecord, error: str) -> str:
         await self.dead_letters.send(self.sub.name, record, error)
@@ -203,9 +254,9 @@ class ConsumerRunner:
     async def _process_batch(
         self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]
     ) -> None:
-        for records in batch.values():
-            for record in records:
-                await self._process_until_done(record)
+        records = [record for part in batch.values() for record in part]
+        if records:
+            await self._process_until_done(records)
         if batch:
             try:
                 await consumer.commit()
@@ -213,10 +264,10 @@ class ConsumerRunner:
                 log.info("consumer.commit_failed", error=repr(exc))
         await self._record_lag(consumer)
 
-    async def _process_until_done(self, record: ConsumerRecord) -> None:
+    async def _process_until_done(self, records: Sequence[ConsumerRecord]) -> None:
         while True:
             try:
-                await self.processor.process(record)
+                await self.processor.process_batch(records)
                 return
             except INFRASTRUCTURE_ERRORS as exc:
                 log.warning("consumer.database_unavailable", error=repr(exc))

@@ -129,7 +129,7 @@ class OutboxRelay:
             producer = await self._ensure_producer()
             futures = [await producer.send(*_message(row)) for row in rows]
             await asyncio.gather(*futures)
-        except Exception as exc:
+        except Exception as exc:  # any Kafka failure: retry the whole batch
             RELAY_ERRORS.labels(self.service).inc()
             log.warning("relay.publish_failed", error=repr(exc), batch=len(rows))
             self._set_state(RelayState.DEGRADED)
@@ -155,7 +155,7 @@ class OutboxRelay:
         if producer is not None:
             try:
                 await producer.stop()
-            except Exception as exc:
+            except Exception as exc:  # closing a broken producer may fail too
                 log.info("relay.producer_close_failed", error=repr(exc))
 
     def _set_state(self, state: RelayState) -> None:

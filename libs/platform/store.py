@@ -114,9 +114,10 @@ class EventStore:
         current = await self.version(stream_id, conn=conn)
         if expected_version is not None and expected_version != current:
             raise ConcurrencyConflict(stream_id, expected_version, current)
+        for event in events:
+            self._check_owner(event)
         try:
-            async with conn.transaction():
-                await self._insert(conn, stream_id, current, events)
+            await conn.execute(self._insert_sql(), *self._insert_args(stream_id, current, events))
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name and "stream" in exc.constraint_name:
                 raise ConcurrencyConflict(stream_id, current, None) from exc
@@ -125,25 +126,39 @@ class EventStore:
             EVENTS_APPENDED.labels(self.service, event.type).inc()
         return current + len(events)
 
-    async def _insert(
-        self, conn: Connection, stream_id: str, after: int, events: Sequence[Event]
-    ) -> None:
-        for offset, event in enumerate(events, start=1):
-            self._check_owner(event)
-            value = encode(event)
-            await conn.execute(
-                f"INSERT INTO {self.schema}.events (stream_id, stream_version, event_id, "
-                "event_type, client_id, occurred_at, payload) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-                stream_id, after + offset, event.event_id, event.type, event.client_id,
-                event.occurred_at, value.decode(),
-            )  # fmt: skip
-            await conn.execute(
-                f"INSERT INTO {self.schema}.outbox (event_id, event_type, topic, key, value) "
-                "VALUES ($1,$2,$3,$4,$5)",
-                event.event_id, event.type, topic_for(event.service, self.prefix),
-                str(event.client_id), value,
-            )  # fmt: skip
-        await conn.execute("SELECT pg_notify($1, '')", outbox_channel(self.schema))
+    def _insert_sql(self) -> str:
+        """Events, their outbox rows and the relay's wake-up call in one round trip."""
+        return f"""
+            WITH new AS (
+                SELECT * FROM unnest($2::int[], $3::uuid[], $4::text[], $5::uuid[],
+                                     $6::timestamptz[], $7::text[])
+                    AS t(version, event_id, event_type, client_id, occurred_at, payload)
+            ), stored AS (
+                INSERT INTO {self.schema}.events (stream_id, stream_version, event_id,
+                    event_type, client_id, occurred_at, payload)
+                SELECT $1, version, event_id, event_type, client_id, occurred_at, payload::jsonb
+                FROM new ORDER BY version
+            ), queued AS (
+                INSERT INTO {self.schema}.outbox (event_id, event_type, topic, key, value)
+                SELECT event_id, event_type, $8, client_id::text, convert_to(payload, 'UTF8')
+                FROM new ORDER BY version
+            )
+            SELECT pg_notify($9, '')
+        """
+
+    def _insert_args(self, stream_id: str, after: int, events: Sequence[Event]) -> list[object]:
+        topic = topic_for(events[0].service, self.prefix) if events else ""
+        return [
+            stream_id,
+            [after + i for i in range(1, len(events) + 1)],
+            [e.event_id for e in events],
+            [e.type for e in events],
+            [e.client_id for e in events],
+            [e.occurred_at for e in events],
+            [encode(e).decode() for e in events],
+            topic,
+            outbox_channel(self.schema),
+        ]
 
     def _check_owner(self, event: Event) -> None:
         if event.service != self.service:

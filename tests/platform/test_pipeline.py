@@ -44,7 +44,7 @@ async def test_event_appended_by_one_process_is_consumed_once_by_another_in_orde
 async def test_consumer_killed_between_db_commit_and_offset_commit_applies_nothing_twice(
     world: World, db: asyncpg.Pool
 ) -> None:
-    _, projection = start_pair(world, FRONTDESK_CRASH_AT="consumer.after_db_commit:60")
+    _, projection = start_pair(world, FRONTDESK_CRASH_AT="consumer.after_db_commit:3")
     store = await calls_store(db, world.schema("calls"), world.prefix)
     appended = await append_calls(store, [new_id(), new_id()], per_client=100)
     assert projection.wait_exit(90) == -9

@@ -1,0 +1,139 @@
+"""`frontdesk`: run the local stack, move the simulation clock, create topics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from libs.devstack.kafka import LocalKafka
+from libs.devstack.postgres import LocalPostgres
+from libs.devstack.stack import Stack, StackOptions
+from libs.devstack.topics import ensure_topics
+from libs.platform.clock import advance_clock, read_clock, set_clock
+
+app = typer.Typer(help="Frontdesk on a developer machine: no Docker needed.", no_args_is_help=True)
+console = Console()
+Home = Annotated[Path, typer.Option(envvar="FRONTDESK_HOME", help="Where the stack keeps data.")]
+DEFAULT_HOME = Path(".frontdesk")
+
+
+@app.command()
+def up(
+    home: Home = DEFAULT_HOME,
+    port_offset: Annotated[int, typer.Option(help="Added to the services' ports.")] = 0,
+    kafka_port: Annotated[int, typer.Option(help="Kafka's port (controller: +1).")] = 9092,
+    simulated_clock: Annotated[bool, typer.Option(help="Share one settable clock.")] = False,
+    check: Annotated[bool, typer.Option(help="Start, report, and stop again.")] = False,
+) -> None:
+    """Start PostgreSQL, Kafka, the topics and the five services; stop with Ctrl-C."""
+    options = StackOptions(
+        home=home.absolute(),
+        port_offset=port_offset,
+        kafka_port=kafka_port,
+        clock="simulated" if simulated_clock else "system",
+    )
+    asyncio.run(_run_stack(Stack(options), check=check))
+
+
+async def _run_stack(stack: Stack, *, check: bool) -> None:
+    try:
+        with console.status("starting PostgreSQL, Kafka and the services..."):
+            await stack.start()
+        _print_stack(stack)
+        if not check:
+            await _wait_for_signal()
+    finally:
+        with console.status("stopping..."):
+            await stack.stop()
+        console.print("stopped.")
+
+
+def _print_stack(stack: Stack) -> None:
+    table = Table(title="Frontdesk is running")
+    table.add_column("what")
+    table.add_column("where")
+    for svc in stack.services:
+        table.add_row(f"{svc.service} API (OpenAPI)", f"{svc.url}/docs")
+    table.add_row("metrics", "<service>/metrics")
+    table.add_row("Kafka", stack.bootstrap)
+    table.add_row("PostgreSQL", stack.dsn)
+    table.add_row("logs", str(stack.options.home / "logs"))
+    console.print(table)
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print("Press Ctrl-C to stop.")
+    await stop.wait()
+
+
+@app.command()
+def down(home: Home = DEFAULT_HOME) -> None:
+    """Stop a broker and database left running by an earlier `up`."""
+    home = home.absolute()
+    stopped = asyncio.run(LocalKafka.stop_pidfile(home / "kafka"))
+    LocalPostgres(home / "postgres").stop()
+    console.print(f"Kafka {'stopped' if stopped else 'was not running'}; PostgreSQL stopped.")
+
+
+@app.command()
+def topics(
+    bootstrap: Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS")] = "127.0.0.1:9092",
+    prefix: Annotated[str, typer.Option(envvar="FRONTDESK_TOPIC_PREFIX")] = "frontdesk",
+) -> None:
+    """Create the event and dead-letter topics (6 partitions, kept forever) if missing."""
+    stack = Stack(StackOptions(home=DEFAULT_HOME, topic_prefix=prefix))
+    created = asyncio.run(ensure_topics(bootstrap, stack.topics()))
+    console.print(f"created: {', '.join(created) or 'nothing, all topics exist'}")
+
+
+clock_app = typer.Typer(help="The shared simulation clock.", no_args_is_help=True)
+app.add_typer(clock_app, name="clock")
+ClockDsn = Annotated[str, typer.Option(envvar="DATABASE_URL", help="Where the clock lives.")]
+
+
+@clock_app.command("show")
+def clock_show(dsn: ClockDsn) -> None:
+    """Print the simulated time."""
+    console.print(asyncio.run(_with_conn(dsn, read_clock)).isoformat())
+
+
+@clock_app.command("set")
+def clock_set(instant: datetime, dsn: ClockDsn) -> None:
+    """Move the simulated time forward to INSTANT (ISO 8601 with offset)."""
+    console.print(asyncio.run(_with_conn(dsn, lambda c: set_clock(c, instant))).isoformat())
+
+
+@clock_app.command("advance")
+def clock_advance(seconds: float, dsn: ClockDsn) -> None:
+    """Move the simulated time forward by SECONDS."""
+    delta = timedelta(seconds=seconds)
+    console.print(asyncio.run(_with_conn(dsn, lambda c: advance_clock(c, delta))).isoformat())
+
+
+async def _with_conn(
+    dsn: str, action: Callable[[asyncpg.Connection], Awaitable[datetime]]
+) -> datetime:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await action(conn)
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
