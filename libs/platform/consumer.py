@@ -36,6 +36,7 @@ from libs.platform.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED, H
 from libs.platform.store import EventStore
 
 log = structlog.get_logger(__name__)
+LOG_CONTEXT = ("event_id", "client_id", "event_type", "topic", "partition", "offset")
 INFRASTRUCTURE_ERRORS = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 
 
@@ -122,9 +123,6 @@ class MessageProcessor:
         handler = self.sub.handlers.get(event.type)
         if handler is None:
             return self._count(record, "ignored")
-        structlog.contextvars.bind_contextvars(
-            event_id=str(event.event_id), client_id=str(event.client_id), event_type=event.type
-        )
         try:
             outcome = await self._with_retries(handler, event, record)
         except INFRASTRUCTURE_ERRORS:
@@ -190,6 +188,14 @@ class MessageProcessor:
         self, handler: Handler, event: Event, record: ConsumerRecord, conn: Connection
     ) -> None:
         started = time.perf_counter()
+        structlog.contextvars.bind_contextvars(
+            event_id=str(event.event_id),
+            client_id=str(event.client_id),
+            event_type=event.type,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
         ctx = HandlerContext(
             conn, self.store, self.now, replay=self.replay, position=_position(record)
         )
@@ -273,7 +279,7 @@ class ConsumerRunner:
                 log.warning("consumer.database_unavailable", error=repr(exc))
                 await asyncio.sleep(1.0)
             finally:
-                structlog.contextvars.unbind_contextvars("event_id", "client_id", "event_type")
+                structlog.contextvars.unbind_contextvars(*LOG_CONTEXT)
 
     async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         name = self.processor.sub.name
