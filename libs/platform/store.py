@@ -111,28 +111,39 @@ class EventStore:
         if conn is None:
             async with self.transaction() as tx:
                 return await self.append(stream_id, expected_version, events, conn=tx)
-        current = await self.version(stream_id, conn=conn)
-        if expected_version is not None and expected_version != current:
-            raise ConcurrencyConflict(stream_id, expected_version, current)
         for event in events:
             self._check_owner(event)
+        args = self._insert_args(stream_id, expected_version, events)
         try:
-            await conn.execute(self._insert_sql(), *self._insert_args(stream_id, current, events))
+            row = await conn.fetchrow(self._insert_sql(), *args)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name and "stream" in exc.constraint_name:
-                raise ConcurrencyConflict(stream_id, current, None) from exc
+                raise ConcurrencyConflict(stream_id, expected_version or 0, None) from exc
             raise
+        assert row is not None
+        current: int = row["current"]
+        if expected_version is not None and expected_version != current:
+            raise ConcurrencyConflict(stream_id, expected_version, current)
         for event in events:
             EVENTS_APPENDED.labels(self.service, event.type).inc()
         return current + len(events)
 
     def _insert_sql(self) -> str:
-        """Events, their outbox rows and the relay's wake-up call in one round trip."""
+        """Version check, events, outbox rows and the relay's wake-up in one round trip.
+
+        Nothing is inserted unless the stream is at the expected version ($2, NULL: any);
+        a concurrent append at the same version fails on the unique (stream, version) key.
+        """
         return f"""
-            WITH new AS (
-                SELECT * FROM unnest($2::int[], $3::uuid[], $4::text[], $5::uuid[],
-                                     $6::timestamptz[], $7::text[])
-                    AS t(version, event_id, event_type, client_id, occurred_at, payload)
+            WITH cur AS (
+                SELECT coalesce(max(stream_version), 0) AS v
+                FROM {self.schema}.events WHERE stream_id = $1
+            ), new AS (
+                SELECT cur.v + t.n AS version, t.*
+                FROM cur, unnest($3::uuid[], $4::text[], $5::uuid[], $6::timestamptz[],
+                                 $7::text[]) WITH ORDINALITY
+                    AS t(event_id, event_type, client_id, occurred_at, payload, n)
+                WHERE $2::int IS NULL OR cur.v = $2::int
             ), stored AS (
                 INSERT INTO {self.schema}.events (stream_id, stream_version, event_id,
                     event_type, client_id, occurred_at, payload)
@@ -143,14 +154,16 @@ class EventStore:
                 SELECT event_id, event_type, $8, client_id::text, convert_to(payload, 'UTF8')
                 FROM new ORDER BY version
             )
-            SELECT pg_notify($9, '')
+            SELECT cur.v AS current, pg_notify($9, '') FROM cur
         """
 
-    def _insert_args(self, stream_id: str, after: int, events: Sequence[Event]) -> list[object]:
+    def _insert_args(
+        self, stream_id: str, expected: int | None, events: Sequence[Event]
+    ) -> list[object]:
         topic = topic_for(events[0].service, self.prefix) if events else ""
         return [
             stream_id,
-            [after + i for i in range(1, len(events) + 1)],
+            expected,
             [e.event_id for e in events],
             [e.type for e in events],
             [e.client_id for e in events],
