@@ -64,7 +64,10 @@ class Event(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:  # an instant at the very edge of the calendar
+            raise ValueError("the instant is outside the supported range") from exc
 
     def caused(self) -> dict[str, UUID]:
         """Envelope fields for an event caused by this one (same correlation)."""

@@ -23,7 +23,21 @@ PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # an instant at the very edge of the calendar
+        raise ValueError("the instant is outside the supported range") from exc
+
+
+def _storable(value: str) -> str:
+    """Text PostgreSQL can store: no NUL characters and no lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from exc
+    return value
 
 
 def _whole_minutes(value: time) -> time:
@@ -46,10 +60,10 @@ HttpsUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https://
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
 """An opaque id issued outside this system (operator login, telephony reference)."""
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(max_length=500)]
-Text = Annotated[str, StringConstraints(max_length=5000)]
-LongText = Annotated[str, StringConstraints(max_length=50000)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)]
+ShortText = Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)]
+Text = Annotated[str, StringConstraints(max_length=5000), AfterValidator(_storable)]
+LongText = Annotated[str, StringConstraints(max_length=50000), AfterValidator(_storable)]
 Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
 """A calendar month in Europe/Amsterdam, "YYYY-MM"."""
 TimeZoneName = Annotated[

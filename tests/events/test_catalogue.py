@@ -298,6 +298,14 @@ def _event(cls: type[Event], **fields: st.SearchStrategy[Any]) -> st.SearchStrat
     return st.builds(lambda env, rest: cls(**env, **rest), envelopes, st.fixed_dictionaries(fields))
 
 
+STORABLE = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+
+
+def storable_text(**sizes: int) -> st.SearchStrategy[str]:
+    """Text PostgreSQL can store: no NUL, no lone surrogates (what the value types accept)."""
+    return st.text(alphabet=STORABLE, **sizes)
+
+
 calls_received = _event(
     CallReceived,
     call_id=st.uuids(),
@@ -312,13 +320,13 @@ notes = _event(
     call_id=st.uuids(),
     operator_id=identifiers,
     book_version=book_versions,
-    caller_name=st.text(min_size=1, max_size=200),
-    caller_company=st.text(max_size=500),
+    caller_name=storable_text(min_size=1, max_size=200),
+    caller_company=storable_text(max_size=500),
     caller_number=st.none() | phones,
-    message=st.text(max_size=5000),
+    message=storable_text(max_size=5000),
     follow_up=st.sampled_from(["none", "call_back", "caller_will_email", "other"]),
-    actions_taken=st.text(max_size=300),
-    information_given=st.text(max_size=300),
+    actions_taken=storable_text(max_size=300),
+    information_given=storable_text(max_size=300),
 )
 punch_cards_low = _event(
     PunchCardLow, balance_cents=st.integers(-(10**9), 10**9), threshold_cents=cents
@@ -331,7 +339,7 @@ def lines(draw: st.DrawFn) -> DocumentLine:
     quantity, price = draw(st.integers(0, 10_000)), draw(st.integers(0, 100_000))
     return DocumentLine(
         kind=draw(st.sampled_from(["calls", "extra_calls", "setup_fee"])),
-        description=draw(st.text(min_size=1, max_size=500)),
+        description=draw(storable_text(min_size=1, max_size=500)),
         period=draw(periods),
         quantity=quantity,
         unit_price_cents=price,
