@@ -7,10 +7,20 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
+from services.calls import api, directory, telephony
+from services.calls.migrations import MIGRATIONS
+from services.calls.settings import CallsSettings
 
-DEFINITION = ServiceDefinition(service="calls")
+DEFINITION = ServiceDefinition(
+    service="calls", migrations=MIGRATIONS, subscriptions=directory.subscriptions
+)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, calls_settings: CallsSettings | None = None) -> FastAPI:
     """The calls service's HTTP API with its event store, relay and consumers."""
-    return create_service_app(settings, DEFINITION, title="Frontdesk calls")
+    app = create_service_app(
+        settings, DEFINITION, routers=(telephony.router, api.router), title="Frontdesk calls"
+    )
+    app.state.calls_settings = calls_settings or CallsSettings()
+    api.install_error_handlers(app)
+    return app

@@ -7,7 +7,6 @@ import pytest
 
 from libs.events.envelope import new_id
 from tests.conftest import World
-from tests.support.processes import ServiceProcess
 from tests.support.pipeline import (
     PROJECTION,
     RELAY,
@@ -18,6 +17,7 @@ from tests.support.pipeline import (
     reached,
     wait_until,
 )
+from tests.support.processes import ServiceProcess
 
 pytestmark = [pytest.mark.infra]
 

@@ -1,0 +1,253 @@
+"""The calls HTTP API: request model -> command -> handler -> response. Thin on purpose."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from libs.events.envelope import Actor, new_id
+from libs.events.values import PhoneNumber
+from libs.platform.http import Runtime
+from libs.platform.store import EventStore
+from services.calls import directory, projections
+from services.calls.domain import (
+    AnswerCall,
+    CallsError,
+    Command,
+    Conflict,
+    EndCall,
+    MarkNonBillable,
+    NotFound,
+    ReceiveCall,
+    RecordNote,
+    RecordVoicemail,
+    Rejected,
+    RequestEscalation,
+    RestoreBillability,
+    TransferCall,
+    office_status,
+)
+from services.calls.handlers import Outcome, execute
+from services.calls.schemas import (
+    CallAnswer,
+    CallCreate,
+    CallDetail,
+    CallRead,
+    ClientRead,
+    ErrorRead,
+    EscalationCreate,
+    EscalationRead,
+    Instant,
+    LineRead,
+    NonBillableCreate,
+    NoteCreate,
+    NoteRead,
+    ScreenPop,
+    ShortText,
+    TransferCreate,
+    VoicemailCreate,
+)
+from services.calls.screen import screen_pop
+
+router = APIRouter(tags=["calls"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorRead, "description": "No such call (or no client holds the number)"},
+    409: {"model": ErrorRead, "description": "Not possible in the call's current state"},
+    422: {"description": "Invalid request, or a business rule refuses it"},
+}
+ERROR_STATUS: tuple[tuple[type[CallsError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (Rejected, 422),
+)
+"""Each kind of domain refusal and its HTTP status: the one place they are mapped."""
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer domain refusals with their status and the refusal's message."""
+
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    app.add_exception_handler(CallsError, refused)
+
+
+def event_store(rt: Runtime) -> EventStore:
+    """The service's event store (503 while the service is still starting)."""
+    if rt.store is None:
+        raise HTTPException(503, "the service is starting")
+    return rt.store
+
+
+Store = Annotated[EventStore, Depends(event_store)]
+
+
+def operator(operator_id: str | None) -> Actor | None:
+    """The operator acting, when the request names one."""
+    return Actor(kind="operator", id=operator_id) if operator_id else None
+
+
+@router.post("/calls", status_code=201, responses=ERRORS)
+async def receive_call(body: CallCreate, rt: Runtime, store: Store) -> ScreenPop:
+    """A call to a reserved number arrived: record it and return the screen pop."""
+    now = rt.clock.now()
+    command = ReceiveCall(
+        call_id=new_id(),
+        at=now,
+        dialled_number=body.dialled_number,
+        caller_number=body.caller_number,
+        received_at=body.received_at or now,
+    )
+    outcome = await execute(store, command)
+    return await read_screen(store, outcome.call.call_id)
+
+
+async def read_screen(store: EventStore, call_id: UUID) -> ScreenPop:
+    """The screen pop of a recorded call."""
+    pop = await screen_pop(store.pool, store.schema, call_id)
+    if pop is None:
+        raise NotFound(f"the client of call {call_id} is no longer known")
+    return ScreenPop.model_validate(pop)
+
+
+@router.post("/calls/{call_id}/answer", responses=ERRORS)
+async def answer_call(call_id: UUID, body: CallAnswer, rt: Runtime, store: Store) -> CallRead:
+    """An operator picks up the call."""
+    command = AnswerCall(call_id=call_id, at=rt.clock.now(), **body.model_dump())
+    return await _run(store, command)
+
+
+@router.post("/calls/{call_id}/notes", status_code=201, responses=ERRORS)
+async def record_note(call_id: UUID, body: NoteCreate, rt: Runtime, store: Store) -> NoteRead:
+    """Record the message for the client; it keeps the book version that was on screen."""
+    command = RecordNote(
+        call_id=call_id, at=rt.clock.now(), actor=operator(body.operator_id), **body.model_dump()
+    )
+    call = await _run(store, command)
+    assert call.note is not None
+    return call.note
+
+
+@router.post("/calls/{call_id}/escalations", status_code=201, responses=ERRORS)
+async def request_escalation(
+    call_id: UUID, body: EscalationCreate, rt: Runtime, store: Store
+) -> EscalationRead:
+    """Escalate the call under one of the book's urgency rules."""
+    command = RequestEscalation(
+        call_id=call_id,
+        at=rt.clock.now(),
+        actor=operator(body.operator_id),
+        escalation_id=new_id(),
+        urgency_kind=body.urgency_kind,
+        reason=body.reason,
+    )
+    call = await _run(store, command)
+    return next(e for e in call.escalations if e.escalation_id == command.escalation_id)
+
+
+@router.post("/calls/{call_id}/transfer", responses=ERRORS)
+async def transfer_call(call_id: UUID, body: TransferCreate, rt: Runtime, store: Store) -> CallRead:
+    """Put the call through to another number."""
+    command = TransferCall(
+        call_id=call_id,
+        at=rt.clock.now(),
+        actor=operator(body.operator_id),
+        to_number=body.to_number,
+        escalation_id=body.escalation_id,
+    )
+    return await _run(store, command)
+
+
+@router.post("/calls/{call_id}/voicemail", status_code=201, responses=ERRORS)
+async def record_voicemail(
+    call_id: UUID, body: VoicemailCreate, rt: Runtime, store: Store
+) -> CallRead:
+    """The caller left a voicemail (after hours, or no operator free)."""
+    command = RecordVoicemail(call_id=call_id, at=rt.clock.now(), **body.model_dump())
+    return await _run(store, command)
+
+
+@router.post("/calls/{call_id}/end", responses=ERRORS)
+async def end_call(call_id: UUID, rt: Runtime, store: Store) -> CallRead:
+    """The line was closed."""
+    return await _run(store, EndCall(call_id=call_id, at=rt.clock.now()))
+
+
+@router.post("/calls/{call_id}/non-billable", status_code=201, responses=ERRORS)
+async def mark_non_billable(
+    call_id: UUID, body: NonBillableCreate, rt: Runtime, store: Store
+) -> CallRead:
+    """Do not bill the call (cold_call only where the client agreed cold calls are free)."""
+    command = MarkNonBillable(
+        call_id=call_id,
+        at=rt.clock.now(),
+        actor=operator(body.operator_id),
+        reason=body.reason,
+        comment=body.comment,
+    )
+    return await _run(store, command)
+
+
+@router.delete("/calls/{call_id}/non-billable", responses=ERRORS)
+async def restore_billability(
+    call_id: UUID, rt: Runtime, store: Store, comment: Annotated[ShortText, Query()] = ""
+) -> CallRead:
+    """Revert the call's non-billable mark: it is billable again."""
+    command = RestoreBillability(call_id=call_id, at=rt.clock.now(), comment=comment)
+    return await _run(store, command)
+
+
+@router.get("/calls", responses=ERRORS)
+async def list_calls(
+    store: Store,
+    client_id: UUID | None = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[CallRead]:
+    """Calls received in [from, to), of one client or all, oldest first."""
+    if start is not None and end is not None and start > end:
+        raise Rejected("'from' must not be after 'to'")
+    rows = await projections.list_calls(
+        store.pool, store.schema, client_id=client_id, start=start, end=end, limit=limit
+    )
+    return [CallRead.model_validate(row) for row in rows]
+
+
+@router.get("/calls/{call_id}", responses=ERRORS)
+async def get_call(call_id: UUID, store: Store) -> CallDetail:
+    """One call with its event history."""
+    row = await projections.get_call(store.pool, store.schema, call_id)
+    if row is None:
+        raise NotFound(f"no call {call_id}")
+    events = await projections.history(store.pool, store.schema, call_id)
+    return CallDetail.model_validate({**row, "history": events})
+
+
+@router.get("/lines/{number}", responses=ERRORS)
+async def read_line(number: PhoneNumber, rt: Runtime, store: Store) -> LineRead:
+    """What calls knows of a forwarding number now: its client, book version, office state."""
+    line = await directory.line_for(store.pool, store.schema, number)
+    if line is None:
+        raise NotFound(f"no client holds {number}")
+    card = await directory.client_card(store.pool, store.schema, line.client_id, None)
+    assert card is not None, "a line is a number joined with its client"
+    status = office_status(line.office_hours, rt.clock.now())
+    return LineRead(
+        number=number,
+        client=ClientRead(id=card.client_id, name=card.name, language=card.language),
+        client_status=line.status,
+        book_version=line.book_version,
+        office_open=status.open,
+        office_status=status.reason,
+    )
+
+
+async def _run(store: EventStore, command: Command) -> CallRead:
+    outcome: Outcome = await execute(store, command)
+    row = await projections.get_call(store.pool, store.schema, outcome.call.call_id)
+    return CallRead.model_validate(row)

@@ -1,0 +1,227 @@
+"""Calls' own projection of intake: who holds which number, their book versions and hours.
+
+Fed by the intake topic (no synchronous calls to intake). Kafka keys by client, so one
+client's events arrive in order; a number moving between clients is resolved by the time of
+each assignment, whichever order the two clients' events arrive in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from libs.events.catalogue import topic_for
+from libs.events.envelope import Event
+from libs.events.intake import (
+    ClientActivated,
+    ClientOffboarded,
+    ClientRegistered,
+    NumberAssigned,
+    NumberReleased,
+    OfficeHoursChanged,
+    SecretaryBookRevised,
+)
+from libs.events.values import Language, OfficeHours
+from libs.platform.consumer import Handler, HandlerContext, Subscription
+from libs.platform.db import Connection
+from libs.platform.settings import Settings
+from services.calls.domain import ClientStatus, Line
+from services.calls.projections import Queryable
+
+E = TypeVar("E", bound=Event)
+
+
+async def client_registered(event: ClientRegistered, conn: Connection, schema: str) -> None:
+    """A new client: name, language, cold-call terms and office hours."""
+    await conn.execute(
+        f"INSERT INTO {schema}.directory_clients (client_id, name, language, cold_calls_free, "
+        "status, office_hours, updated_at) VALUES ($1, $2, $3, $4, 'registered', $5::jsonb, $6) "
+        "ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, "
+        "language = EXCLUDED.language, cold_calls_free = EXCLUDED.cold_calls_free, "
+        "office_hours = EXCLUDED.office_hours, updated_at = EXCLUDED.updated_at",
+        event.client_id, event.name, event.language, event.cold_calls_free,
+        event.office_hours.model_dump_json(), event.occurred_at,
+    )  # fmt: skip
+
+
+async def client_activated(event: ClientActivated, conn: Connection, schema: str) -> None:
+    """The client's intake is complete."""
+    await _set_status(conn, schema, event, "active")
+
+
+async def client_offboarded(event: ClientOffboarded, conn: Connection, schema: str) -> None:
+    """The client left: its numbers no longer lead to it."""
+    await _set_status(conn, schema, event, "offboarded")
+
+
+async def _set_status(conn: Connection, schema: str, event: Event, status: ClientStatus) -> None:
+    await conn.execute(
+        f"UPDATE {schema}.directory_clients SET status = $2, updated_at = $3 "
+        "WHERE client_id = $1 AND status <> 'offboarded'",
+        event.client_id, status, event.occurred_at,
+    )  # fmt: skip
+
+
+async def office_hours_changed(event: OfficeHoursChanged, conn: Connection, schema: str) -> None:
+    """The client's office hours were replaced."""
+    await conn.execute(
+        f"UPDATE {schema}.directory_clients SET office_hours = $2::jsonb, updated_at = $3 "
+        "WHERE client_id = $1",
+        event.client_id, event.office_hours.model_dump_json(), event.occurred_at,
+    )  # fmt: skip
+
+
+async def number_assigned(event: NumberAssigned, conn: Connection, schema: str) -> None:
+    """The number leads to the client, unless a later assignment was seen already."""
+    await conn.execute(
+        f"INSERT INTO {schema}.directory_numbers AS n (number, client_id, assigned_at) "
+        "VALUES ($1, $2, $3) ON CONFLICT (number) DO UPDATE SET client_id = EXCLUDED.client_id, "
+        "assigned_at = EXCLUDED.assigned_at WHERE n.assigned_at <= EXCLUDED.assigned_at",
+        event.number, event.client_id, event.occurred_at,
+    )  # fmt: skip
+
+
+async def number_released(event: NumberReleased, conn: Connection, schema: str) -> None:
+    """The number no longer leads to the client (a later holder keeps it)."""
+    await conn.execute(
+        f"DELETE FROM {schema}.directory_numbers "
+        "WHERE number = $1 AND client_id = $2 AND assigned_at <= $3",
+        event.number, event.client_id, event.occurred_at,
+    )  # fmt: skip
+
+
+async def book_revised(event: SecretaryBookRevised, conn: Connection, schema: str) -> None:
+    """Keep every book version: a call records the one that was on screen."""
+    dump = event.model_dump(mode="json")
+    await conn.execute(
+        f"INSERT INTO {schema}.directory_books (client_id, book_version, greeting, "
+        "instructions, faq, urgency_rules, temporary_instructions, after_hours, calendar_url, "
+        "revised_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9, $10) "
+        "ON CONFLICT (client_id, book_version) DO NOTHING",
+        event.client_id, event.book_version, event.greeting, event.instructions,
+        json.dumps(dump["faq"]), json.dumps(dump["urgency_rules"]),
+        json.dumps(dump["temporary_instructions"]), event.after_hours, event.calendar_url,
+        event.occurred_at,
+    )  # fmt: skip
+
+
+def _typed(
+    cls: type[E], apply: Callable[[E, Connection, str], Awaitable[None]]
+) -> tuple[str, Handler]:
+    async def handle(event: Event, ctx: HandlerContext) -> None:
+        if not isinstance(event, cls):
+            raise TypeError(f"expected {cls.__name__}, got {event.type}")
+        await apply(event, ctx.conn, ctx.store.schema)
+
+    return str(cls.model_fields["type"].default), handle
+
+
+HANDLERS: dict[str, Handler] = dict(
+    [
+        _typed(ClientRegistered, client_registered),
+        _typed(ClientActivated, client_activated),
+        _typed(ClientOffboarded, client_offboarded),
+        _typed(OfficeHoursChanged, office_hours_changed),
+        _typed(NumberAssigned, number_assigned),
+        _typed(NumberReleased, number_released),
+        _typed(SecretaryBookRevised, book_revised),
+    ]
+)
+"""The intake events calls keeps, by type; the others (plan, notifications) it ignores."""
+
+
+def subscriptions(settings: Settings) -> tuple[Subscription, ...]:
+    """The directory's subscription to the intake topic."""
+    return (
+        Subscription(
+            name=f"{settings.topic_prefix}-calls-directory",
+            topics=(topic_for("intake", settings.topic_prefix),),
+            handlers=HANDLERS,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ClientCard:
+    """What the screen pop shows of a client and one version of its book."""
+
+    client_id: UUID
+    name: str
+    language: Language
+    cold_calls_free: bool
+    office_hours: OfficeHours
+    book: dict[str, Any] | None
+
+
+async def line_for(db: Queryable, schema: str, number: str) -> Line | None:
+    """The client holding a number, with its current book version, or None."""
+    row = await db.fetchrow(
+        f"SELECT c.client_id, c.status, c.office_hours, (SELECT max(b.book_version) "
+        f"FROM {schema}.directory_books b WHERE b.client_id = c.client_id) AS book_version "
+        f"FROM {schema}.directory_numbers n JOIN {schema}.directory_clients c USING (client_id) "
+        "WHERE n.number = $1",
+        number,
+    )
+    if row is None:
+        return None
+    hours = OfficeHours.model_validate_json(row["office_hours"])
+    return Line(row["client_id"], row["status"], row["book_version"], hours)
+
+
+async def urgency_kinds(
+    conn: Connection, schema: str, client_id: UUID, book_version: int | None
+) -> frozenset[str]:
+    """The urgency rule kinds of one book version (none without a book)."""
+    rules = await conn.fetchval(
+        f"SELECT urgency_rules FROM {schema}.directory_books "
+        "WHERE client_id = $1 AND book_version = $2",
+        client_id,
+        book_version,
+    )
+    return frozenset(rule["kind"] for rule in json.loads(rules)) if rules else frozenset()
+
+
+async def cold_calls_free(conn: Connection, schema: str, client_id: UUID) -> bool:
+    """Whether the client agreed that cold calls are not billed."""
+    return bool(
+        await conn.fetchval(
+            f"SELECT cold_calls_free FROM {schema}.directory_clients WHERE client_id = $1",
+            client_id,
+        )
+    )
+
+
+async def client_card(
+    db: Queryable, schema: str, client_id: UUID, book_version: int | None
+) -> ClientCard | None:
+    """The client and the given version of its book, as the screen pop shows them."""
+    row = await db.fetchrow(
+        f"SELECT name, language, cold_calls_free, office_hours FROM {schema}.directory_clients "
+        "WHERE client_id = $1",
+        client_id,
+    )
+    if row is None:
+        return None
+    book = await db.fetchrow(
+        f"SELECT * FROM {schema}.directory_books WHERE client_id = $1 AND book_version = $2",
+        client_id,
+        book_version,
+    )
+    return ClientCard(
+        client_id=client_id,
+        name=row["name"],
+        language=row["language"],
+        cold_calls_free=row["cold_calls_free"],
+        office_hours=OfficeHours.model_validate_json(row["office_hours"]),
+        book=_book(book) if book is not None else None,
+    )
+
+
+def _book(row: Any) -> dict[str, Any]:
+    book = dict(row)
+    for key in ("faq", "urgency_rules", "temporary_instructions"):
+        book[key] = json.loads(book[key])
+    return book

@@ -1,0 +1,59 @@
+"""The calls domain, pure: commands, decide, evolve, office hours and refusals."""
+
+from services.calls.domain.commands import (
+    AnswerCall,
+    CallCommand,
+    ClientStatus,
+    Command,
+    EndCall,
+    Line,
+    MarkNonBillable,
+    ReceiveCall,
+    RecordNote,
+    RecordVoicemail,
+    RequestEscalation,
+    RestoreBillability,
+    TransferCall,
+)
+from services.calls.domain.decide import decide
+from services.calls.domain.errors import (
+    CallNotFound,
+    CallsError,
+    Conflict,
+    NotFound,
+    NumberNotHeld,
+    Rejected,
+)
+from services.calls.domain.model import Call, Stage, evolve, fold, stream_id
+from services.calls.domain.office_hours import OfficeStatus, office_open, office_status
+
+__all__ = [
+    "AnswerCall",
+    "Call",
+    "CallCommand",
+    "CallNotFound",
+    "CallsError",
+    "ClientStatus",
+    "Command",
+    "Conflict",
+    "EndCall",
+    "Line",
+    "MarkNonBillable",
+    "NotFound",
+    "NumberNotHeld",
+    "OfficeStatus",
+    "ReceiveCall",
+    "RecordNote",
+    "RecordVoicemail",
+    "Rejected",
+    "RequestEscalation",
+    "RestoreBillability",
+    "Stage",
+    "TransferCall",
+    "decide",
+    "evolve",
+    "fold",
+    "office_open",
+    "office_status",
+    "stream_id",
+]

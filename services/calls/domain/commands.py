@@ -1,0 +1,127 @@
+"""What can be asked of a call, and what the directory knows about a dialled number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from libs.events.calls import FollowUp, NonBillableReason
+from libs.events.envelope import Actor
+from libs.events.values import Language, OfficeHours
+
+ClientStatus = Literal["registered", "active", "offboarded"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """What calls' projection of intake knows about the client holding a number."""
+
+    client_id: UUID
+    status: ClientStatus
+    book_version: int | None
+    office_hours: OfficeHours
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallCommand:
+    """Base of every command: the call it is about, when it is given and by whom."""
+
+    call_id: UUID
+    at: datetime
+    actor: Actor | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveCall(CallCommand):
+    """Telephony reports a call to a reserved number; `line` is filled in from the directory."""
+
+    dialled_number: str
+    caller_number: str | None
+    received_at: datetime
+    line: Line | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerCall(CallCommand):
+    """An operator picks up, speaking a language."""
+
+    operator_id: str
+    language: Language
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordNote(CallCommand):
+    """The operator writes the message for the client."""
+
+    operator_id: str | None
+    caller_name: str
+    caller_company: str = ""
+    caller_number: str | None = None
+    message: str
+    follow_up: FollowUp = "none"
+    follow_up_detail: str = ""
+    actions_taken: str = ""
+    information_given: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestEscalation(CallCommand):
+    """The operator judges the call urgent; `urgency_kinds` are the book's rules on screen."""
+
+    escalation_id: UUID
+    urgency_kind: str
+    reason: str
+    urgency_kinds: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferCall(CallCommand):
+    """The operator puts the call through to another number."""
+
+    to_number: str
+    escalation_id: UUID | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordVoicemail(CallCommand):
+    """Nobody answered (after hours, or no operator free): the caller left a message."""
+
+    recording_ref: str
+    duration_seconds: int
+    summary: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndCall(CallCommand):
+    """The line is closed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkNonBillable(CallCommand):
+    """The call must not be billed; `cold_calls_free` is the client's term, from the directory."""
+
+    reason: NonBillableReason
+    comment: str = ""
+    cold_calls_free: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreBillability(CallCommand):
+    """Revert a non-billable mark."""
+
+    comment: str = ""
+
+
+Command = (
+    ReceiveCall
+    | AnswerCall
+    | RecordNote
+    | RequestEscalation
+    | TransferCall
+    | RecordVoicemail
+    | EndCall
+    | MarkNonBillable
+    | RestoreBillability
+)

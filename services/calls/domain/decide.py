@@ -1,0 +1,251 @@
+"""The rules of a call: given its state and a command, the events that follow (or a refusal)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from libs.events.calls import (
+    CallAnswered,
+    CallBillabilityRestored,
+    CallEnded,
+    CallMarkedNonBillable,
+    CallReceived,
+    CallTransferred,
+    EscalationRequested,
+    NoteRecorded,
+    VoicemailRecorded,
+)
+from libs.events.envelope import SYSTEM, Actor, Event
+from services.calls.domain.commands import (
+    AnswerCall,
+    CallCommand,
+    Command,
+    EndCall,
+    MarkNonBillable,
+    ReceiveCall,
+    RecordNote,
+    RecordVoicemail,
+    RequestEscalation,
+    RestoreBillability,
+    TransferCall,
+)
+from services.calls.domain.errors import CallNotFound, Conflict, NumberNotHeld, Rejected
+from services.calls.domain.model import Call
+from services.calls.domain.office_hours import office_open
+
+CLOCK_TOLERANCE = timedelta(minutes=5)
+"""How far in the future a telephony timestamp may lie (clocks differ a little)."""
+
+
+def decide(command: Command, state: Call | None) -> list[Event]:
+    """The events a command produces on a call, or a CallsError saying why not."""
+    if isinstance(command, ReceiveCall):
+        return receive(command, state)
+    call = _existing(command, state)
+    match command:
+        case AnswerCall():
+            return answer(command, call)
+        case RecordNote():
+            return note(command, call)
+        case RequestEscalation():
+            return escalate(command, call)
+        case TransferCall():
+            return transfer(command, call)
+        case RecordVoicemail():
+            return voicemail(command, call)
+        case EndCall():
+            return end(command, call)
+        case MarkNonBillable():
+            return mark_non_billable(command, call)
+        case RestoreBillability():
+            return restore_billability(command, call)
+
+
+def receive(command: ReceiveCall, state: Call | None) -> list[Event]:
+    """Record a new call with its screen-pop facts; the same call reported again adds nothing."""
+    if state is not None:
+        return []
+    line = command.line
+    if line is None:
+        raise NumberNotHeld(f"no client holds {command.dialled_number}")
+    if line.status == "offboarded":
+        raise NumberNotHeld(f"the client that held {command.dialled_number} has left")
+    if command.received_at > command.at + CLOCK_TOLERANCE:
+        raise Rejected("received_at lies in the future")
+    event = CallReceived(
+        call_id=command.call_id,
+        client_id=line.client_id,
+        occurred_at=command.at,
+        actor=command.actor or Actor(kind="telephony"),
+        dialled_number=command.dialled_number,
+        caller_number=command.caller_number,
+        received_at=command.received_at,
+        book_version=line.book_version,
+        office_open=office_open(line.office_hours, command.received_at),
+    )
+    return [event]
+
+
+def answer(command: AnswerCall, call: Call) -> list[Event]:
+    """An operator picks up a call that is still ringing."""
+    _not_ended(call, "answered")
+    if call.stage != "ringing":
+        raise Conflict(f"call {call.call_id} {_stage_text(call)}; it cannot be answered")
+    actor = command.actor or Actor(kind="operator", id=command.operator_id)
+    return [
+        CallAnswered(
+            **_envelope(call, command, actor),
+            operator_id=command.operator_id,
+            language=command.language,
+        )
+    ]
+
+
+def note(command: RecordNote, call: Call) -> list[Event]:
+    """The message for the client, with the book version the operator had on screen."""
+    if call.stage == "ringing":
+        raise Conflict(
+            f"nobody answered call {call.call_id} and it has no voicemail: there is nothing to note"
+        )
+    operator = command.operator_id or call.operator_id
+    if operator is None:
+        raise Rejected("operator_id is required: no operator answered this call")
+    actor = command.actor or Actor(kind="operator", id=operator)
+    return [
+        NoteRecorded(
+            **_envelope(call, command, actor),
+            operator_id=operator,
+            book_version=call.book_version,
+            caller_name=command.caller_name,
+            caller_company=command.caller_company,
+            caller_number=command.caller_number,
+            message=command.message,
+            follow_up=command.follow_up,
+            follow_up_detail=command.follow_up_detail,
+            actions_taken=command.actions_taken,
+            information_given=command.information_given,
+        )
+    ]
+
+
+def escalate(command: RequestEscalation, call: Call) -> list[Event]:
+    """Ask routing to escalate, under one of the urgency rules of the book on screen."""
+    if call.stage == "ringing":
+        raise Conflict(f"call {call.call_id} has not been answered: answer it before escalating")
+    if command.urgency_kind not in command.urgency_kinds:
+        known = ", ".join(sorted(command.urgency_kinds)) or "none"
+        raise Rejected(
+            f"{command.urgency_kind!r} is not an urgency rule of the secretary book "
+            f"(version {call.book_version}); its rules: {known}"
+        )
+    return [
+        EscalationRequested(
+            **_envelope(call, command),
+            escalation_id=command.escalation_id,
+            urgency_kind=command.urgency_kind,
+            reason=command.reason,
+            book_version=call.book_version,
+        )
+    ]
+
+
+def transfer(command: TransferCall, call: Call) -> list[Event]:
+    """Put a call in progress through to another number."""
+    _not_ended(call, "transferred")
+    if call.stage != "answered":
+        raise Conflict(
+            f"call {call.call_id} {_stage_text(call)}; only a call with an operator can be "
+            "transferred"
+        )
+    if command.escalation_id is not None and command.escalation_id not in call.escalation_ids:
+        raise Rejected(f"escalation {command.escalation_id} was not requested on this call")
+    return [
+        CallTransferred(
+            **_envelope(call, command),
+            to_number=command.to_number,
+            escalation_id=command.escalation_id,
+        )
+    ]
+
+
+def voicemail(command: RecordVoicemail, call: Call) -> list[Event]:
+    """A call nobody answered left a voicemail (possibly reported after it ended)."""
+    if call.stage != "ringing":
+        raise Conflict(f"call {call.call_id} {_stage_text(call)}; it cannot take a voicemail")
+    return [
+        VoicemailRecorded(
+            **_envelope(call, command, command.actor or Actor(kind="telephony")),
+            recording_ref=command.recording_ref,
+            duration_seconds=command.duration_seconds,
+            summary=command.summary,
+        )
+    ]
+
+
+def end(command: EndCall, call: Call) -> list[Event]:
+    """Close the line."""
+    _not_ended(call, "ended")
+    return [CallEnded(**_envelope(call, command), ended_at=command.at)]
+
+
+def mark_non_billable(command: MarkNonBillable, call: Call) -> list[Event]:
+    """Mark the call non-billable for one of the agreed reasons."""
+    if call.non_billable is not None:
+        raise Conflict(
+            f"call {call.call_id} is already marked non-billable ({call.non_billable}); "
+            "revert that mark first"
+        )
+    if command.reason == "cold_call" and not command.cold_calls_free:
+        raise Rejected(
+            "cold_call is a non-billable reason only for clients who agreed that cold calls "
+            "are free; this client did not"
+        )
+    return [
+        CallMarkedNonBillable(
+            **_envelope(call, command), reason=command.reason, comment=command.comment
+        )
+    ]
+
+
+def restore_billability(command: RestoreBillability, call: Call) -> list[Event]:
+    """Revert the call's non-billable mark."""
+    if call.non_billable is None:
+        raise Conflict(f"call {call.call_id} is not marked non-billable: nothing to revert")
+    return [CallBillabilityRestored(**_envelope(call, command), comment=command.comment)]
+
+
+def _existing(command: CallCommand, state: Call | None) -> Call:
+    if state is None:
+        raise CallNotFound(f"no call {command.call_id}")
+    return state
+
+
+def _not_ended(call: Call, verb: str) -> None:
+    if call.ended:
+        raise Conflict(f"call {call.call_id} has ended; it cannot be {verb}")
+
+
+def _stage_text(call: Call) -> str:
+    return {
+        "ringing": "has not been answered",
+        "answered": f"was already answered by {call.operator_id}",
+        "transferred": "was transferred",
+        "voicemail": "went to voicemail",
+    }[call.stage]
+
+
+def _envelope(call: Call, command: CallCommand, actor: Actor | None = None) -> dict[str, Any]:
+    return {
+        "call_id": call.call_id,
+        "client_id": call.client_id,
+        "occurred_at": command.at,
+        "correlation_id": call.correlation_id,
+        "actor": actor or command.actor or _default_actor(call),
+    }
+
+
+def _default_actor(call: Call) -> Actor:
+    if call.operator_id is not None:
+        return Actor(kind="operator", id=call.operator_id)
+    return SYSTEM

@@ -1,0 +1,257 @@
+"""The calls API's request and response models, kept apart from events and read rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from libs.events.calls import FollowUp, NonBillableReason
+from libs.events.intake import AfterHours, Channel
+from libs.events.values import Identifier, Language, PhoneNumber, Slug
+
+
+def _storable(value: str) -> str:
+    """PostgreSQL stores neither NUL characters nor lone surrogates in text or JSON."""
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, a ValueError
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the instant lies outside the supported range") from exc
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
+"""A timezone-aware instant (a naive one is refused), normalised to UTC."""
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable)]
+ShortText = Annotated[str, Field(max_length=500), AfterValidator(_storable)]
+Text = Annotated[str, Field(max_length=5000), AfterValidator(_storable)]
+Stage = Literal["ringing", "answered", "transferred", "voicemail"]
+
+
+class Request(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CallCreate(Request):
+    """Telephony reports a call: the number dialled, who called and when (default: now)."""
+
+    dialled_number: PhoneNumber
+    caller_number: PhoneNumber | None = None
+    received_at: Instant | None = None
+
+
+class CallAnswer(Request):
+    """An operator picks up, in a language they speak."""
+
+    operator_id: Identifier
+    language: Language
+
+
+class OperatorAction(Request):
+    """Base of actions an operator takes; `operator_id` defaults to who answered the call."""
+
+    operator_id: Identifier | None = None
+
+
+class NoteCreate(OperatorAction):
+    """The message for the client, with every field the bureau records per call."""
+
+    caller_name: Name
+    caller_company: ShortText = ""
+    caller_number: PhoneNumber | None = None
+    message: Annotated[Text, Field(min_length=1)]
+    follow_up: FollowUp = "none"
+    follow_up_detail: ShortText = ""
+    actions_taken: Text = ""
+    information_given: Text = ""
+
+
+class EscalationCreate(OperatorAction):
+    """The call is urgent under one of the book's urgency rules."""
+
+    urgency_kind: Slug
+    reason: Annotated[Text, Field(min_length=1)]
+
+
+class TransferCreate(OperatorAction):
+    """Put the call through, possibly as part of an escalation."""
+
+    to_number: PhoneNumber
+    escalation_id: UUID | None = None
+
+
+class VoicemailCreate(Request):
+    """The caller left a message nobody answered."""
+
+    recording_ref: Annotated[ShortText, Field(min_length=1)]
+    duration_seconds: int = Field(ge=0, le=86400)
+    summary: Text = ""
+
+
+class NonBillableCreate(OperatorAction):
+    """Do not bill the call, for one of the agreed reasons."""
+
+    reason: NonBillableReason
+    comment: ShortText = ""
+
+
+class ClientRead(BaseModel):
+    """The client as the operator answers for it."""
+
+    id: UUID
+    name: str
+    language: Language
+
+
+class FaqRead(BaseModel):
+    """A question callers ask and its answer."""
+
+    question: str
+    answer: str
+
+
+class UrgencyRuleRead(BaseModel):
+    """What the client calls urgent and how it is escalated."""
+
+    kind: str
+    description: str
+    channels: list[Channel]
+
+
+class TemporaryInstructionRead(BaseModel):
+    """An instruction in force for a while."""
+
+    text: str
+    valid_from: datetime
+    valid_until: datetime
+
+
+class LineRead(BaseModel):
+    """What calls knows of a forwarding number, from its projection of intake."""
+
+    number: str
+    client: ClientRead
+    client_status: Literal["registered", "active", "offboarded"]
+    book_version: int | None
+    office_open: bool
+    office_status: str
+
+
+class ScreenPop(BaseModel):
+    """What the operator's screen shows when the call comes in."""
+
+    call_id: UUID
+    received_at: datetime
+    dialled_number: str
+    caller_number: str | None
+    client: ClientRead
+    book_version: int | None
+    office_open: bool
+    office_status: str
+    greeting: str
+    instructions: str = ""
+    faq: list[FaqRead] = []
+    urgency_rules: list[UrgencyRuleRead] = []
+    temporary_instructions: list[TemporaryInstructionRead] = []
+    after_hours: AfterHours = "email_summary"
+    calendar_url: str | None = None
+    cold_calls_free: bool
+
+
+class NoteRead(BaseModel):
+    """The latest message recorded for a call, with the book version on screen."""
+
+    operator_id: str
+    book_version: int | None
+    caller_name: str
+    caller_company: str
+    caller_number: str | None
+    message: str
+    follow_up: FollowUp
+    follow_up_detail: str
+    actions_taken: str
+    information_given: str
+    recorded_at: datetime
+
+
+class EscalationRead(BaseModel):
+    """An escalation requested on a call."""
+
+    escalation_id: UUID
+    urgency_kind: str
+    reason: str
+    book_version: int | None
+    requested_at: datetime
+
+
+class VoicemailRead(BaseModel):
+    """The voicemail a caller left."""
+
+    recording_ref: str
+    duration_seconds: int
+    summary: str
+    recorded_at: datetime
+
+
+class NonBillableRead(BaseModel):
+    """Why a call is not billed, since when."""
+
+    reason: NonBillableReason
+    comment: str
+    marked_at: datetime
+
+
+class CallRead(BaseModel):
+    """A call as the read model holds it."""
+
+    call_id: UUID
+    client_id: UUID
+    dialled_number: str
+    caller_number: str | None
+    received_at: datetime
+    book_version: int | None
+    office_open: bool
+    stage: Stage
+    ended_at: datetime | None
+    operator_id: str | None
+    language: Language | None
+    answered_at: datetime | None
+    transferred_to: str | None
+    voicemail: VoicemailRead | None
+    note: NoteRead | None
+    notes_count: int
+    escalations: list[EscalationRead]
+    non_billable: NonBillableRead | None
+    version: int
+
+
+class HistoryEntry(BaseModel):
+    """One event of a call, as it was recorded."""
+
+    stream_version: int
+    event_id: UUID
+    type: str
+    occurred_at: datetime
+    event: dict[str, Any]
+
+
+class CallDetail(CallRead):
+    """A call with its full event history."""
+
+    history: list[HistoryEntry]
+
+
+class ErrorRead(BaseModel):
+    """Why a request was refused."""
+
+    detail: str

@@ -1,0 +1,21 @@
+"""Settings only the calls service reads (environment variables FRONTDESK_CALLS_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CallsSettings(BaseSettings):
+    """The telephony side of calls: the Twilio webhook's secret and where Twilio reaches us."""
+
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_CALLS_", extra="ignore")
+
+    twilio_auth_token: SecretStr | None = None
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The base URL Twilio calls (behind a proxy); default: the request's URL",
+    )
+    operator_queue: str = Field(default="frontdesk-operators", pattern=r"^[A-Za-z0-9_-]{1,60}$")
+    voicemail_max_seconds: int = Field(default=120, ge=5, le=3600)

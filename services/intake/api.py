@@ -1,0 +1,272 @@
+"""The intake HTTP API: request -> command -> handler -> response; reads from the read tables."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Body, Path, Query, Response
+from pydantic import AwareDatetime
+
+from libs.events import (
+    NotificationPreferences,
+    OfficeHours,
+    PlanChanged,
+    SecretaryBookRevised,
+    new_id,
+)
+from libs.platform.http import Runtime
+from libs.platform.runtime import ServiceRuntime
+from libs.platform.store import EventStore
+from services.intake import queries
+from services.intake.domain import (
+    ActivateClient,
+    AssignNumber,
+    BookContent,
+    ChangeNotification,
+    ChangeOfficeHours,
+    ChangePlan,
+    Command,
+    NotFound,
+    OffboardClient,
+    RegisterClient,
+    ReleaseNumber,
+    ReviseBook,
+    book_version_as_of,
+    normalise_number,
+)
+from services.intake.handlers import execute
+from services.intake.queries import ClientRow
+from services.intake.schemas import (
+    BookRead,
+    BookRevisionRead,
+    BookVersion,
+    BookWrite,
+    ClientCreate,
+    ClientCreated,
+    ClientRead,
+    NumberAssign,
+    NumberRead,
+    Offboarding,
+    PlanChange,
+    PlanRead,
+    PlansRead,
+    Problem,
+    ScreenPop,
+    Status,
+)
+from services.intake.views import book_read, client_read, plans_read, screen_pop
+
+Responses = dict[int | str, dict[str, Any]]
+READ: Responses = {404: {"model": Problem, "description": "Unknown client or number"}}
+CHANGE: Responses = {**READ, 409: {"model": Problem, "description": "Not allowed now"}}
+router = APIRouter(
+    tags=["intake"], responses={422: {"model": Problem, "description": "Malformed request"}}
+)
+ClientId = Annotated[UUID, Path(description="The client's id")]
+Number = Annotated[str, Path(max_length=64, description="E.164, e.g. +31851234567")]
+AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with offset")]
+
+
+def _store(rt: ServiceRuntime) -> EventStore:
+    assert rt.store is not None, "the app's lifespan starts the runtime"
+    return rt.store
+
+
+def _pool(rt: ServiceRuntime) -> asyncpg.Pool:
+    return _store(rt).pool
+
+
+def _schema(rt: ServiceRuntime) -> str:
+    return _store(rt).schema
+
+
+async def _client(rt: ServiceRuntime, client_id: UUID) -> ClientRead:
+    row = await queries.client(_pool(rt), _schema(rt), client_id)
+    if row is None:
+        raise NotFound(f"no client {client_id}")
+    return await _with_plan(rt, row)
+
+
+async def _with_plan(rt: ServiceRuntime, row: ClientRow) -> ClientRead:
+    periods = await queries.plan_periods(_pool(rt), _schema(rt), row.client_id)
+    return client_read(row, periods, rt.clock.now())
+
+
+@router.post("/clients", status_code=201)
+async def register_client(body: ClientCreate, rt: Runtime) -> ClientCreated:
+    """Register a client from its intake form."""
+    default_notification = NotificationPreferences(recipients=(body.contact_email,))
+    command = RegisterClient(
+        client_id=new_id(),
+        at=rt.clock.now(),
+        name=body.name,
+        contact_email=body.contact_email,
+        language=body.language,
+        plan=body.plan,
+        email_handling=body.email_handling,
+        notification=body.notification or default_notification,
+        office_hours=body.office_hours,
+        cold_calls_free=body.cold_calls_free,
+    )
+    await execute(_store(rt), command)
+    return ClientCreated(client_id=command.client_id)
+
+
+@router.get("/clients")
+async def list_clients(
+    rt: Runtime,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[ClientRead]:
+    """Clients by name, optionally only those in one status."""
+    rows = await queries.clients(_pool(rt), _schema(rt), status, limit, offset)
+    return [await _with_plan(rt, row) for row in rows]
+
+
+@router.get("/clients/{client_id}", responses=READ)
+async def read_client(client_id: ClientId, rt: Runtime) -> ClientRead:
+    """One client, with the plan in force today."""
+    return await _client(rt, client_id)
+
+
+async def _change(rt: ServiceRuntime, command: Command) -> ClientRead:
+    await execute(_store(rt), command)
+    return await _client(rt, command.client_id)
+
+
+@router.post("/clients/{client_id}/activate", responses=CHANGE)
+async def activate_client(client_id: ClientId, rt: Runtime) -> ClientRead:
+    """The intake is complete (a book and a number in place): start answering calls."""
+    return await _change(rt, ActivateClient(client_id=client_id, at=rt.clock.now()))
+
+
+@router.post("/clients/{client_id}/offboard", responses=CHANGE)
+async def offboard_client(
+    client_id: ClientId, rt: Runtime, body: Annotated[Offboarding | None, Body()] = None
+) -> ClientRead:
+    """The client leaves; its forwarding numbers are released."""
+    reason = body.reason if body else ""
+    return await _change(rt, OffboardClient(client_id=client_id, at=rt.clock.now(), reason=reason))
+
+
+@router.put("/clients/{client_id}/notification", responses=CHANGE)
+async def change_notification(
+    client_id: ClientId, body: NotificationPreferences, rt: Runtime
+) -> ClientRead:
+    """Replace how and to whom call messages are sent."""
+    command = ChangeNotification(client_id=client_id, at=rt.clock.now(), notification=body)
+    return await _change(rt, command)
+
+
+@router.put("/clients/{client_id}/office-hours", responses=CHANGE)
+async def change_office_hours(client_id: ClientId, body: OfficeHours, rt: Runtime) -> ClientRead:
+    """Replace the client's office hours (weekly schedule, holidays, closures)."""
+    command = ChangeOfficeHours(client_id=client_id, at=rt.clock.now(), office_hours=body)
+    return await _change(rt, command)
+
+
+@router.post("/clients/{client_id}/numbers", status_code=201, responses=CHANGE)
+async def assign_number(client_id: ClientId, body: NumberAssign, rt: Runtime) -> NumberRead:
+    """Reserve a forwarding number for the client; 409 if any client holds it already."""
+    number = normalise_number(body.number)
+    await execute(_store(rt), AssignNumber(client_id=client_id, at=rt.clock.now(), number=number))
+    return NumberRead(number=number, client_id=client_id)
+
+
+@router.delete("/clients/{client_id}/numbers/{number}", status_code=204, responses=CHANGE)
+async def release_number(client_id: ClientId, number: Number, rt: Runtime) -> Response:
+    """Take a forwarding number back from the client; 404 if the client does not hold it."""
+    command = ReleaseNumber(client_id=client_id, at=rt.clock.now(), number=normalise_number(number))
+    await execute(_store(rt), command)
+    return Response(status_code=204)
+
+
+@router.put("/clients/{client_id}/book", responses=CHANGE)
+async def revise_book(client_id: ClientId, body: BookWrite, rt: Runtime) -> BookVersion:
+    """Store a new, complete version of the secretary book."""
+    command = ReviseBook(
+        client_id=client_id,
+        at=rt.clock.now(),
+        content=_content(body),
+        expected_version=body.expected_book_version,
+    )
+    events = await execute(_store(rt), command)
+    revised = next(e for e in events if isinstance(e, SecretaryBookRevised))
+    return BookVersion(book_version=revised.book_version)
+
+
+def _content(body: BookWrite) -> BookContent:
+    return BookContent(
+        greeting=body.greeting,
+        instructions=body.instructions,
+        faq=tuple(body.faq),
+        urgency_rules=tuple(body.urgency_rules),
+        escalation_contacts=tuple(body.escalation_contacts),
+        temporary_instructions=tuple(body.temporary_instructions),
+        after_hours=body.after_hours,
+        calendar_url=body.calendar_url,
+    )
+
+
+@router.get("/clients/{client_id}/book", responses=READ)
+async def read_book(client_id: ClientId, rt: Runtime, as_of: AsOf = None) -> BookRead:
+    """The book version in force at `as_of` (default now); 404 if there was none yet."""
+    await _client(rt, client_id)
+    instant = as_of or rt.clock.now()
+    revisions = await queries.book_revisions(_pool(rt), _schema(rt), client_id)
+    version = book_version_as_of(revisions, instant)
+    row = (
+        None if version is None else await queries.book(_pool(rt), _schema(rt), client_id, version)
+    )
+    if row is None:
+        raise NotFound(f"client {client_id} had no secretary book at {instant.isoformat()}")
+    return book_read(row)
+
+
+@router.get("/clients/{client_id}/book/versions", responses=READ)
+async def list_book_versions(client_id: ClientId, rt: Runtime) -> list[BookRevisionRead]:
+    """Every version of the client's book and when it was written."""
+    await _client(rt, client_id)
+    revisions = await queries.book_revisions(_pool(rt), _schema(rt), client_id)
+    return [BookRevisionRead(book_version=r.version, revised_at=r.revised_at) for r in revisions]
+
+
+@router.post("/clients/{client_id}/plan", status_code=201, responses=CHANGE)
+async def change_plan(client_id: ClientId, body: PlanChange, rt: Runtime) -> PlanRead:
+    """New commercial terms from `effective_from` (a Europe/Amsterdam day, not in the past)."""
+    command = ChangePlan(
+        client_id=client_id,
+        at=rt.clock.now(),
+        plan=body.plan,
+        effective_from=body.effective_from,
+        email_handling=body.email_handling,
+    )
+    events = await execute(_store(rt), command)
+    change = next(e for e in events if isinstance(e, PlanChanged))
+    return PlanRead(
+        plan=change.plan,
+        email_handling=change.email_handling,
+        effective_from=change.effective_from,
+        recorded_at=change.occurred_at,
+    )
+
+
+@router.get("/clients/{client_id}/plans", responses=READ)
+async def list_plans(client_id: ClientId, rt: Runtime) -> PlansRead:
+    """The plan in force today and the whole plan history."""
+    await _client(rt, client_id)
+    periods = await queries.plan_periods(_pool(rt), _schema(rt), client_id)
+    return plans_read(periods, rt.clock.now())
+
+
+@router.get("/numbers/{number}", responses=READ)
+async def read_screen_pop(number: Number, rt: Runtime) -> ScreenPop:
+    """The screen pop: the client holding the number and its book as in force now."""
+    normal = normalise_number(number)
+    row = await queries.screen_pop(_pool(rt), _schema(rt), normal)
+    if row is None:
+        raise NotFound(f"no client holds {normal}")
+    return screen_pop(row, rt.clock.now())

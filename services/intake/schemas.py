@@ -1,0 +1,193 @@
+"""The intake HTTP API's request and response bodies (kept apart from events and rows)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events import (
+    EmailHandling,
+    EscalationContact,
+    FaqEntry,
+    Language,
+    NotificationPreferences,
+    OfficeHours,
+    PerCallPlan,
+    Plan,
+    TemporaryInstruction,
+    UrgencyRule,
+)
+from libs.events.intake import AfterHours
+from libs.events.values import Email, HttpsUrl, LongText, Name, ShortText, Text
+
+Status = Literal["registered", "active", "offboarded"]
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClientCreate(RequestBody):
+    """The intake form: who the client is and the terms agreed."""
+
+    name: Name
+    contact_email: Email
+    language: Language
+    plan: Plan = PerCallPlan()
+    email_handling: EmailHandling = EmailHandling()
+    notification: NotificationPreferences | None = Field(
+        default=None, description="Default: a daily digest to contact_email"
+    )
+    office_hours: OfficeHours = OfficeHours()
+    cold_calls_free: bool = False
+
+
+class ClientCreated(BaseModel):
+    """The id of the client just registered."""
+
+    client_id: UUID
+
+
+class PlanRead(BaseModel):
+    """Commercial terms from a day on."""
+
+    plan: Plan
+    email_handling: EmailHandling
+    effective_from: date
+    recorded_at: datetime
+
+
+class ClientRead(BaseModel):
+    """A client: identity, lifecycle, current terms, preferences and numbers."""
+
+    client_id: UUID
+    name: str
+    contact_email: str
+    language: Language
+    status: Status
+    plan: PlanRead | None = Field(description="The plan in force today")
+    cold_calls_free: bool
+    setup_fee_cents: int
+    notification: NotificationPreferences
+    office_hours: OfficeHours
+    numbers: list[str]
+    book_version: int | None
+    registered_at: datetime
+    activated_at: datetime | None
+    offboarded_at: datetime | None
+    offboard_reason: str | None
+
+
+class Offboarding(RequestBody):
+    """Why the client leaves (optional)."""
+
+    reason: ShortText = ""
+
+
+class NumberAssign(RequestBody):
+    """A forwarding number, E.164 preferred; Dutch national notation is accepted too."""
+
+    number: str = Field(max_length=64, examples=["+31851234567"])
+
+
+class NumberRead(BaseModel):
+    """A forwarding number and the client holding it."""
+
+    number: str
+    client_id: UUID
+
+
+class BookWrite(RequestBody):
+    """A complete new version of the secretary book."""
+
+    greeting: Text = Field(min_length=1)
+    instructions: LongText = ""
+    faq: list[FaqEntry] = Field(default=[], max_length=500)
+    urgency_rules: list[UrgencyRule] = Field(default=[], max_length=50)
+    escalation_contacts: list[EscalationContact] = Field(default=[], max_length=20)
+    temporary_instructions: list[TemporaryInstruction] = Field(default=[], max_length=100)
+    after_hours: AfterHours = "email_summary"
+    calendar_url: HttpsUrl | None = None
+    expected_book_version: int | None = Field(
+        default=None, ge=0, description="Refuse (409) unless the book is at this version now"
+    )
+
+
+class BookVersion(BaseModel):
+    """The version a book revision was stored as."""
+
+    book_version: int
+
+
+class BookRevisionRead(BaseModel):
+    """One entry of a book's history."""
+
+    book_version: int
+    revised_at: datetime
+
+
+class BookRead(BaseModel):
+    """One version of the secretary book."""
+
+    client_id: UUID
+    book_version: int
+    revised_at: datetime
+    greeting: str
+    instructions: str
+    faq: list[FaqEntry]
+    urgency_rules: list[UrgencyRule]
+    escalation_contacts: list[EscalationContact]
+    temporary_instructions: list[TemporaryInstruction]
+    after_hours: AfterHours
+    calendar_url: str | None
+
+
+class PlanChange(RequestBody):
+    """New terms from a day on; e-mail handling stays as it is unless given."""
+
+    plan: Plan
+    effective_from: date
+    email_handling: EmailHandling | None = None
+
+
+class PlansRead(BaseModel):
+    """The plan in force today and every plan period, in the order recorded."""
+
+    in_force: PlanRead | None
+    history: list[PlanRead]
+
+
+class ScreenPop(BaseModel):
+    """All an operator needs when a call to a number comes in, in one answer."""
+
+    number: str
+    client_id: UUID
+    company_name: str
+    language: Language
+    status: Status
+    office_open: bool
+    office_hours: OfficeHours
+    book_version: int | None
+    greeting: str | None
+    instructions: str
+    faq: list[FaqEntry]
+    urgency_rules: list[UrgencyRule]
+    escalation_contacts: list[EscalationContact]
+    temporary_instructions: list[TemporaryInstruction] = Field(
+        description="Only those in force at `as_of`"
+    )
+    after_hours: AfterHours
+    calendar_url: str | None
+    as_of: datetime
+
+
+class Problem(BaseModel):
+    """An error: a readable message, and for validation errors where each problem is."""
+
+    detail: str
+    errors: list[str] = []

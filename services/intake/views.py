@@ -1,0 +1,102 @@
+"""Turning read-model rows into API responses, applying what is in force at an instant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from services.intake.domain import (
+    PlanPeriod,
+    instructions_in_force,
+    local_date,
+    plan_in_force,
+)
+from services.intake.office_hours import is_open
+from services.intake.queries import BookRow, ClientRow, ScreenPopRow
+from services.intake.schemas import BookRead, ClientRead, PlanRead, PlansRead, ScreenPop
+
+
+def plan_read(period: PlanPeriod) -> PlanRead:
+    """One plan period as the API shows it."""
+    return PlanRead(
+        plan=period.plan,
+        email_handling=period.email_handling,
+        effective_from=period.effective_from,
+        recorded_at=period.recorded_at,
+    )
+
+
+def plans_read(periods: Sequence[PlanPeriod], now: datetime) -> PlansRead:
+    """The plan in force today and the whole history."""
+    current = plan_in_force(periods, local_date(now))
+    return PlansRead(
+        in_force=plan_read(current) if current else None,
+        history=[plan_read(p) for p in periods],
+    )
+
+
+def client_read(row: ClientRow, periods: Sequence[PlanPeriod], now: datetime) -> ClientRead:
+    """A client with the plan in force on today's Europe/Amsterdam date."""
+    return ClientRead(
+        client_id=row.client_id,
+        name=row.name,
+        contact_email=row.contact_email,
+        language=row.language,
+        status=row.status,
+        plan=plans_read(periods, now).in_force,
+        cold_calls_free=row.cold_calls_free,
+        setup_fee_cents=row.setup_fee_cents,
+        notification=row.notification,
+        office_hours=row.office_hours,
+        numbers=list(row.numbers),
+        book_version=row.book_version,
+        registered_at=row.registered_at,
+        activated_at=row.activated_at,
+        offboarded_at=row.offboarded_at,
+        offboard_reason=row.offboard_reason,
+    )
+
+
+def book_read(row: BookRow) -> BookRead:
+    """One book version, complete."""
+    content = row.content
+    return BookRead(
+        client_id=row.client_id,
+        book_version=row.book_version,
+        revised_at=row.revised_at,
+        greeting=content.greeting,
+        instructions=content.instructions,
+        faq=list(content.faq),
+        urgency_rules=list(content.urgency_rules),
+        escalation_contacts=list(content.escalation_contacts),
+        temporary_instructions=list(content.temporary_instructions),
+        after_hours=content.after_hours,
+        calendar_url=content.calendar_url,
+    )
+
+
+def screen_pop(row: ScreenPopRow, now: datetime) -> ScreenPop:
+    """What the operator sees: the client, its book, what is in force now, office open or not."""
+    client, book = row.client, row.book
+    content = book.content if book else None
+    return ScreenPop(
+        number=row.number,
+        client_id=client.client_id,
+        company_name=client.name,
+        language=client.language,
+        status=client.status,
+        office_open=is_open(client.office_hours, now),
+        office_hours=client.office_hours,
+        book_version=book.book_version if book else None,
+        greeting=content.greeting if content else None,
+        instructions=content.instructions if content else "",
+        faq=list(content.faq) if content else [],
+        urgency_rules=list(content.urgency_rules) if content else [],
+        escalation_contacts=list(content.escalation_contacts) if content else [],
+        temporary_instructions=list(
+            instructions_in_force(content.temporary_instructions, now) if content else ()
+        ),
+        after_hours=content.after_hours if content else "email_summary",
+        calendar_url=content.calendar_url if content else None,
+        as_of=now,
+    )

@@ -1,0 +1,130 @@
+"""Office hours, a pure function: weekly hours, Dutch public holidays, closures, DST."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from libs.events import Closure, OfficeHours, OpeningSpan, WeeklySchedule
+from services.calls.domain import office_open, office_status
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+DEFAULT = OfficeHours()
+
+
+def local(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    """An Amsterdam wall-clock time as an aware instant."""
+    return datetime(year, month, day, hour, minute, tzinfo=AMSTERDAM)
+
+
+@pytest.mark.parametrize(
+    ("instant", "is_open"),
+    [
+        (local(2026, 1, 5, 10, 0), True),  # Monday morning
+        (local(2026, 1, 5, 8, 0), True),  # opening time is inside
+        (local(2026, 1, 5, 7, 59), False),
+        (local(2026, 1, 5, 16, 59), True),
+        (local(2026, 1, 5, 17, 0), False),  # closing time is outside
+        (local(2026, 1, 7, 17, 30), False),  # Wednesday evening
+        (local(2026, 1, 10, 10, 0), False),  # Saturday
+        (local(2026, 1, 11, 10, 0), False),  # Sunday
+    ],
+)
+def test_default_hours_are_monday_to_friday_eight_to_five(instant: datetime, is_open: bool) -> None:
+    assert office_open(DEFAULT, instant) is is_open
+
+
+@pytest.mark.parametrize(
+    ("instant", "holiday"),
+    [
+        (local(2026, 4, 27, 10, 0), "King's Day"),  # a Monday
+        (local(2026, 12, 25, 10, 0), "Christmas Day"),  # a Friday
+        (local(2026, 12, 26, 10, 0), "Second Day of Christmas"),
+        (local(2026, 1, 1, 10, 0), "New Year's Day"),
+        (local(2026, 4, 6, 10, 0), "Easter Monday"),
+        (local(2026, 5, 14, 10, 0), "Ascension Day"),
+    ],
+)
+def test_dutch_public_holidays_are_closed(instant: datetime, holiday: str) -> None:
+    status = office_status(DEFAULT, instant)
+    assert (status.open, status.reason) == (False, f"closed: public holiday ({holiday})")
+
+
+def test_the_day_after_kings_day_is_a_working_day() -> None:
+    assert office_open(DEFAULT, local(2026, 4, 28, 10, 0))
+
+
+def test_holidays_can_be_switched_off() -> None:
+    assert office_open(OfficeHours(public_holidays=None), local(2026, 4, 27, 10, 0))
+
+
+@pytest.mark.parametrize(
+    ("instant", "is_open"),
+    [
+        # Spring forward on Sunday 29 March 2026: Monday 08:30 is 06:30 UTC, Friday's was 07:30.
+        (datetime(2026, 3, 27, 6, 30, tzinfo=UTC), False),  # Friday 07:30 CET
+        (datetime(2026, 3, 30, 6, 30, tzinfo=UTC), True),  # Monday 08:30 CEST
+        (datetime(2026, 3, 27, 15, 30, tzinfo=UTC), True),  # Friday 16:30 CET
+        (datetime(2026, 3, 30, 15, 30, tzinfo=UTC), False),  # Monday 17:30 CEST
+        # Fall back on Sunday 25 October 2026.
+        (datetime(2026, 10, 23, 15, 30, tzinfo=UTC), False),  # Friday 17:30 CEST
+        (datetime(2026, 10, 26, 15, 30, tzinfo=UTC), True),  # Monday 16:30 CET
+        (datetime(2026, 10, 23, 6, 30, tzinfo=UTC), True),  # Friday 08:30 CEST
+        (datetime(2026, 10, 26, 6, 30, tzinfo=UTC), False),  # Monday 07:30 CET
+    ],
+)
+def test_hours_are_wall_clock_hours_across_dst_changes(instant: datetime, is_open: bool) -> None:
+    assert office_open(DEFAULT, instant) is is_open
+
+
+def test_a_closure_closes_the_office_until_it_ends() -> None:
+    starts = local(2026, 2, 16, 12, 0)
+    hours = OfficeHours(
+        closures=(Closure(starts_at=starts, ends_at=starts + timedelta(days=1), reason="Carnaval"),)
+    )
+    assert office_open(hours, starts - timedelta(minutes=1))
+    assert office_status(hours, starts).reason == "closed: Carnaval"
+    assert not office_open(hours, local(2026, 2, 17, 11, 59))
+    assert office_open(hours, local(2026, 2, 17, 12, 0))
+
+
+def test_a_client_schedule_with_a_lunch_break_and_saturday_morning() -> None:
+    morning = OpeningSpan(opens=time(9), closes=time(12))
+    afternoon = OpeningSpan(opens=time(13), closes=time(17, 30))
+    weekly = WeeklySchedule(mon=(morning, afternoon), sat=(morning,))
+    hours = OfficeHours(weekly=weekly)
+    assert office_open(hours, local(2026, 1, 5, 11, 0))
+    assert not office_open(hours, local(2026, 1, 5, 12, 30))
+    assert office_open(hours, local(2026, 1, 5, 17, 15))
+    assert office_open(hours, local(2026, 1, 10, 10, 0))
+
+
+def test_hours_in_another_timezone() -> None:
+    london = OfficeHours(timezone="Europe/London", public_holidays=None)
+    assert office_open(london, datetime(2026, 1, 5, 8, 30, tzinfo=UTC))  # 08:30 in London
+    assert not office_open(DEFAULT, datetime(2026, 1, 5, 16, 30, tzinfo=UTC))  # 17:30 here
+
+
+def test_an_unknown_timezone_falls_back_to_amsterdam() -> None:
+    hours = OfficeHours(timezone="Mars/Olympus_Mons")
+    assert office_open(hours, local(2026, 1, 5, 10, 0))
+    assert not office_open(hours, local(2026, 1, 5, 7, 0))
+
+
+def test_a_naive_instant_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        office_open(DEFAULT, datetime(2026, 1, 5, 10, 0))
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)))
+def test_default_hours_are_open_exactly_on_working_days_from_eight_to_five(
+    naive: datetime,
+) -> None:
+    instant = naive.replace(tzinfo=UTC)
+    wall = instant.astimezone(AMSTERDAM)
+    expected = wall.weekday() < 5 and time(8) <= wall.time() < time(17)
+    assert office_open(OfficeHours(public_holidays=None), instant) is expected

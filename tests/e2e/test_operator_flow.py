@@ -1,0 +1,167 @@
+"""End to end over HTTP: a client is set up at intake, and an operator handles a call at calls.
+
+Both services run as real processes; calls learns intake's client, number and book versions
+only through Kafka. The note must carry the book version that was on screen when the call
+came in, even after intake has revised the book again.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from libs.events import Event, NoteRecorded, decode
+from libs.platform import kafka
+from libs.platform.replay import read_log
+from tests.conftest import World
+from tests.support.pipeline import wait_until
+
+pytestmark = [pytest.mark.infra]
+
+INTAKE_APP = "services.intake.app:create_app"
+CALLS_APP = "services.calls.app:create_app"
+MONDAY_MORNING = "2026-06-01T08:00:00Z"  # 10:00 in Amsterdam, a working day
+
+
+def book(version: int) -> dict[str, Any]:
+    """A complete secretary book, its text marked with the version it should become."""
+    return {
+        "greeting": f"Installatiebedrijf Bakker, goedemorgen (v{version})",
+        "instructions": f"Appointments on Tuesdays only (v{version})",
+        "faq": [{"question": "Solar panels?", "answer": "Yes, from 2026"}],
+        "urgency_rules": [{"kind": "leak", "description": "Water leak", "channels": ["sms"]}],
+        "escalation_contacts": [{"name": "Piet", "phone": "+31612345678"}],
+    }
+
+
+def expect(response: httpx.Response, status: int) -> Any:
+    """The JSON of a response with the expected status."""
+    assert response.status_code == status, f"{response.request.url}: {response.text}"
+    return response.json() if response.content else None
+
+
+async def topic(world: World, service: str) -> list[Event]:
+    """Every event on a service's topic of this test."""
+    consumer = kafka.plain_consumer(world.infra.bootstrap, client_id="test-e2e-reader")
+    await consumer.start()
+    try:
+        return [decode(r.value) async for r in read_log(consumer, [world.topic(service)])]
+    finally:
+        await consumer.stop()
+
+
+async def test_operator_handles_a_call_for_a_client_set_up_at_intake(world: World) -> None:
+    intake_proc = world.process(INTAKE_APP, "intake", "intake")
+    calls_proc = world.process(CALLS_APP, "calls", "calls")
+    intake_proc.start()
+    calls_proc.start()
+    async with (
+        httpx.AsyncClient(base_url=intake_proc.url, timeout=30) as intake,
+        httpx.AsyncClient(base_url=calls_proc.url, timeout=30) as calls,
+    ):
+        client_id, number = await set_up_client(intake)
+        await wait_for_line(calls, number, book_version=2)
+        call_id = await handle_call(intake, calls, client_id, number)
+    await check_kafka(world, client_id, call_id)
+
+
+async def set_up_client(intake: httpx.AsyncClient) -> tuple[UUID, str]:
+    """Register a client, give it a number and write its book twice; (client id, number)."""
+    registration = {
+        "name": "Installatiebedrijf Bakker B.V.",
+        "contact_email": "jan@bakker.nl",
+        "language": "nl",
+        "cold_calls_free": True,
+    }
+    client_id = UUID((expect(await intake.post("/clients", json=registration), 201))["client_id"])
+    number = f"+3185{random.randrange(10**7):07d}"
+    expect(await intake.post(f"/clients/{client_id}/numbers", json={"number": number}), 201)
+    for version in (1, 2):
+        revised = expect(await intake.put(f"/clients/{client_id}/book", json=book(version)), 200)
+        assert revised == {"book_version": version}
+    return client_id, number
+
+
+async def wait_for_line(calls: httpx.AsyncClient, number: str, *, book_version: int) -> None:
+    """Wait until calls has learned, through Kafka, the number at this book version."""
+
+    async def learned() -> bool:
+        response = await calls.get(f"/lines/{number}")
+        return response.status_code == 200 and response.json()["book_version"] == book_version
+
+    await wait_until(learned, within=60, what=f"calls to learn {number} at book v{book_version}")
+
+
+async def handle_call(
+    intake: httpx.AsyncClient, calls: httpx.AsyncClient, client_id: UUID, number: str
+) -> UUID:
+    """Receive and answer a call, revise the book once more, then note, mark, revert, end."""
+    call_id = await receive_and_answer(calls, client_id, number)
+    expect(await intake.put(f"/clients/{client_id}/book", json=book(3)), 200)
+    await wait_for_line(calls, number, book_version=3)
+    call = f"/calls/{call_id}"
+    noted = expect(await calls.post(f"{call}/notes", json=NOTE), 201)
+    assert (noted["book_version"], noted["operator_id"]) == (2, "op-anna")
+    mark = {"reason": "wrong_number", "comment": "Wanted the bakery"}
+    expect(await calls.post(f"{call}/non-billable", json=mark), 201)
+    expect(await calls.delete(f"{call}/non-billable"), 200)
+    expect(await calls.post(f"{call}/end"), 200)
+    detail = expect(await calls.get(call), 200)
+    assert [h["type"] for h in detail["history"]] == EXPECTED
+    assert (detail["stage"], detail["non_billable"]) == ("answered", None)
+    assert (detail["note"]["book_version"], detail["book_version"]) == (2, 2)
+    assert detail["ended_at"] is not None
+    listed = expect(await calls.get("/calls", params={"client_id": str(client_id)}), 200)
+    assert [c["call_id"] for c in listed] == [str(call_id)]
+    return call_id
+
+
+async def receive_and_answer(calls: httpx.AsyncClient, client_id: UUID, number: str) -> UUID:
+    """A call to the client's number pops book version 2; an operator answers it."""
+    body = {"dialled_number": number, "caller_number": "+31612345678"}
+    pop = expect(await calls.post("/calls", json={**body, "received_at": MONDAY_MORNING}), 201)
+    client = {"id": str(client_id), "name": "Installatiebedrijf Bakker B.V.", "language": "nl"}
+    assert pop["client"] == client
+    assert (pop["book_version"], pop["office_open"]) == (2, True)
+    assert pop["greeting"] == "Installatiebedrijf Bakker, goedemorgen (v2)"
+    answer = {"operator_id": "op-anna", "language": "nl"}
+    expect(await calls.post(f"/calls/{pop['call_id']}/answer", json=answer), 200)
+    return UUID(pop["call_id"])
+
+
+NOTE = {
+    "caller_name": "Jan de Vries",
+    "caller_company": "De Vries Bouw",
+    "caller_number": "+31612345678",
+    "message": "Wants a quote for a heat pump",
+    "follow_up": "call_back",
+    "follow_up_detail": "tomorrow morning",
+    "actions_taken": "Put him on the call-back list",
+    "information_given": "Opening hours",
+}
+EXPECTED = [
+    "CallReceived", "CallAnswered", "NoteRecorded", "CallMarkedNonBillable",
+    "CallBillabilityRestored", "CallEnded",
+]  # fmt: skip
+
+
+async def check_kafka(world: World, client_id: UUID, call_id: UUID) -> None:
+    """Exactly these events of the call on the calls topic; the client's set-up on intake's."""
+    found: list[Event] = []
+
+    async def published() -> bool:
+        found[:] = [e for e in await topic(world, "calls") if e.client_id == client_id]
+        return len(found) >= len(EXPECTED)
+
+    await wait_until(published, within=30, what="the call's events on the calls topic")
+    assert [e.type for e in found] == EXPECTED
+    assert {getattr(e, "call_id", None) for e in found} == {call_id}
+    notes = [e for e in found if isinstance(e, NoteRecorded)]
+    assert [n.book_version for n in notes] == [2]
+    intake_types = [e.type for e in await topic(world, "intake") if e.client_id == client_id]
+    assert intake_types[:2] == ["ClientRegistered", "NumberAssigned"]
+    assert intake_types.count("SecretaryBookRevised") == 3
