@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +24,8 @@ from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
 
 log = structlog.get_logger(__name__)
 SubscriptionFactory = Callable[[Settings], Sequence[Subscription]]
+Worker = Callable[["ServiceRuntime", asyncio.Event], Awaitable[None]]
+"""A background loop of a service (timers, schedules); it returns once the event is set."""
 
 
 def _no_subscriptions(_: Settings) -> Sequence[Subscription]:
@@ -37,6 +39,7 @@ class ServiceDefinition:
     service: Service
     migrations: Sequence[Migration] = ()
     subscriptions: SubscriptionFactory = _no_subscriptions
+    workers: Sequence[Worker] = ()
 
 
 @dataclass
@@ -76,6 +79,8 @@ class ServiceRuntime:
         )
         self._spawn(self.relay.run(self._stop))
         await self._start_consumers()
+        for worker in self.definition.workers:
+            self._spawn(worker(self, self._stop))
         log.info("service.started", schema=s.pg_schema, clock=s.clock)
 
     async def _start_clock(self) -> Clock:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from libs.office_hours import office_open
 from services.intake.domain import (
     PlanPeriod,
     instructions_in_force,
     local_date,
     plan_in_force,
 )
-from services.intake.office_hours import is_open
 from services.intake.queries import BookRow, ClientRow, ScreenPopRow
 from services.intake.schemas import BookRead, ClientRead, PlanRead, PlansRead, ScreenPop
 
@@ -85,7 +85,7 @@ def screen_pop(row: ScreenPopRow, now: datetime) -> ScreenPop:
         company_name=client.name,
         language=client.language,
         status=client.status,
-        office_open=is_open(client.office_hours, now),
+        office_open=office_open(client.office_hours, now),
         office_hours=client.office_hours,
         book_version=book.book_version if book else None,
         greeting=content.greeting if content else None,

@@ -1,5 +1,6 @@
 """The calls domain, pure: commands, decide, evolve, office hours and refusals."""
 
+from libs.office_hours import OfficeStatus, office_open, office_status
 from services.calls.domain.commands import (
     AnswerCall,
     CallCommand,
@@ -25,7 +26,6 @@ from services.calls.domain.errors import (
     Rejected,
 )
 from services.calls.domain.model import Call, Stage, evolve, fold, stream_id
-from services.calls.domain.office_hours import OfficeStatus, office_open, office_status
 
 __all__ = [
     "AnswerCall",

@@ -17,6 +17,7 @@ from libs.events.calls import (
     VoicemailRecorded,
 )
 from libs.events.envelope import SYSTEM, Actor, Event
+from libs.office_hours import office_open
 from services.calls.domain.commands import (
     AnswerCall,
     CallCommand,
@@ -32,7 +33,6 @@ from services.calls.domain.commands import (
 )
 from services.calls.domain.errors import CallNotFound, Conflict, NumberNotHeld, Rejected
 from services.calls.domain.model import Call
-from services.calls.domain.office_hours import office_open
 
 CLOCK_TOLERANCE = timedelta(minutes=5)
 """How far in the future a telephony timestamp may lie (clocks differ a little)."""

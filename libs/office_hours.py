@@ -1,4 +1,7 @@
-"""Whether a client's office is open at an instant: weekly hours, Dutch holidays, closures."""
+"""Whether a client's office is open at an instant: weekly hours, public holidays, closures.
+
+Pure (standard library, holidays, the event value types): every service's domain may use it.
+"""
 
 from __future__ import annotations
 
