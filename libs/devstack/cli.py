@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from libs.devstack.demo import Demo, seed_demo
 from libs.devstack.kafka import LocalKafka
 from libs.devstack.postgres import LocalPostgres
 from libs.devstack.stack import Stack, StackOptions
@@ -49,7 +50,9 @@ async def _run_stack(stack: Stack, *, check: bool) -> None:
     try:
         with console.status("starting PostgreSQL, Kafka and the services..."):
             await stack.start()
+            demo = await seed_demo(stack.url("intake"), stack.url("calls"))
         _print_stack(stack)
+        _print_demo(stack, demo)
         if not check:
             await _wait_for_signal()
     finally:
@@ -69,6 +72,16 @@ def _print_stack(stack: Stack) -> None:
     table.add_row("PostgreSQL", stack.dsn)
     table.add_row("logs", str(stack.options.home / "logs"))
     console.print(table)
+
+
+def _print_demo(stack: Stack, demo: Demo) -> None:
+    state = "registered" if demo.created else "already registered"
+    console.print(f"Demo client {demo.client_id} ({state}) holds {demo.number}. Try:")
+    console.print(f"  curl {stack.url('intake')}/numbers/{demo.number}")
+    body = f'{{"dialled_number": "{demo.number}", "caller_number": "+31612345678"}}'
+    console.print(
+        f"  curl -X POST {stack.url('calls')}/calls -H 'content-type: application/json' -d '{body}'"
+    )
 
 
 async def _wait_for_signal() -> None:

@@ -89,6 +89,10 @@ class Stack:
         await self._kafka.start(reuse=True)
         return self._kafka.bootstrap_servers
 
+    def url(self, service: str) -> str:
+        """Base URL of a running service of the stack."""
+        return next(svc.url for svc in self.services if svc.service == service)
+
     def topics(self) -> list[str]:
         """Every event topic and dead-letter topic of the stack."""
         prefix = self.options.topic_prefix
