@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -76,10 +77,11 @@ def _print_stack(stack: Stack) -> None:
 
 def _print_demo(stack: Stack, demo: Demo) -> None:
     state = "registered" if demo.created else "already registered"
-    console.print(f"Demo client {demo.client_id} ({state}) holds {demo.number}. Try:")
-    console.print(f"  curl {stack.url('intake')}/numbers/{demo.number}")
+    say = functools.partial(console.print, soft_wrap=True)  # commands must stay copyable
+    say(f"Demo client {demo.client_id} ({state}) holds {demo.number}. Try:")
+    say(f"  curl {stack.url('intake')}/numbers/{demo.number}")
     body = f'{{"dialled_number": "{demo.number}", "caller_number": "+31612345678"}}'
-    console.print(
+    say(
         f"  curl -X POST {stack.url('calls')}/calls -H 'content-type: application/json' -d '{body}'"
     )
 
