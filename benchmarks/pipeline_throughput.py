@@ -87,14 +87,13 @@ async def count(event: Event, ctx: HandlerContext) -> None:
 
 
 async def pipeline(bootstrap: str, dsn: str, prefix: str, n: int, batch: int) -> dict[str, float]:
-    """Seconds for n events through the whole pipeline, and for the append stage alone."""
+    """Seconds for n events through the pipeline, for appending, and to drain n more."""
     pool = await create_pool(dsn, max_size=8)
     async with pool.acquire() as conn:
         await migrate(conn, f"{prefix}_calls", PLUMBING_MIGRATIONS)
         await migrate(conn, f"{prefix}_proj", [*PLUMBING_MIGRATIONS, COUNTED])
     store = EventStore(pool, schema=f"{prefix}_calls", service="calls", prefix=prefix)
     proj_store = EventStore(pool, schema=f"{prefix}_proj", service="billing", prefix=prefix)
-    stop = asyncio.Event()
     relay = OutboxRelay(
         dsn,
         schema=store.schema,
@@ -113,15 +112,26 @@ async def pipeline(bootstrap: str, dsn: str, prefix: str, n: int, batch: int) ->
     runner = ConsumerRunner(
         processor, lambda: kafka.group_consumer(bootstrap, *sub.topics, group=f"{prefix}-bench")
     )
+    counted = f"{proj_store.schema}.counted"
     started = time.perf_counter()
+    stop = asyncio.Event()
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))]
     appended_in = await append_all(store, n, batch)
-    await wait_for_count(pool, f"{proj_store.schema}.counted", n)
+    await wait_for_count(pool, counted, n)
     total = time.perf_counter() - started
     stop.set()
     await asyncio.gather(*tasks)
+    # Second phase: a backlog of n events, then relay and consumer drain it without appends.
+    await append_all(store, n, batch)
+    started = time.perf_counter()
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))]
+    await wait_for_count(pool, counted, 2 * n)
+    drain = time.perf_counter() - started
+    stop.set()
+    await asyncio.gather(*tasks)
     await pool.close()
-    return {"total": total, "append": appended_in}
+    return {"total": total, "append": appended_in, "drain": drain}
 
 
 async def wait_for_count(pool: asyncpg.Pool, table: str, n: int) -> None:
@@ -171,7 +181,10 @@ def report(n: int, base: float, result: dict[str, float]) -> None:
     print(f"baseline  produce+consume, no database : {n / base:10.0f} events/s ({base:.1f} s)")
     print(f"pipeline  append stage alone           : {n / result['append']:10.0f} events/s")
     print(f"pipeline  append->relay->consume       : {n / total:10.0f} events/s ({total:.1f} s)")
+    drain = result["drain"]
+    print(f"pipeline  relay->consume of a backlog  : {n / drain:10.0f} events/s ({drain:.1f} s)")
     print(f"ratio pipeline / baseline              : {base / total:10.3f}")
+    print(f"ratio backlog drain / baseline         : {base / drain:10.3f}")
 
 
 def main() -> None:
