@@ -14,6 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+import libs.twilio as libtwilio
 from libs.events.envelope import Actor
 from libs.platform.http import Runtime
 from libs.platform.store import EventStore
@@ -53,7 +54,7 @@ _FORM_BODY: dict[str, Any] = {
     ],
 }
 _TWIML: dict[int | str, dict[str, Any]] = {
-    200: {"content": {twilio.TWIML_MEDIA_TYPE: {}}, "description": "TwiML"}
+    200: {"content": {libtwilio.TWIML_MEDIA_TYPE: {}}, "description": "TwiML"}
 }
 
 
@@ -99,7 +100,9 @@ async def signed_form(request: Request, config: CallsSettings) -> dict[str, str]
     params = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
     url = public_url(request, config)
     token = config.twilio_auth_token.get_secret_value()
-    if not twilio.signature_valid(token, url, params, request.headers.get(twilio.SIGNATURE_HEADER)):
+    if not libtwilio.signature_valid(
+        token, url, params, request.headers.get(libtwilio.SIGNATURE_HEADER)
+    ):
         raise HTTPException(403, "invalid or missing X-Twilio-Signature")
     return dict(params)
 
@@ -174,4 +177,4 @@ def _parse(model: type[M], params: dict[str, str]) -> M:
 
 
 def _twiml(body: str) -> Response:
-    return Response(body, media_type=twilio.TWIML_MEDIA_TYPE)
+    return Response(body, media_type=libtwilio.TWIML_MEDIA_TYPE)

@@ -7,10 +7,31 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
+from services.routing import api, handlers, telephony
+from services.routing.migrations import MIGRATIONS
+from services.routing.settings import RoutingSettings
+from services.routing.worker import timer_worker
 
-DEFINITION = ServiceDefinition(service="routing")
+
+def definition(config: RoutingSettings) -> ServiceDefinition:
+    """Routing's tables, its consumers (intake and calls topics) and its escalation timers."""
+    return ServiceDefinition(
+        service="routing",
+        migrations=MIGRATIONS,
+        subscriptions=lambda settings: handlers.subscriptions(settings, config),
+        workers=(timer_worker(config),),
+    )
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The routing service's HTTP API with its event store, relay and consumers."""
-    return create_service_app(settings, DEFINITION, title="Frontdesk routing")
+def create_app(settings: Settings, routing_settings: RoutingSettings | None = None) -> FastAPI:
+    """The routing service's HTTP API with its event store, relay, consumers and timers."""
+    config = routing_settings or RoutingSettings()
+    app = create_service_app(
+        settings,
+        definition(config),
+        routers=(api.router, telephony.router),
+        title="Frontdesk routing",
+    )
+    app.state.routing_settings = config
+    api.install_error_handlers(app)
+    return app

@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from libs.events import ClientOffboarded, NumberReleased
+from libs.twilio import compute_signature
 from services.calls.telephony import call_id_for
-from services.calls.twilio import compute_signature
 from tests.calls.conftest import (
     TWILIO_TOKEN,
     Stack,

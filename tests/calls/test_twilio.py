@@ -8,7 +8,8 @@ import hmac
 
 import pytest
 
-from services.calls.twilio import compute_signature, signature_valid, to_voicemail
+from libs.twilio import compute_signature, signature_valid
+from services.calls.twilio import to_voicemail
 
 TOKEN = "s3cr3t-auth-token"
 URL = "https://calls.frontdesk.example/calls/twilio/voice"

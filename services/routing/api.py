@@ -1,0 +1,185 @@
+"""The routing HTTP API: the operator roster, escalations and their acknowledgement, routes.
+
+Thin on purpose: request model -> command -> handler -> response; refusals are mapped to
+HTTP statuses in one place (ERROR_STATUS).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from libs.events.envelope import Actor
+from libs.events.values import Language
+from libs.platform.http import Runtime
+from libs.platform.store import EventStore
+from services.routing import escalations, links, projections, roster
+from services.routing.domain import (
+    Acknowledge,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Presence,
+    Rejected,
+    RoutingError,
+)
+from services.routing.schemas import (
+    AckCreate,
+    CallRoutingRead,
+    ErrorRead,
+    EscalationRead,
+    OperatorPut,
+    OperatorRead,
+    PresencePut,
+    RouteRead,
+)
+from services.routing.settings import RoutingSettings
+
+router = APIRouter(tags=["routing"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorRead, "description": "No such operator, escalation or call"},
+    409: {"model": ErrorRead, "description": "Not possible in the current state"},
+    422: {"description": "Invalid request, or a rule refuses it"},
+}
+ERROR_STATUS: tuple[tuple[type[RoutingError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (Rejected, 422),
+    (Forbidden, 403),
+)
+"""Each kind of domain refusal and its HTTP status: the one place they are mapped."""
+OperatorId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
+Token = Annotated[str, Query(min_length=1, max_length=200)]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer domain refusals with their status and the refusal's message."""
+
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    app.add_exception_handler(RoutingError, refused)
+
+
+def event_store(rt: Runtime) -> EventStore:
+    """The service's event store (503 while the service is still starting)."""
+    if rt.store is None:
+        raise HTTPException(503, "the service is starting")
+    return rt.store
+
+
+def routing_settings(request: Request) -> RoutingSettings:
+    """The routing-specific settings of this app."""
+    found: RoutingSettings = request.app.state.routing_settings
+    return found
+
+
+Store = Annotated[EventStore, Depends(event_store)]
+Config = Annotated[RoutingSettings, Depends(routing_settings)]
+
+
+@router.get("/operators", responses=ERRORS)
+async def list_operators(
+    store: Store, presence: Presence | None = None, language: Language | None = None
+) -> list[OperatorRead]:
+    """The roster, optionally only operators with a presence or speaking a language."""
+    rows = await roster.listing(store.pool, store.schema, presence, language)
+    return [OperatorRead.model_validate(row) for row in rows]
+
+
+@router.get("/operators/{operator_id}", responses=ERRORS)
+async def get_operator(operator_id: OperatorId, store: Store) -> OperatorRead:
+    """One operator."""
+    row = await roster.get(store.pool, store.schema, operator_id)
+    if row is None:
+        raise NotFound(f"no operator {operator_id}")
+    return OperatorRead.model_validate(row)
+
+
+@router.put("/operators/{operator_id}", responses=ERRORS)
+async def put_operator(
+    operator_id: OperatorId, body: OperatorPut, rt: Runtime, store: Store
+) -> OperatorRead:
+    """Add an operator (offline at first) or change their name and languages."""
+    now = rt.clock.now()
+    row = await roster.upsert(store.pool, store.schema, operator_id, body.name, body.languages, now)
+    return OperatorRead.model_validate(row)
+
+
+@router.put("/operators/{operator_id}/presence", responses=ERRORS)
+async def put_presence(
+    operator_id: OperatorId, body: PresencePut, rt: Runtime, store: Store
+) -> OperatorRead:
+    """Say whether the operator takes calls (available), is busy, or has logged off."""
+    now = rt.clock.now()
+    row = await roster.set_presence(store.pool, store.schema, operator_id, body.presence, now)
+    return OperatorRead.model_validate(row)
+
+
+@router.get("/escalations/{escalation_id}", responses=ERRORS)
+async def get_escalation(escalation_id: UUID, store: Store) -> EscalationRead:
+    """An escalation: every attempt so far, and whether it was acknowledged or exhausted."""
+    state = await escalations.load(store.pool, store.schema, escalation_id)
+    if state is None:
+        raise NotFound(f"no escalation {escalation_id}")
+    return EscalationRead.of(state)
+
+
+@router.post("/escalations/{escalation_id}/ack", responses=ERRORS)
+async def acknowledge(
+    escalation_id: UUID, body: AckCreate, rt: Runtime, store: Store
+) -> EscalationRead:
+    """Someone took the escalation: the chain stops (409 once acknowledged or exhausted)."""
+    actor = Actor(kind="operator", id=body.operator_id) if body.operator_id else Actor(kind="staff")
+    command = Acknowledge(
+        at=rt.clock.now(), by=body.by, actor=actor, contact_index=body.contact_index
+    )
+    return EscalationRead.of(await escalations.acknowledge(store, escalation_id, command))
+
+
+@router.get(
+    "/escalations/{escalation_id}/ack",
+    response_class=HTMLResponse,
+    responses={**ERRORS, 403: {"model": ErrorRead, "description": "Not a valid link"}},
+)
+async def acknowledge_by_link(
+    escalation_id: UUID, token: Token, rt: Runtime, store: Store, config: Config
+) -> HTMLResponse:
+    """The signed link sent with an attempt: opening it acknowledges the escalation."""
+    if config.ack_secret is None:
+        raise HTTPException(503, "acknowledgement links are not configured (no ack secret)")
+    attempt = links.verified_attempt(config.ack_secret.get_secret_value(), escalation_id, token)
+    if attempt is None:
+        raise Forbidden("this acknowledgement link is not valid")
+    actor = Actor(kind="client", id=f"ack-link:{attempt}")
+    command = Acknowledge(at=rt.clock.now(), by="", actor=actor, attempt=attempt)
+    state = await escalations.acknowledge(store, escalation_id, command)
+    return HTMLResponse(_thanks(state.acknowledged_by or ""))
+
+
+@router.get("/calls/{call_id}/routing", responses=ERRORS)
+async def call_routing(call_id: UUID, store: Store) -> CallRoutingRead:
+    """Where routing sent a call, and the escalations of the call."""
+    route = await projections.get_route(store.pool, store.schema, call_id)
+    found = await escalations.ids_for_call(store.pool, store.schema, call_id)
+    if route is None and not found:
+        raise NotFound(f"routing knows no call {call_id}")
+    states = [await escalations.load(store.pool, store.schema, e) for e in found]
+    return CallRoutingRead(
+        call_id=call_id,
+        route=RouteRead.model_validate(route) if route else None,
+        escalations=[EscalationRead.of(state) for state in states if state is not None],
+    )
+
+
+def _thanks(name: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Acknowledged</title>'
+        f"<p>Thank you, {escape(name)}: the escalation is yours. Nobody else will be "
+        "contacted.</p></html>"
+    )

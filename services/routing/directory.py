@@ -1,0 +1,154 @@
+"""Routing's own projection of intake: each client's language, office hours and book versions.
+
+Fed by the intake topic (no synchronous calls to intake). Every book version is kept: an
+escalation follows the version that was on the operator's screen when the call came in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeAlias, TypeVar
+from uuid import UUID
+
+import asyncpg
+from pydantic import TypeAdapter
+
+from libs.events.catalogue import topic_for
+from libs.events.envelope import Event
+from libs.events.intake import (
+    ClientOffboarded,
+    ClientRegistered,
+    EscalationContact,
+    OfficeHoursChanged,
+    SecretaryBookRevised,
+    UrgencyRule,
+)
+from libs.events.values import Language, OfficeHours
+from libs.platform.consumer import Handler, HandlerContext, Subscription
+from libs.platform.db import Connection
+from libs.platform.settings import Settings
+from services.routing.domain import Book
+
+E = TypeVar("E", bound=Event)
+Queryable: TypeAlias = asyncpg.Pool | Connection
+FALLBACK_LANGUAGE: Language = "nl"
+"""The bureau's own language, for a client routing has not heard of yet."""
+_RULES = TypeAdapter(tuple[UrgencyRule, ...])
+_CONTACTS = TypeAdapter(tuple[EscalationContact, ...])
+
+
+@dataclass(frozen=True)
+class ClientFacts:
+    """What routing knows of a client: name, language and office hours."""
+
+    client_id: UUID
+    name: str
+    language: Language
+    office_hours: OfficeHours
+
+
+async def client_registered(event: ClientRegistered, conn: Connection, schema: str) -> None:
+    """A new client: its name, language and office hours."""
+    await conn.execute(
+        f"INSERT INTO {schema}.directory_clients (client_id, name, language, office_hours, "
+        "updated_at) VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (client_id) DO UPDATE SET "
+        "name = EXCLUDED.name, language = EXCLUDED.language, "
+        "office_hours = EXCLUDED.office_hours, updated_at = EXCLUDED.updated_at",
+        event.client_id, event.name, event.language, event.office_hours.model_dump_json(),
+        event.occurred_at,
+    )  # fmt: skip
+
+
+async def office_hours_changed(event: OfficeHoursChanged, conn: Connection, schema: str) -> None:
+    """The client's office hours (schedule, holidays, closures) were replaced."""
+    await conn.execute(
+        f"UPDATE {schema}.directory_clients SET office_hours = $2::jsonb, updated_at = $3 "
+        "WHERE client_id = $1",
+        event.client_id, event.office_hours.model_dump_json(), event.occurred_at,
+    )  # fmt: skip
+
+
+async def client_offboarded(event: ClientOffboarded, conn: Connection, schema: str) -> None:
+    """The client left (kept: its escalations in flight still need its books)."""
+    await conn.execute(
+        f"UPDATE {schema}.directory_clients SET offboarded = true, updated_at = $2 "
+        "WHERE client_id = $1",
+        event.client_id, event.occurred_at,
+    )  # fmt: skip
+
+
+async def book_revised(event: SecretaryBookRevised, conn: Connection, schema: str) -> None:
+    """Keep each book version's urgency rules and escalation contacts."""
+    dump = event.model_dump(mode="json", include={"urgency_rules", "escalation_contacts"})
+    await conn.execute(
+        f"INSERT INTO {schema}.directory_books (client_id, book_version, urgency_rules, "
+        "escalation_contacts, revised_at) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) "
+        "ON CONFLICT (client_id, book_version) DO NOTHING",
+        event.client_id, event.book_version, json.dumps(dump["urgency_rules"]),
+        json.dumps(dump["escalation_contacts"]), event.occurred_at,
+    )  # fmt: skip
+
+
+def _typed(
+    cls: type[E], apply: Callable[[E, Connection, str], Awaitable[None]]
+) -> tuple[str, Handler]:
+    async def handle(event: Event, ctx: HandlerContext) -> None:
+        if not isinstance(event, cls):
+            raise TypeError(f"expected {cls.__name__}, got {event.type}")
+        await apply(event, ctx.conn, ctx.store.schema)
+
+    return str(cls.model_fields["type"].default), handle
+
+
+HANDLERS: dict[str, Handler] = dict(
+    [
+        _typed(ClientRegistered, client_registered),
+        _typed(OfficeHoursChanged, office_hours_changed),
+        _typed(ClientOffboarded, client_offboarded),
+        _typed(SecretaryBookRevised, book_revised),
+    ]
+)
+"""The intake events routing keeps, by type; the others (numbers, plans) it ignores."""
+
+
+def subscription(settings: Settings) -> Subscription:
+    """The directory's subscription to the intake topic."""
+    return Subscription(
+        name=f"{settings.topic_prefix}-routing-directory",
+        topics=(topic_for("intake", settings.topic_prefix),),
+        handlers=HANDLERS,
+    )
+
+
+async def client_facts(db: Queryable, schema: str, client_id: UUID) -> ClientFacts | None:
+    """The client's name, language and office hours, or None while routing has not heard of it."""
+    row = await db.fetchrow(
+        f"SELECT name, language, office_hours FROM {schema}.directory_clients WHERE client_id = $1",
+        client_id,
+    )
+    if row is None:
+        return None
+    hours = OfficeHours.model_validate_json(row["office_hours"])
+    return ClientFacts(client_id, row["name"], row["language"], hours)
+
+
+async def book(
+    db: Queryable, schema: str, client_id: UUID, book_version: int | None = None
+) -> Book | None:
+    """One version of the client's book (default: the latest routing knows), or None."""
+    row = await db.fetchrow(
+        f"SELECT book_version, urgency_rules, escalation_contacts FROM {schema}.directory_books "
+        "WHERE client_id = $1 AND ($2::int IS NULL OR book_version = $2) "
+        "ORDER BY book_version DESC LIMIT 1",
+        client_id,
+        book_version,
+    )
+    if row is None:
+        return None
+    return Book(
+        book_version=row["book_version"],
+        urgency_rules=_RULES.validate_json(row["urgency_rules"]),
+        escalation_contacts=_CONTACTS.validate_json(row["escalation_contacts"]),
+    )

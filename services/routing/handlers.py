@@ -1,0 +1,117 @@
+"""What routing does with the calls topic: route each call, follow operators, start escalations.
+
+Each handler runs inside the consumer's inbox transaction, so its table writes and the events
+it emits (ctx.emit) commit together, exactly once. In a replay routing decides nothing anew:
+routes and escalations are facts already recorded, and re-deciding them would differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import partial
+from typing import TypeVar
+
+import structlog
+
+from libs.events.calls import (
+    CallAnswered,
+    CallEnded,
+    CallReceived,
+    CallTransferred,
+    EscalationRequested,
+)
+from libs.events.catalogue import topic_for
+from libs.events.envelope import Event
+from libs.platform.consumer import Handler, HandlerContext, Subscription
+from libs.platform.settings import Settings
+from services.routing import directory, escalations, metrics, projections, roster
+from services.routing.domain import RouteCall, route
+from services.routing.settings import RoutingSettings
+
+E = TypeVar("E", bound=Event)
+log = structlog.get_logger(__name__)
+
+
+async def call_received(event: CallReceived, ctx: HandlerContext) -> None:
+    """Route the call: voicemail when closed or nobody fits, else the operator idle longest."""
+    conn, schema = ctx.conn, ctx.store.schema
+    if ctx.replay or await projections.routed_already(conn, schema, event.call_id):
+        return
+    facts = await directory.client_facts(conn, schema, event.client_id)
+    if facts is None:
+        log.warning("routing.client_unknown", call_id=str(event.call_id))
+    command = RouteCall(
+        call=event,
+        at=ctx.now(),
+        client_language=facts.language if facts else directory.FALLBACK_LANGUAGE,
+        office_hours=facts.office_hours if facts else None,
+        operators=await roster.available(conn, schema),
+    )
+    [routed] = route(command)
+    await ctx.emit(projections.route_stream(event.call_id), 0, [routed])
+    if routed.operator_id is not None:
+        await roster.take_call(conn, schema, routed.operator_id, event.call_id, command.at)
+    await projections.record_route(conn, schema, event, routed)
+    metrics.observe([routed])
+    log.info("call.routed", call_id=str(event.call_id), destination=routed.destination)
+
+
+async def call_answered(event: CallAnswered, ctx: HandlerContext) -> None:
+    """Whoever answered is busy with the call; anyone else routing held for it is free."""
+    if ctx.replay:
+        return
+    now, schema = ctx.now(), ctx.store.schema
+    await roster.take_call(ctx.conn, schema, event.operator_id, event.call_id, now)
+    await roster.release(ctx.conn, schema, event.call_id, now, keep=event.operator_id)
+
+
+async def call_released(event: CallEnded | CallTransferred, ctx: HandlerContext) -> None:
+    """The call ended or was put through: its operator is free again."""
+    if not ctx.replay:
+        await roster.release(ctx.conn, ctx.store.schema, event.call_id, ctx.now())
+
+
+async def escalation_requested(
+    event: EscalationRequested, ctx: HandlerContext, *, book_wait: timedelta
+) -> None:
+    """Record the request with its timer and make the first attempt of the chain now."""
+    conn, schema, now = ctx.conn, ctx.store.schema, ctx.now()
+    if ctx.replay or not await escalations.open_request(conn, schema, event, now, book_wait):
+        return
+    metrics.requested()
+    outcome = await escalations.advance(conn, schema, event.escalation_id, now, ctx.emit)
+    escalations.recorded(outcome)
+
+
+def _typed(cls: type[E], handle: Callable[[E, HandlerContext], Awaitable[None]]) -> Handler:
+    async def typed(event: Event, ctx: HandlerContext) -> None:
+        if not isinstance(event, cls):
+            raise TypeError(f"expected {cls.__name__}, got {event.type}")
+        await handle(event, ctx)
+
+    return typed
+
+
+def calls_handlers(config: RoutingSettings) -> dict[str, Handler]:
+    """The calls events routing acts on, by type; the others it ignores."""
+    book_wait = timedelta(seconds=config.book_wait_seconds)
+    return {
+        "CallReceived": _typed(CallReceived, call_received),
+        "CallAnswered": _typed(CallAnswered, call_answered),
+        "CallTransferred": _typed(CallTransferred, call_released),
+        "CallEnded": _typed(CallEnded, call_released),
+        "EscalationRequested": _typed(
+            EscalationRequested, partial(escalation_requested, book_wait=book_wait)
+        ),
+    }
+
+
+def subscriptions(settings: Settings, config: RoutingSettings) -> tuple[Subscription, ...]:
+    """Routing's consumers: its projection of intake, and its reactions to calls."""
+    calls = Subscription(
+        name=f"{settings.topic_prefix}-routing-calls",
+        topics=(topic_for("calls", settings.topic_prefix),),
+        handlers=calls_handlers(config),
+    )
+    return (directory.subscription(settings), calls)

@@ -1,0 +1,43 @@
+"""Signed acknowledgement links: `GET /escalations/{id}/ack?token=<attempt>.<mac>`.
+
+The MAC is HMAC-SHA256 over "<escalation id>:<attempt>" with routing's ack secret, so a link
+acknowledges one attempt of one escalation and nothing else, and cannot be forged or altered.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from urllib.parse import urlencode
+from uuid import UUID
+
+_TOKEN = re.compile(r"^([1-9][0-9]{0,5})\.([A-Za-z0-9_-]{43})$")
+
+
+def ack_token(secret: str, escalation_id: UUID, attempt: int) -> str:
+    """The token that acknowledges `attempt` of an escalation."""
+    return f"{attempt}.{_mac(secret, escalation_id, attempt)}"
+
+
+def verified_attempt(secret: str, escalation_id: UUID, token: str) -> int | None:
+    """The attempt a token acknowledges, or None when it is no valid token for the escalation."""
+    match = _TOKEN.match(token)
+    if match is None:
+        return None
+    attempt = int(match.group(1))
+    expected = _mac(secret, escalation_id, attempt)
+    return attempt if hmac.compare_digest(expected, match.group(2)) else None
+
+
+def ack_link(base_url: str, secret: str, escalation_id: UUID, attempt: int) -> str:
+    """The URL a contact opens to acknowledge an attempt (put in the SMS, e-mail or chat)."""
+    query = urlencode({"token": ack_token(secret, escalation_id, attempt)})
+    return f"{base_url.rstrip('/')}/escalations/{escalation_id}/ack?{query}"
+
+
+def _mac(secret: str, escalation_id: UUID, attempt: int) -> str:
+    message = f"{escalation_id}:{attempt}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -1,0 +1,82 @@
+"""The routing service's tables: its projection of intake, the roster, routes and escalations."""
+
+from __future__ import annotations
+
+from libs.platform.db import Migration
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "routing_0001_directory",
+        """
+        CREATE TABLE {schema}.directory_clients (
+            client_id uuid PRIMARY KEY,
+            name text NOT NULL,
+            language text NOT NULL,
+            office_hours jsonb NOT NULL,
+            offboarded boolean NOT NULL DEFAULT false,
+            updated_at timestamptz NOT NULL
+        );
+        CREATE TABLE {schema}.directory_books (
+            client_id uuid NOT NULL,
+            book_version integer NOT NULL,
+            urgency_rules jsonb NOT NULL,
+            escalation_contacts jsonb NOT NULL,
+            revised_at timestamptz NOT NULL,
+            PRIMARY KEY (client_id, book_version)
+        );
+        """,
+    ),
+    Migration(
+        "routing_0002_roster_and_routes",
+        """
+        CREATE TABLE {schema}.operators (
+            operator_id text PRIMARY KEY,
+            name text NOT NULL,
+            languages text[] NOT NULL CHECK (cardinality(languages) > 0),
+            presence text NOT NULL CHECK (presence IN ('available', 'busy', 'offline')),
+            presence_since timestamptz NOT NULL,
+            current_call_id uuid,
+            updated_at timestamptz NOT NULL
+        );
+        CREATE INDEX ON {schema}.operators (current_call_id);
+        CREATE TABLE {schema}.call_routes (
+            call_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            destination text NOT NULL,
+            reason text NOT NULL,
+            operator_id text,
+            language text NOT NULL,
+            office_open boolean NOT NULL,
+            received_at timestamptz NOT NULL,
+            routed_at timestamptz NOT NULL,
+            event_id uuid NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "routing_0003_escalations",
+        """
+        CREATE TABLE {schema}.escalations (
+            escalation_id uuid PRIMARY KEY,
+            call_id uuid NOT NULL,
+            client_id uuid NOT NULL,
+            urgency_kind text NOT NULL,
+            book_version integer,
+            chain_book_version integer,
+            state text NOT NULL
+                CHECK (state IN ('requested', 'dispatched', 'acknowledged', 'exhausted')),
+            attempts integer NOT NULL DEFAULT 0,
+            due_at timestamptz,
+            book_wait_until timestamptz NOT NULL,
+            request jsonb NOT NULL,
+            requested_at timestamptz NOT NULL,
+            acknowledged_by text,
+            closed_at timestamptz,
+            updated_at timestamptz NOT NULL
+        );
+        CREATE INDEX ON {schema}.escalations (due_at)
+            WHERE state IN ('requested', 'dispatched');
+        CREATE INDEX ON {schema}.escalations (call_id);
+        """,
+    ),
+)

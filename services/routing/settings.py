@@ -1,0 +1,32 @@
+"""Settings only the routing service reads (environment variables FRONTDESK_ROUTING_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RoutingSettings(BaseSettings):
+    """Secrets of the TwiML webhook and the ack links, and how the escalation timers run."""
+
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_ROUTING_", extra="ignore")
+
+    twilio_auth_token: SecretStr | None = None
+    ack_secret: SecretStr | None = Field(
+        default=None, description="HMAC key of the signed acknowledgement links"
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The base URL Twilio and ack links use (behind a proxy); default: the request",
+    )
+    timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    timer_batch_size: int = Field(default=200, ge=1, le=10_000)
+    book_wait_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="How long an escalation waits for its book version to reach routing before "
+        "it falls back to the latest version routing knows",
+    )
+    dial_timeout_seconds: int = Field(default=30, ge=5, le=600)
