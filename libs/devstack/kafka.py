@@ -370,7 +370,7 @@ class LocalKafka:
             return  # already formatted: keep the data of earlier runs
         cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
         command = self._java_command(java, libs, "kafka.tools.StorageTool")
-        command += ["format", "-t", cluster_id, "-c", str(self.properties_path)]
+        command += ["format", f"--cluster-id={cluster_id}", "-c", str(self.properties_path)]
         result = await asyncio.to_thread(
             subprocess.run, command, capture_output=True, text=True, timeout=120, check=False
         )

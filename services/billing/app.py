@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
 
+from libs.platform.consumer import Subscription
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
+from services.billing import api, consumers, errors
+from services.billing.migrations import MIGRATIONS
+from services.billing.settings import BillingSettings
 
-DEFINITION = ServiceDefinition(service="billing")
+
+def definition(billing: BillingSettings) -> ServiceDefinition:
+    """Billing's tables and its consumer of the intake, calls, notify and billing topics."""
+
+    def subscriptions(settings: Settings) -> Sequence[Subscription]:
+        return consumers.subscriptions(settings, billing)
+
+    return ServiceDefinition(service="billing", migrations=MIGRATIONS, subscriptions=subscriptions)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The billing service's HTTP API with its event store, relay and consumers."""
-    return create_service_app(settings, DEFINITION, title="Frontdesk billing")
+def create_app(settings: Settings, billing_settings: BillingSettings | None = None) -> FastAPI:
+    """The billing service's HTTP API with its event store, relay and consumer."""
+    billing = billing_settings or BillingSettings()
+    app = create_service_app(
+        settings, definition(billing), routers=(api.router,), title="Frontdesk billing"
+    )
+    app.state.billing_settings = billing
+    errors.install(app)
+    return app

@@ -7,10 +7,28 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
+from services.notify import api, handlers, scheduler, sender
+from services.notify.migrations import MIGRATIONS
+from services.notify.notifier import Notifier, bootstrap
+from services.notify.settings import NotifySettings
 
-DEFINITION = ServiceDefinition(service="notify")
+
+def definition(notifier: Notifier) -> ServiceDefinition:
+    """Notify's tables, its subscription and its two workers (schedule and sender)."""
+    return ServiceDefinition(
+        service="notify",
+        migrations=MIGRATIONS,
+        subscriptions=lambda settings: handlers.subscriptions(settings, notifier),
+        workers=(scheduler.worker(notifier), sender.worker(notifier)),
+    )
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The notify service's HTTP API with its event store, relay and consumers."""
-    return create_service_app(settings, DEFINITION, title="Frontdesk notify")
+def create_app(settings: Settings, notifier: Notifier | None = None) -> FastAPI:
+    """The notify service's HTTP API with its event store, relay, consumer and workers."""
+    notifier = notifier or bootstrap(NotifySettings())
+    app = create_service_app(
+        settings, definition(notifier), routers=(api.router,), title="Frontdesk notify"
+    )
+    app.state.notifier = notifier
+    api.install_error_handlers(app)
+    return app

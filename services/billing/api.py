@@ -1,0 +1,253 @@
+"""The billing HTTP API: request model -> handler or pure fold -> response. Thin on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from libs.platform.http import Runtime
+from libs.platform.store import EventStore
+from services.billing import handlers, metrics, pdf, projections, views
+from services.billing.consumers import input_topics
+from services.billing.domain import (
+    NotFound,
+    Rejected,
+    balance,
+    outstanding,
+    run_period,
+    statement,
+    wallet,
+    what_if,
+)
+from services.billing.replays import replay_from_log
+from services.billing.schemas import (
+    CreditNoteRead,
+    InvoiceDocument,
+    InvoiceRead,
+    InvoiceRunCreate,
+    InvoiceRunRead,
+    InvoiceSummary,
+    PaymentCreate,
+    PaymentRead,
+    Period,
+    Problem,
+    ReplayCreate,
+    ReplayRead,
+    RunResultRead,
+    TopUpCreate,
+    TopUpRead,
+    UsageRead,
+    WalletEntryRead,
+    WalletRead,
+    WhatIfCreate,
+    WhatIfRead,
+)
+from services.billing.settings import BillingSettings
+
+router = APIRouter(tags=["billing"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such client or invoice"},
+    409: {"model": Problem, "description": "Not possible in the current state"},
+    422: {"model": Problem, "description": "Invalid request, or a business rule refuses it"},
+}
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The document as a PDF"}
+}
+
+
+def event_store(rt: Runtime) -> EventStore:
+    """The service's event store (503 while the service is still starting)."""
+    if rt.store is None:
+        raise HTTPException(503, "the service is starting")
+    return rt.store
+
+
+def billing_settings(request: Request) -> BillingSettings:
+    """The billing settings the app was created with."""
+    found: BillingSettings = request.app.state.billing_settings
+    return found
+
+
+Store = Annotated[EventStore, Depends(event_store)]
+Config = Annotated[BillingSettings, Depends(billing_settings)]
+
+
+@router.post("/invoices/run", responses=ERRORS)
+async def run_invoices(body: InvoiceRunCreate, rt: Runtime, store: Store) -> InvoiceRunRead:
+    """Invoice a month that has ended; idempotent per client and month."""
+    topics = input_topics(rt.settings.topic_prefix)
+    results = await handlers.run_invoices(
+        store, body.period, body.client_id, rt.clock.now(), topics
+    )
+    return InvoiceRunRead(
+        period=body.period,
+        results=[RunResultRead.model_validate(r, from_attributes=True) for r in results],
+    )
+
+
+@router.get("/invoices", responses=ERRORS)
+async def list_invoices(
+    store: Store, client_id: UUID | None = None, period: Period | None = None
+) -> list[InvoiceSummary]:
+    """Issued invoices, of one client or all, optionally of one month; oldest first."""
+    rows = await projections.documents(store.pool, store.schema, client_id, period, "invoice")
+    return [InvoiceSummary.model_validate(_summary(row)) for row in rows]
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {**projections.payload(row), "purpose": row["purpose"], "issued_at": row["issued_at"]}
+
+
+@router.get("/invoices/{invoice_id}.pdf", responses={**ERRORS, **PDF}, response_class=Response)
+async def invoice_pdf(invoice_id: UUID, store: Store, config: Config) -> Response:
+    """The invoice as a PDF in the client's language."""
+    document = await _document_view(store, config, invoice_id, "invoice")
+    content = await asyncio.to_thread(pdf.render, document, config.pdf_font_path)
+    return Response(content, media_type="application/pdf")
+
+
+@router.get("/invoices/{invoice_id}.json", responses=ERRORS)
+async def invoice_document(invoice_id: UUID, store: Store, config: Config) -> InvoiceDocument:
+    """What the invoice's PDF shows, as data."""
+    return await _document_view(store, config, invoice_id, "invoice")
+
+
+@router.get("/invoices/{invoice_id}", responses=ERRORS)
+async def get_invoice(invoice_id: UUID, store: Store) -> InvoiceRead:
+    """An issued invoice with its lines (and their call ids) and what is paid."""
+    row = await projections.document(store.pool, store.schema, invoice_id, "invoice")
+    if row is None:
+        raise NotFound(f"no invoice {invoice_id}")
+    paid, credited = await projections.settled(store.pool, store.schema, invoice_id)
+    data = projections.payload(row)
+    return InvoiceRead.model_validate(views.invoice_fields(row, data, paid, credited))
+
+
+@router.post("/invoices/{invoice_id}/payments", status_code=201, responses=ERRORS)
+async def record_payment(
+    invoice_id: UUID, body: PaymentCreate, rt: Runtime, store: Store
+) -> PaymentRead:
+    """Money received against an invoice; more than is outstanding is refused."""
+    event = await handlers.pay(
+        store, invoice_id, body.amount_cents, body.paid_at, body.reference, rt.clock.now()
+    )
+    client = await handlers.facts(store.pool, store.schema, event.client_id)
+    return PaymentRead.model_validate(
+        {**event.model_dump(), "outstanding_cents": outstanding(client, invoice_id)}
+    )
+
+
+@router.get("/credit-notes", responses=ERRORS)
+async def list_credit_notes(store: Store, client_id: UUID | None = None) -> list[CreditNoteRead]:
+    """Issued credit notes, of one client or all; oldest first."""
+    rows = await projections.documents(store.pool, store.schema, client_id, None, "credit_note")
+    return [CreditNoteRead.model_validate(_credit_note(row)) for row in rows]
+
+
+def _credit_note(row: Any) -> dict[str, Any]:
+    return {**projections.payload(row), "issued_at": row["issued_at"]}
+
+
+@router.get(
+    "/credit-notes/{credit_note_id}.pdf", responses={**ERRORS, **PDF}, response_class=Response
+)
+async def credit_note_pdf(credit_note_id: UUID, store: Store, config: Config) -> Response:
+    """The credit note as a PDF in the client's language."""
+    document = await _document_view(store, config, credit_note_id, "credit_note")
+    content = await asyncio.to_thread(pdf.render, document, config.pdf_font_path)
+    return Response(content, media_type="application/pdf")
+
+
+@router.get("/credit-notes/{credit_note_id}", responses=ERRORS)
+async def get_credit_note(credit_note_id: UUID, store: Store) -> CreditNoteRead:
+    """An issued credit note with its lines."""
+    row = await projections.document(store.pool, store.schema, credit_note_id, "credit_note")
+    if row is None:
+        raise NotFound(f"no credit note {credit_note_id}")
+    return CreditNoteRead.model_validate(_credit_note(row))
+
+
+async def _document_view(
+    store: EventStore, config: BillingSettings, document_id: UUID, kind: str
+) -> InvoiceDocument:
+    row = await projections.document(store.pool, store.schema, document_id, kind)
+    if row is None:
+        raise NotFound(f"no {kind.replace('_', ' ')} {document_id}")
+    client = await projections.client_row(store.pool, store.schema, row["client_id"])
+    if client is None:
+        raise NotFound(f"the client of {kind.replace('_', ' ')} {document_id} is not known")
+    original = None
+    if row["original_invoice_id"] is not None:
+        found = await projections.document(
+            store.pool, store.schema, row["original_invoice_id"], "invoice"
+        )
+        original = found["number"] if found is not None else None
+    return pdf.document_view(projections.payload(row), client, config, original)
+
+
+@router.post("/clients/{client_id}/punch-card", status_code=201, responses=ERRORS)
+async def buy_credit(client_id: UUID, body: TopUpCreate, rt: Runtime, store: Store) -> TopUpRead:
+    """Buy punch-card credit; it is invoiced at once."""
+    if await projections.client_row(store.pool, store.schema, client_id) is None:
+        raise NotFound(f"no client {client_id}")
+    topics = input_topics(rt.settings.topic_prefix)
+    topped, invoice = await handlers.buy_credit(
+        store, client_id, body.amount_cents, rt.clock.now(), topics
+    )
+    return TopUpRead.model_validate(
+        {**topped.model_dump(), **invoice.model_dump(include={"invoice_id", "invoice_number"})}
+    )
+
+
+@router.get("/clients/{client_id}/punch-card", responses=ERRORS)
+async def read_wallet(client_id: UUID, store: Store) -> WalletRead:
+    """The punch card's balance and every top-up and draw."""
+    client = await handlers.facts(store.pool, store.schema, client_id)
+    entries = [WalletEntryRead.model_validate(e, from_attributes=True) for e in wallet(client)]
+    return WalletRead(client_id=client_id, balance_cents=balance(client), entries=entries)
+
+
+@router.get("/clients/{client_id}/usage", responses=ERRORS)
+async def usage(client_id: UUID, period: Annotated[Period, Query()], store: Store) -> UsageRead:
+    """The month as it stands: each call's decision, the cost, what a run would issue."""
+    client = await handlers.facts(store.pool, store.schema, client_id)
+    return views.usage_read(
+        client_id, period, run_period(client, period), statement(client, period)
+    )
+
+
+@router.post("/replays", responses=ERRORS)
+async def replay(body: ReplayCreate, rt: Runtime, config: Config) -> ReplayRead:
+    """Rebuild a month from the Kafka log (side effects off) and compare it with the invoice."""
+    s = rt.settings
+    try:
+        result, read = await asyncio.wait_for(
+            replay_from_log(s.kafka_bootstrap_servers, s.topic_prefix, body.client_id,
+                            body.period, body.as_of),
+            config.replay_timeout_seconds,
+        )  # fmt: skip
+    except TimeoutError as exc:
+        raise HTTPException(503, "the log could not be read in time; try again") from exc
+    if not result.events_used:
+        raise NotFound(f"the log holds no events of client {body.client_id}")
+    metrics.replayed("no_invoice" if result.issued is None else
+                     "matches" if result.difference.matches else "differs")  # fmt: skip
+    return views.replay_read(result, read)
+
+
+@router.post("/what-if", responses=ERRORS)
+async def what_if_terms(body: WhatIfCreate, store: Store) -> WhatIfRead:
+    """The month recomputed under other terms, next to the actual ones."""
+    client = await handlers.facts(store.pool, store.schema, body.client_id)
+    if client.registration is None:
+        raise Rejected(f"the terms of client {body.client_id} are not known yet")
+    result = what_if(client, body.period, body.plan, body.email_handling)
+    return WhatIfRead(
+        client_id=body.client_id, period=body.period, actual=views.draft_read(result.actual),
+        hypothetical=views.draft_read(result.hypothetical),
+        difference_cents=result.difference_cents,
+    )  # fmt: skip

@@ -1,0 +1,171 @@
+"""Command handlers: lock the client, fold its history, decide, number, append, project.
+
+Each client's billing writes are serialised by a transaction-scoped advisory lock; invoice
+numbers come from a per-year counter row locked FOR UPDATE in the same transaction that
+appends the invoice, so a rolled-back run leaves no gap and two runs never share a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import structlog
+
+from libs.events.billing import LogPosition
+from libs.events.envelope import Event, new_id
+from libs.platform.db import Connection
+from libs.platform.store import EventStore
+from services.billing import metrics, projections
+from services.billing.domain import (
+    ClientFacts,
+    NotFound,
+    PeriodRun,
+    Rejected,
+    credit_note_issued,
+    document_number,
+    invoice_issued,
+    period_has_ended,
+    record_payment,
+    run_period,
+    top_up,
+    year_of,
+)
+from services.billing.projections import lock_client, record_own, stream_id
+
+log = structlog.get_logger(__name__)
+Outcome = Literal["issued", "already_issued", "nothing_to_invoice"]
+INVOICE_SERIES = ""
+CREDIT_NOTE_SERIES = "CN-"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What an invoice run did for one client."""
+
+    client_id: UUID
+    outcome: Outcome
+    invoice_id: UUID | None = None
+    invoice_number: str | None = None
+    total_cents: int | None = None
+    credit_note_ids: tuple[UUID, ...] = ()
+
+
+async def run_invoices(
+    store: EventStore, period: str, client_id: UUID | None, now: datetime, topics: Sequence[str]
+) -> list[RunResult]:
+    """Issue the month's invoices of one client or all; a second run issues nothing again."""
+    if not period_has_ended(period, now):
+        raise Rejected(f"{period} has not ended yet; a month is invoiced once it is over")
+    clients = await projections.client_ids(store.pool, store.schema)
+    if client_id is not None:
+        if client_id not in clients:
+            raise NotFound(f"no client {client_id}")
+        clients = [client_id]
+    return [await issue_month(store, c, period, now, topics) for c in clients]
+
+
+async def issue_month(
+    store: EventStore, client_id: UUID, period: str, now: datetime, topics: Sequence[str]
+) -> RunResult:
+    """The client's invoice (and due credit notes) for the month, unless issued already."""
+    async with store.transaction() as conn:
+        await lock_client(conn, store.schema, client_id)
+        existing = await projections.monthly_invoice(conn, store.schema, client_id, period)
+        if existing is not None:
+            return RunResult(client_id, "already_issued", existing["document_id"],
+                             existing["number"], existing["total_cents"])  # fmt: skip
+        client, positions = await projections.load_client(conn, store.schema, client_id, topics)
+        run = run_period(client, period)
+        events = await _documents(conn, store.schema, run, now, positions)
+        if events:
+            await store.append(stream_id(client_id), None, events, conn=conn)
+            await record_own(conn, store.schema, events)
+    metrics.documents_issued(events)
+    if run.invoice is not None:
+        metrics.decisions_invoiced(run.calls())
+    return _result(client_id, events)
+
+
+async def _documents(
+    conn: Connection, schema: str, run: PeriodRun, now: datetime, positions: list[LogPosition]
+) -> list[Event]:
+    """Credit notes first, then the invoice, each numbered in its series for the year."""
+    year = year_of(now)
+    events: list[Event] = []
+    for note in run.credit_notes:
+        number = await projections.next_number(conn, schema, CREDIT_NOTE_SERIES, year)
+        events.append(credit_note_issued(
+            run.client_id, note, credit_note_id=new_id(), at=now,
+            number=document_number(CREDIT_NOTE_SERIES, year, number),
+        ))  # fmt: skip
+    if run.invoice is not None:
+        number = await projections.next_number(conn, schema, INVOICE_SERIES, year)
+        events.append(invoice_issued(
+            run.client_id, run.invoice, invoice_id=new_id(), at=now, computed_from=positions,
+            number=document_number(INVOICE_SERIES, year, number),
+        ))  # fmt: skip
+    return events
+
+
+def _result(client_id: UUID, events: list[Event]) -> RunResult:
+    notes = tuple(getattr(e, "credit_note_id") for e in events if e.type == "CreditNoteIssued")  # noqa: B009
+    invoice = next((e for e in events if e.type == "InvoiceIssued"), None)
+    if invoice is None:
+        return RunResult(client_id, "nothing_to_invoice", credit_note_ids=notes)
+    return RunResult(
+        client_id, "issued", getattr(invoice, "invoice_id"),  # noqa: B009
+        getattr(invoice, "invoice_number"), getattr(invoice, "total_cents"), notes,  # noqa: B009
+    )  # fmt: skip
+
+
+async def buy_credit(
+    store: EventStore, client_id: UUID, amount_cents: int, now: datetime, topics: Sequence[str]
+) -> list[Event]:
+    """Punch-card credit bought: PunchCardToppedUp and its invoice, appended together."""
+    async with store.transaction() as conn:
+        await lock_client(conn, store.schema, client_id)
+        client, positions = await projections.load_client(conn, store.schema, client_id, topics)
+        bought = top_up(client, amount_cents, top_up_id=new_id(), at=now)
+        year = year_of(now)
+        number = await projections.next_number(conn, store.schema, INVOICE_SERIES, year)
+        invoice = invoice_issued(
+            client_id, bought.invoice, invoice_id=new_id(), at=now, computed_from=positions,
+            number=document_number(INVOICE_SERIES, year, number),
+        )  # fmt: skip
+        events: list[Event] = [bought.event, invoice]
+        await store.append(stream_id(client_id), None, events, conn=conn)
+        await record_own(conn, store.schema, events)
+    metrics.documents_issued(events)
+    return events
+
+
+async def pay(
+    store: EventStore, invoice_id: UUID, amount_cents: int, paid_at: datetime | None,
+    reference: str, now: datetime,
+) -> Event:  # fmt: skip
+    """Record a payment against an invoice (refused beyond what is outstanding)."""
+    row = await projections.document(store.pool, store.schema, invoice_id, "invoice")
+    if row is None:
+        raise NotFound(f"no invoice {invoice_id}")
+    client_id = row["client_id"]
+    async with store.transaction() as conn:
+        await lock_client(conn, store.schema, client_id)
+        client = await facts(conn, store.schema, client_id)
+        event = record_payment(client, invoice_id, amount_cents, payment_id=new_id(),
+                               paid_at=paid_at or now, reference=reference, at=now)  # fmt: skip
+        await store.append(stream_id(client_id), None, [event], conn=conn)
+        await record_own(conn, store.schema, [event])
+    log.info("billing.payment", client_id=str(client_id), invoice_id=str(invoice_id))
+    return event
+
+
+async def facts(db: projections.Queryable, schema: str, client_id: UUID) -> ClientFacts:
+    """A known client's facts (NotFound for a client billing never heard of)."""
+    if await projections.client_row(db, schema, client_id) is None:
+        raise NotFound(f"no client {client_id}")
+    client, _ = await projections.load_client(db, schema, client_id, ())
+    return client

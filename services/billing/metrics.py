@@ -1,0 +1,69 @@
+"""Prometheus metrics of billing; labels are bounded (kinds, reasons), never client or call ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import Counter
+
+from libs.events.billing import CreditNoteIssued, InvoiceIssued, PunchCardLow
+from libs.events.envelope import Event
+from services.billing.domain import CallDecision, is_top_up
+
+CALL_DECISIONS = Counter(
+    "frontdesk_billing_call_decisions_total",
+    "Calls of invoiced months by decision (billable, non_billable, pending) and reason.",
+    ["decision", "reason"],
+)
+INVOICES_ISSUED = Counter(
+    "frontdesk_billing_invoices_issued_total",
+    "Invoices issued, by purpose (monthly, top_up).",
+    ["purpose"],
+)
+CREDIT_NOTES_ISSUED = Counter(
+    "frontdesk_billing_credit_notes_issued_total",
+    "Credit notes issued against earlier invoices.",
+)
+INVOICED_CENTS = Counter(
+    "frontdesk_billing_invoiced_cents_total",
+    "Sum of document totals in euro cents, VAT included (credit notes counted apart).",
+    ["kind"],
+)
+PUNCH_CARD_LOW = Counter(
+    "frontdesk_billing_punch_card_low_total",
+    "Punch-card low-balance warnings emitted.",
+)
+REPLAYS = Counter(
+    "frontdesk_billing_replays_total",
+    "Dispute replays by outcome (matches, differs, no_invoice).",
+    ["outcome"],
+)
+
+
+def documents_issued(events: Iterable[Event]) -> None:
+    """Count issued documents and their totals."""
+    for event in events:
+        if isinstance(event, InvoiceIssued):
+            kind = "top_up" if is_top_up(event) else "monthly"
+            INVOICES_ISSUED.labels(kind).inc()
+        elif isinstance(event, CreditNoteIssued):
+            kind = "credit_note"
+            CREDIT_NOTES_ISSUED.inc()
+        elif isinstance(event, PunchCardLow):
+            PUNCH_CARD_LOW.inc()
+            continue
+        else:
+            continue
+        INVOICED_CENTS.labels(kind).inc(event.total_cents)
+
+
+def decisions_invoiced(decisions: Iterable[CallDecision]) -> None:
+    """Count the decisions of the calls of an invoiced month."""
+    for decision in decisions:
+        status = "pending" if decision.status in ("pending", "no_terms") else decision.status
+        CALL_DECISIONS.labels(status, decision.reason).inc()
+
+
+def replayed(outcome: str) -> None:
+    """Count a dispute replay."""
+    REPLAYS.labels(outcome).inc()

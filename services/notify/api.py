@@ -1,0 +1,108 @@
+"""The notify HTTP API: run digests, see what was sent. Thin on purpose."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from libs.events.values import OfficeHours
+from libs.platform.http import Runtime
+from libs.platform.store import EventStore
+from services.notify import directory, outbox, planner
+from services.notify.domain import local_day
+from services.notify.domain.errors import NotFound, NotifyError, Rejected
+from services.notify.notifier import Notifier
+from services.notify.schemas import (
+    DigestRead,
+    DigestRunCreate,
+    DigestRunRead,
+    ErrorRead,
+    NotificationDetail,
+    NotificationRead,
+)
+
+router = APIRouter(tags=["notify"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorRead, "description": "No such client or notification"},
+    422: {"description": "Invalid request, or a day that cannot have a digest"},
+}
+ERROR_STATUS: tuple[tuple[type[NotifyError], int], ...] = ((NotFound, 404), (Rejected, 422))
+"""Each kind of refusal and its HTTP status: the one place they are mapped."""
+EARLIEST = date(2000, 1, 1)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer refusals with their status and the refusal's message."""
+
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    app.add_exception_handler(NotifyError, refused)
+
+
+def event_store(rt: Runtime) -> EventStore:
+    """The service's event store: pool and schema (503 while the service is starting)."""
+    if rt.store is None:
+        raise HTTPException(503, "the service is starting")
+    return rt.store
+
+
+def notifier(request: Request) -> Notifier:
+    """The notify service's adapters."""
+    found: Notifier = request.app.state.notifier
+    return found
+
+
+Store = Annotated[EventStore, Depends(event_store)]
+NotifierDep = Annotated[Notifier, Depends(notifier)]
+
+
+@router.post("/digests/run", responses=ERRORS)
+async def run_digests(
+    body: DigestRunCreate, rt: Runtime, store: Store, n: NotifierDep
+) -> DigestRunRead:
+    """Create every digest client's digest for the day now; runs again return the same."""
+    now = rt.clock.now()
+    today = local_day(now, OfficeHours())
+    day = body.date or today
+    _check_day(day, today)
+    clients = await directory.clients_in_mode(store.pool, store.schema, "daily_digest")
+    outcomes = [
+        await planner.run_digest(store.pool, store.schema, n, client, day, now)
+        for client in clients
+    ]
+    return DigestRunRead(
+        date=day, digests=[DigestRead.model_validate(o, from_attributes=True) for o in outcomes]
+    )
+
+
+def _check_day(day: date, today: date) -> None:
+    if day < EARLIEST:
+        raise Rejected(f"no digests before {EARLIEST}")
+    if day > today:
+        raise Rejected(f"{day} has not begun yet; digests run for today or earlier")
+
+
+@router.get("/clients/{client_id}/notifications", responses=ERRORS)
+async def client_notifications(
+    client_id: UUID, store: Store, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[NotificationRead]:
+    """The client's notifications, newest first: state, channel, kind, calls, errors."""
+    rows = await outbox.for_client(store.pool, store.schema, client_id, limit)
+    if not rows and await directory.load_client(store.pool, store.schema, client_id) is None:
+        raise NotFound(f"notify knows no client {client_id}")
+    return [NotificationRead.model_validate(row) for row in rows]
+
+
+@router.get("/notifications/{notification_id}", responses=ERRORS)
+async def get_notification(notification_id: UUID, store: Store) -> NotificationDetail:
+    """One notification with its subject and bodies."""
+    row = await outbox.get(store.pool, store.schema, notification_id)
+    if row is None:
+        raise NotFound(f"no notification {notification_id}")
+    return NotificationDetail.model_validate(row)

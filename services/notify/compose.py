@@ -1,0 +1,165 @@
+"""Renders a notification into subject, plain text and HTML from the jinja2 templates.
+
+Labels come from templates/i18n/<language>.json; HTML templates (*.html.j2) autoescape, so
+whatever a caller or operator typed is shown, never interpreted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from libs.events.values import Language
+from libs.office_hours import DEFAULT_ZONE
+from services.notify.domain import Call, Notification
+
+TEMPLATES = Path(__file__).parent / "templates"
+SUBJECT_MAX = 200
+Labels = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A notification as it is sent: one-line subject, plain text, and HTML for e-mail."""
+
+    subject: str
+    text: str
+    html: str | None
+
+
+class Composer:
+    """Renders notifications with the templates of one directory."""
+
+    def __init__(self, brand: str = "Frontdesk", directory: Path = TEMPLATES) -> None:
+        self.brand, self.directory = brand, directory
+        self.env = Environment(
+            loader=FileSystemLoader(directory),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+
+    def labels(self, language: Language) -> Labels:
+        """The texts of one language."""
+        return _labels(self.directory, language)
+
+    def render(self, n: Notification) -> Rendered:
+        """Subject and bodies of a notification, in its language."""
+        context = self._context(n)
+        if n.channel == "sms":
+            return Rendered(context["subject"], self._text("escalation_sms.txt.j2", context), None)
+        text = self._text(f"{n.kind}.txt.j2", context)
+        html = None if n.channel == "chat" else self._text(f"{n.kind}.html.j2", context)
+        return Rendered(context["subject"], text, html)
+
+    def _text(self, template: str, context: dict[str, Any]) -> str:
+        return self.env.get_template(template).render(context)
+
+    def _context(self, n: Notification) -> dict[str, Any]:
+        t = self.labels(n.language)
+        tz = _zone(n.timezone)
+        calls = [call_view(t, call, tz) for call in n.calls]
+        day = day_text(t, n.day) if n.day else ""
+        values = {"day": day, "count": len(calls), "client": n.client_name or self.brand}
+        return {
+            "t": t,
+            "language": n.language,
+            "brand": self.brand,
+            "calls": calls,
+            "subject": one_line(subject(t, n, calls, values)),
+            "intro": t[f"intro_{n.kind}"].format(**values),
+            "footer": t["footer"].format(brand=self.brand),
+            "alert": alert_view(t, n, tz),
+        }
+
+
+def subject(t: Labels, n: Notification, calls: list[dict[str, Any]], values: dict[str, Any]) -> str:
+    """The subject line (before it is made one line)."""
+    if n.kind == "per_call" and calls:
+        first = calls[0]
+        key = "subject_per_call_updated" if first["updated"] else "subject_per_call"
+        return str(t[key].format(caller=first["caller_name"], time=first["time"]))
+    if n.kind == "escalation" and n.alert is not None:
+        kind = n.alert.urgency_kind or t["urgency"]
+        return str(t["subject_escalation"].format(kind=kind, client=values["client"]))
+    return str(t[f"subject_{n.kind}"].format(**values))
+
+
+def call_view(t: Labels, call: Call, tz: ZoneInfo) -> dict[str, Any]:
+    """What the templates show of one call, formatted for the reader."""
+    note = call.note
+    number = (note.caller_number if note else None) or call.caller_number
+    view: dict[str, Any] = {
+        "time": call.received_at.astimezone(tz).strftime(t["datetime_format"]),
+        "updated": call.messages > 1,
+        "note": note is not None,
+        "caller_name": note.caller_name if note else (number or t["number_withheld"]),
+        "caller_number": number or t["number_withheld"],
+        "voicemail": None,
+    }
+    if note is not None:
+        view |= {
+            "caller_company": note.caller_company,
+            "message": note.message,
+            "follow_up": t["follow_ups"].get(note.follow_up, note.follow_up),
+            "follow_up_detail": note.follow_up_detail,
+            "actions_taken": note.actions_taken,
+            "information_given": note.information_given,
+        }
+    if call.voicemail is not None:
+        vm = call.voicemail
+        duration = f"{vm.duration_seconds // 60}:{vm.duration_seconds % 60:02d}"
+        view["voicemail"] = {
+            "duration": duration,
+            "summary": vm.summary,
+            "recording": vm.recording_ref,
+        }
+    return view
+
+
+def alert_view(t: Labels, n: Notification, tz: ZoneInfo) -> dict[str, Any] | None:
+    """What the templates show of an escalation attempt."""
+    if n.alert is None:
+        return None
+    due = n.alert.ack_due_at.astimezone(tz).strftime(t["datetime_format"])
+    return {
+        "urgency_kind": n.alert.urgency_kind,
+        "reason": n.alert.reason,
+        "attempt": n.alert.attempt,
+        "ack_url": n.alert.ack_url,
+        "acknowledge_before": t["acknowledge_before"].format(time=due),
+    }
+
+
+def day_text(t: Labels, day: date) -> str:
+    """A day as the reader writes it, with its weekday."""
+    return f"{t['weekdays'][day.weekday()]} {day.strftime(t['date_format'])}"
+
+
+def one_line(text: str) -> str:
+    """Text fit for a mail header: no line breaks, at most SUBJECT_MAX characters."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    return flat if len(flat) <= SUBJECT_MAX else flat[: SUBJECT_MAX - 1] + "…"
+
+
+@cache
+def _labels(directory: Path, language: str) -> Labels:
+    labels: Labels = json.loads((directory / "i18n" / f"{language}.json").read_text("utf-8"))
+    return labels
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)

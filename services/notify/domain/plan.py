@@ -1,0 +1,249 @@
+"""Which notifications go out, to whom, carrying which calls, and when. Pure.
+
+- per_call clients get one mail per note (or in-hours voicemail) right away; a later note
+  for the same call is a new message and gets its own mail.
+- daily_digest clients get one mail per local day at their digest time, carrying every call
+  whose latest message no notification has carried yet (received up to the end of that day,
+  looking back at most LOOKBACK: a digest missed while notify was down rolls over).
+- A voicemail left after hours waits for the next opening of the office (next working day).
+  Digest clients find it in that day's digest; per_call clients get one voicemail summary
+  at that opening, the first mail of their working day.
+- Every notification has a dedupe key; its id (and Message-ID) is a UUIDv5 of that key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from uuid import UUID, uuid5
+
+from libs.events.calls import EscalationRequested
+from libs.events.notify import NotificationKind
+from libs.events.routing import EscalationDispatched
+from libs.events.values import E164_PATTERN, EMAIL_PATTERN, Language
+from libs.office_hours import DEFAULT_ZONE
+from services.notify.domain.model import Call, Channel, Client
+from services.notify.domain.schedule import at_local, day_bounds, local_day
+
+NAMESPACE = UUID("6f1c7d2e-4b5a-5e8f-9a3b-2c1d0e9f8a7b")
+LOOKBACK = timedelta(days=7)
+DEFAULT_LANGUAGE: Language = "nl"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Why a call was escalated, as the operator recorded it."""
+
+    escalation_id: UUID
+    call_id: UUID
+    urgency_kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What an escalation message says: why, which attempt, until when, where to ack."""
+
+    escalation_id: UUID
+    attempt: int
+    urgency_kind: str
+    reason: str
+    ack_due_at: datetime
+    ack_url: str | None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to one set of recipients, identified by its dedupe key."""
+
+    notification_id: UUID
+    dedupe_key: str
+    client_id: UUID
+    kind: NotificationKind
+    channel: Channel
+    recipients: tuple[str, ...]
+    language: Language
+    client_name: str = ""
+    timezone: str = DEFAULT_ZONE
+    calls: tuple[Call, ...] = ()
+    day: date | None = None
+    alert: Alert | None = None
+    reference_at: datetime | None = None
+    correlation_id: UUID | None = None
+
+    @property
+    def call_ids(self) -> tuple[UUID, ...]:
+        """The calls whose message this notification reports (an escalation reports none)."""
+        if self.kind == "escalation":
+            return ()
+        return tuple(call.call_id for call in self.calls)
+
+
+def target_problem(channel: Channel, target: str) -> str | None:
+    """Why a target cannot be reached over a channel, or None when it fits."""
+    patterns = {"email": EMAIL_PATTERN, "sms": E164_PATTERN, "chat": r"^https?://[^\s]+$"}
+    if re.match(patterns[channel], target):
+        return None
+    return f"{target!r} is not a valid {channel} target"
+
+
+def notification_id(dedupe_key: str) -> UUID:
+    """The deterministic id of the notification with this dedupe key."""
+    return uuid5(NAMESPACE, dedupe_key)
+
+
+def language_of(client: Client | None) -> Language:
+    """The language to write to a client in (Dutch when the client is not known yet)."""
+    return client.language if client is not None else DEFAULT_LANGUAGE
+
+
+def escalation_requested(event: EscalationRequested) -> Escalation:
+    """The reason of an escalation, kept for the messages that carry it."""
+    return Escalation(event.escalation_id, event.call_id, event.urgency_kind, event.reason)
+
+
+def wants_mail_now(client: Client | None) -> bool:
+    """A known, active client that asked for one mail per call."""
+    return client is not None and client.active and client.mode == "per_call"
+
+
+def on_message(client: Client | None, call: Call) -> list[Notification]:
+    """Right after a note or voicemail: a per-call mail, when the client wants one now."""
+    if client is None or not wants_mail_now(client) or call.held or not call.needs_report:
+        return []
+    return [per_call_mail(client, call)]
+
+
+def per_call_mail(client: Client, call: Call) -> Notification:
+    """The mail carrying one call's latest message."""
+    return _mail(client, f"per_call:{call.call_id}:{call.messages}", "per_call", [call])
+
+
+def catch_up(client: Client, calls: Iterable[Call], now: datetime) -> list[Notification]:
+    """Per-call mails for recent messages nobody was sent (client just known or switched)."""
+    if not wants_mail_now(client):
+        return []
+    due = [c for c in calls if c.needs_report and not c.held and c.received_at >= now - LOOKBACK]
+    return [per_call_mail(client, call) for call in sorted(due, key=_received)]
+
+
+def digest_due(client: Client, now: datetime, done: Iterable[date]) -> date | None:
+    """Today (local), once the client's digest time has passed and no digest ran yet."""
+    if not client.active or client.mode != "daily_digest":
+        return None
+    today = local_day(now, client.office_hours)
+    if today in set(done) or now < at_local(today, client.digest_time, client.office_hours):
+        return None
+    return today
+
+
+def digest_calls(client: Client, day: date, calls: Iterable[Call]) -> tuple[Call, ...]:
+    """Calls for the day's digest: unreported, received by the day's end, voicemail due."""
+    start, end = day_bounds(day, client.office_hours)
+    due = [
+        call
+        for call in calls
+        if call.needs_report
+        and start - LOOKBACK <= call.received_at < end
+        and (not call.held or (call.deliver_after is not None and call.deliver_after < end))
+    ]
+    return tuple(sorted(due, key=_received))
+
+
+def daily_digest(client: Client, day: date, calls: Iterable[Call]) -> Notification | None:
+    """The day's one digest mail, or None when there is nothing to report."""
+    included = digest_calls(client, day, calls)
+    if not included:
+        return None
+    return _mail(client, f"daily_digest:{client.client_id}:{day}", "daily_digest", included, day)
+
+
+def voicemail_summary(client: Client, calls: Iterable[Call], now: datetime) -> Notification | None:
+    """For a per_call client: after-hours voicemails whose next working day has begun."""
+    if not wants_mail_now(client):
+        return None
+    due = [
+        call
+        for call in calls
+        if call.held
+        and call.needs_report
+        and call.deliver_after is not None
+        and call.deliver_after <= now
+        and call.received_at >= now - LOOKBACK
+    ]
+    if not due:
+        return None
+    opening = max(call.deliver_after for call in due if call.deliver_after is not None)
+    key = f"voicemail_summary:{client.client_id}:{opening.isoformat()}"
+    day = local_day(opening, client.office_hours)
+    return _mail(client, key, "voicemail_summary", sorted(due, key=_received), day)
+
+
+def escalation(
+    dispatch: EscalationDispatched,
+    client: Client | None,
+    why: Escalation | None,
+    call: Call | None,
+    ack_url: str | None,
+) -> Notification | None:
+    """The message of one escalation attempt over SMS, chat or e-mail (not a transfer)."""
+    if dispatch.channel == "transfer":
+        return None
+    key = (
+        f"escalation:{dispatch.escalation_id}:{dispatch.attempt}:"
+        f"{dispatch.contact_index}:{dispatch.channel}"
+    )
+    alert = Alert(
+        escalation_id=dispatch.escalation_id,
+        attempt=dispatch.attempt,
+        urgency_kind=why.urgency_kind if why else "",
+        reason=why.reason if why else "",
+        ack_due_at=dispatch.ack_due_at,
+        ack_url=ack_url,
+    )
+    return Notification(
+        notification_id=notification_id(key),
+        dedupe_key=key,
+        client_id=dispatch.client_id,
+        kind="escalation",
+        channel=dispatch.channel,
+        recipients=(dispatch.target,),
+        language=language_of(client),
+        client_name=client.name if client else "",
+        timezone=client.office_hours.timezone if client else DEFAULT_ZONE,
+        calls=(call,) if call else (),
+        alert=alert,
+        reference_at=dispatch.occurred_at,
+        correlation_id=dispatch.correlation_id,
+    )
+
+
+def _mail(
+    client: Client,
+    key: str,
+    kind: NotificationKind,
+    calls: Iterable[Call],
+    day: date | None = None,
+) -> Notification:
+    included = tuple(calls)
+    return Notification(
+        notification_id=notification_id(key),
+        dedupe_key=key,
+        client_id=client.client_id,
+        kind=kind,
+        channel="email",
+        recipients=client.recipients,
+        language=client.language,
+        client_name=client.name,
+        timezone=client.office_hours.timezone,
+        calls=included,
+        day=day,
+        reference_at=min((call.message_at for call in included), default=None),
+        correlation_id=included[0].correlation_id if len(included) == 1 else None,
+    )
+
+
+def _received(call: Call) -> datetime:
+    return call.received_at

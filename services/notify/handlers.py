@@ -1,0 +1,149 @@
+"""Event handlers: keep notify's projections and queue what the domain decides.
+
+Each runs in the consumer's inbox transaction, so a queued notification commits together
+with the event being marked as handled. In a replay (ctx.replay) projections are rebuilt but
+nothing is queued: every notification of the past exists already, or was never meant to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from libs.events.calls import CallReceived, EscalationRequested, NoteRecorded, VoicemailRecorded
+from libs.events.catalogue import topic_for
+from libs.events.envelope import Event
+from libs.events.intake import (
+    ClientOffboarded,
+    ClientRegistered,
+    NotificationPreferencesChanged,
+    OfficeHoursChanged,
+)
+from libs.events.routing import EscalationDispatched
+from libs.events.values import OfficeHours
+from libs.platform.consumer import Handler, HandlerContext, Subscription
+from libs.platform.settings import Settings
+from services.notify import directory, domain, outbox, planner, projections
+from services.notify.notifier import Notifier
+
+E = TypeVar("E", bound=Event)
+Apply = Callable[[Any, HandlerContext, Notifier], Awaitable[None]]
+
+
+async def client_registered(event: ClientRegistered, ctx: HandlerContext, n: Notifier) -> None:
+    """A new client; per-call messages that arrived before it are sent now."""
+    client = domain.client_registered(event)
+    await directory.save_client(ctx.conn, ctx.store.schema, client, event.occurred_at)
+    if not ctx.replay:
+        await planner.catch_up_client(ctx.conn, ctx.store.schema, n, client, ctx.now())
+
+
+async def client_changed(event: Event, ctx: HandlerContext, n: Notifier) -> None:
+    """New preferences, office hours, or the client left; a switch to per_call catches up."""
+    client = await directory.load_client(ctx.conn, ctx.store.schema, event.client_id)
+    if client is None:
+        return
+    client = domain.evolve_client(client, event)
+    await directory.save_client(ctx.conn, ctx.store.schema, client, event.occurred_at)
+    if isinstance(event, NotificationPreferencesChanged) and not ctx.replay:
+        await planner.catch_up_client(ctx.conn, ctx.store.schema, n, client, ctx.now())
+
+
+async def call_received(event: CallReceived, ctx: HandlerContext, _: Notifier) -> None:
+    """A call arrived; its time and the office state decide when its message goes out."""
+    known = await projections.load_call(ctx.conn, ctx.store.schema, event.call_id)
+    if known is None:
+        await projections.save_call(ctx.conn, ctx.store.schema, domain.call_received(event))
+
+
+async def message_recorded(event: Event, ctx: HandlerContext, n: Notifier) -> None:
+    """A note or voicemail: keep it, and mail it now when the client wants one per call."""
+    schema = ctx.store.schema
+    await outbox.lock_client(ctx.conn, schema, event.client_id)
+    client = await directory.load_client(ctx.conn, schema, event.client_id)
+    call = await projections.load_call(ctx.conn, schema, _call_id(event))
+    hours = client.office_hours if client else OfficeHours()
+    call = domain.evolve_call(call, event, hours)
+    await projections.save_call(ctx.conn, schema, call)
+    if not ctx.replay:
+        await planner.queue(ctx.conn, schema, n, domain.on_message(client, call), ctx.now())
+
+
+async def escalation_requested(
+    event: EscalationRequested, ctx: HandlerContext, _: Notifier
+) -> None:
+    """Keep why the call was escalated: the attempts' messages say it."""
+    await projections.save_escalation(
+        ctx.conn, ctx.store.schema, domain.escalation_requested(event)
+    )
+
+
+async def escalation_dispatched(
+    event: EscalationDispatched, ctx: HandlerContext, n: Notifier
+) -> None:
+    """Routing tries a contact over SMS, chat or e-mail: queue that message."""
+    if ctx.replay:
+        return
+    schema = ctx.store.schema
+    client = await directory.load_client(ctx.conn, schema, event.client_id)
+    why = await projections.load_escalation(ctx.conn, schema, event.escalation_id)
+    call = await projections.load_call(ctx.conn, schema, event.call_id)
+    alert = domain.escalation(event, client, why, call, n.ack_url(event))
+    if alert is not None:
+        await planner.queue(ctx.conn, schema, n, [alert], ctx.now())
+
+
+def _call_id(event: Event) -> UUID:
+    if not isinstance(event, NoteRecorded | VoicemailRecorded):
+        raise TypeError(f"{event.type} records no message")
+    return event.call_id
+
+
+def _typed(cls: type[E], apply: Apply) -> tuple[str, Apply]:
+    async def handle(event: Event, ctx: HandlerContext, n: Notifier) -> None:
+        if not isinstance(event, cls):
+            raise TypeError(f"expected {cls.__name__}, got {event.type}")
+        await apply(event, ctx, n)
+
+    return str(cls.model_fields["type"].default), handle
+
+
+HANDLERS: dict[str, Apply] = dict(
+    [
+        _typed(ClientRegistered, client_registered),
+        _typed(NotificationPreferencesChanged, client_changed),
+        _typed(OfficeHoursChanged, client_changed),
+        _typed(ClientOffboarded, client_changed),
+        _typed(CallReceived, call_received),
+        _typed(NoteRecorded, message_recorded),
+        _typed(VoicemailRecorded, message_recorded),
+        _typed(EscalationRequested, escalation_requested),
+        _typed(EscalationDispatched, escalation_dispatched),
+    ]
+)
+"""The events notify handles, by type; every other event it ignores."""
+
+
+def bind(notifier: Notifier) -> dict[str, Handler]:
+    """The handlers with the notifier they share."""
+
+    def bound(apply: Apply) -> Handler:
+        async def handle(event: Event, ctx: HandlerContext) -> None:
+            await apply(event, ctx, notifier)
+
+        return handle
+
+    return {name: bound(apply) for name, apply in HANDLERS.items()}
+
+
+def subscriptions(settings: Settings, notifier: Notifier) -> tuple[Subscription, ...]:
+    """Notify's one subscription: intake's clients, calls' messages, routing's escalations."""
+    prefix = settings.topic_prefix
+    return (
+        Subscription(
+            name=f"{prefix}-notify",
+            topics=tuple(topic_for(s, prefix) for s in ("intake", "calls", "routing")),
+            handlers=bind(notifier),
+        ),
+    )

@@ -1,0 +1,36 @@
+"""Prometheus metrics of the notify service.
+
+Labels stay bounded: channel (email, sms, chat), kind (per_call, daily_digest,
+voicemail_summary, escalation), permanent (true, false) and state; never ids or addresses.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+NOTIFICATIONS_SENT = Counter(
+    "frontdesk_notifications_sent_total",
+    "Notifications the SMTP server, SMS provider or chat webhook accepted.",
+    ["channel", "kind"],
+)
+NOTIFICATIONS_FAILED = Counter(
+    "frontdesk_notifications_failed_total",
+    "Delivery attempts that failed; permanent=true means no retry follows.",
+    ["channel", "kind", "permanent"],
+)
+NOTIFICATIONS_RESENT = Counter(
+    "frontdesk_notifications_resent_total",
+    "Sends repeated because an earlier attempt's outcome was never recorded (lease expired).",
+    ["channel", "kind"],
+)
+NOTIFICATION_DELAY = Histogram(
+    "frontdesk_notification_delay_seconds",
+    "From the oldest message a notification carries (note, voicemail, dispatch) to its send.",
+    ["channel", "kind"],
+    buckets=(1, 5, 15, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400),
+)
+NOTIFICATION_BACKLOG = Gauge(
+    "frontdesk_notification_backlog",
+    "Notifications waiting to be sent (pending) or being sent (sending).",
+    ["state"],
+)

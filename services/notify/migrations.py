@@ -1,0 +1,91 @@
+"""The notify service's tables: its projections of intake and calls, and the outgoing queue."""
+
+from __future__ import annotations
+
+from libs.platform.db import Migration
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "notify_0001_projections",
+        """
+        CREATE TABLE {schema}.clients (
+            client_id uuid PRIMARY KEY,
+            name text NOT NULL,
+            language text NOT NULL,
+            mode text NOT NULL,
+            recipients text[] NOT NULL,
+            digest_time time NOT NULL,
+            office_hours jsonb NOT NULL,
+            active boolean NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+        CREATE TABLE {schema}.calls (
+            call_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            received_at timestamptz NOT NULL,
+            office_open boolean NOT NULL,
+            caller_number text,
+            correlation_id uuid,
+            note jsonb,
+            voicemail jsonb,
+            messages integer NOT NULL,
+            deliver_after timestamptz
+        );
+        CREATE INDEX ON {schema}.calls (client_id, received_at);
+        CREATE INDEX ON {schema}.calls (deliver_after) WHERE deliver_after IS NOT NULL;
+        CREATE TABLE {schema}.escalations (
+            escalation_id uuid PRIMARY KEY,
+            call_id uuid NOT NULL,
+            urgency_kind text NOT NULL,
+            reason text NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "notify_0002_outgoing",
+        """
+        CREATE TABLE {schema}.outgoing (
+            notification_id uuid PRIMARY KEY,
+            dedupe_key text NOT NULL UNIQUE,
+            client_id uuid NOT NULL,
+            channel text NOT NULL CHECK (channel IN ('email', 'sms', 'chat')),
+            kind text NOT NULL,
+            recipients text[] NOT NULL,
+            language text NOT NULL,
+            subject text NOT NULL,
+            body_text text NOT NULL,
+            body_html text,
+            call_ids uuid[] NOT NULL,
+            message_id text NOT NULL,
+            state text NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt_at timestamptz NOT NULL DEFAULT now(),
+            lease_until timestamptz,
+            reference_at timestamptz,
+            correlation_id uuid,
+            created_at timestamptz NOT NULL,
+            sent_at timestamptz,
+            error text,
+            permanent boolean
+        );
+        CREATE INDEX outgoing_due ON {schema}.outgoing (next_attempt_at)
+            WHERE state IN ('pending', 'sending');
+        CREATE INDEX ON {schema}.outgoing (client_id, created_at);
+        CREATE TABLE {schema}.outgoing_calls (
+            notification_id uuid NOT NULL REFERENCES {schema}.outgoing,
+            call_id uuid NOT NULL,
+            messages integer NOT NULL,
+            PRIMARY KEY (notification_id, call_id)
+        );
+        CREATE INDEX ON {schema}.outgoing_calls (call_id);
+        CREATE TABLE {schema}.digest_runs (
+            client_id uuid NOT NULL,
+            day date NOT NULL,
+            notification_id uuid REFERENCES {schema}.outgoing,
+            calls integer NOT NULL DEFAULT 0,
+            created_at timestamptz NOT NULL,
+            PRIMARY KEY (client_id, day)
+        );
+        """,
+    ),
+)

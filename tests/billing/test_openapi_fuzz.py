@@ -1,0 +1,75 @@
+"""Property-based run over the billing OpenAPI spec: whatever comes in, never a 5xx.
+
+Each operation is driven by its own Hypothesis test (schemathesis' pytest loader does not work
+on pytest 9); path parameters are also pinned to a real client and invoice so that requests
+reach the domain, not only the validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
+
+from libs.events import new_id
+from tests.billing.conftest import Stack
+from tests.billing.history import call, registered, reported
+
+pytestmark = [pytest.mark.infra]
+MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+SKIPPED = {("GET", "/health/ready")}  # 503 while a dependency is away is not a crash
+EXAMPLES = {"/replays": 4}  # each replay reads the log: keep these few
+
+
+@pytest.fixture(scope="module")
+async def known(stack: Stack) -> dict[str, str]:
+    """A client with an invoiced January, for path parameters."""
+    client = new_id()
+    first = call(client, "2026-01-05T09:00:00")
+    events = [registered(client, "2025-12-01T08:00:00"), first,
+              reported(client, [first], "2026-01-05T16:15:00")]  # fmt: skip
+    await stack.append(events)
+    await stack.until_billing_has(events)
+    run = (await stack.http.post("/invoices/run", json={"period": "2026-01"})).json()
+    invoice = run["results"][0]["invoice_id"]
+    return {"client_id": str(client), "invoice_id": invoice, "credit_note_id": invoice}
+
+
+def _fuzz(operation: schemathesis.APIOperation, known: dict[str, str]) -> None:
+    names = {parameter.name for parameter in operation.path_parameters}
+    pinned = {name: value for name, value in known.items() if name in names}
+    strategies = [operation.as_strategy(mode) for mode in MODES]
+    if pinned:
+        strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=pinned))
+
+    @given(case=st.one_of(*strategies))
+    @settings(max_examples=EXAMPLES.get(operation.path, 12), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    def run(case: schemathesis.Case) -> None:
+        case.call_and_validate(checks=[not_a_server_error], timeout=60)
+
+    run()
+
+
+def test_no_request_makes_the_billing_api_fail(stack: Stack, known: dict[str, Any]) -> None:
+    spec = schemathesis.openapi.from_url(f"{stack.billing.url}/openapi.json", timeout=10)
+    failures: list[str] = []
+    tried = 0
+    for result in spec.get_all_operations():
+        assert isinstance(result, Ok), result
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) in SKIPPED:
+            continue
+        tried += 1
+        try:
+            _fuzz(operation, known)
+        except Exception as exc:  # collect every operation's failure, then report them all
+            failures.append(f"{operation.label}: {exc}")
+    assert tried >= 14
+    assert not failures, "\n\n".join(failures)

@@ -1,0 +1,350 @@
+"""The notify domain: given these events, which notifications go out, when, with what (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from libs.events import (
+    CallReceived,
+    ClientRegistered,
+    Closure,
+    EscalationDispatched,
+    EscalationRequested,
+    Event,
+    NoteRecorded,
+    NotificationPreferences,
+    NotificationPreferencesChanged,
+    OfficeHours,
+    PerCallPlan,
+    VoicemailRecorded,
+    new_id,
+)
+from libs.events.values import Language
+from services.notify.domain import (
+    Call,
+    Client,
+    Notification,
+    catch_up,
+    client_registered,
+    daily_digest,
+    digest_due,
+    escalation,
+    escalation_requested,
+    evolve_call,
+    evolve_client,
+    language_of,
+    next_opening,
+    notification_id,
+    on_message,
+    target_problem,
+    voicemail_summary,
+)
+
+AMS = ZoneInfo("Europe/Amsterdam")
+CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
+TUESDAY = date(2026, 3, 10)
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    """An Amsterdam wall-clock time as a UTC instant."""
+    return datetime.combine(day, time(hour, minute), AMS).astimezone(UTC)
+
+
+def registered(mode: str = "daily_digest", language: Language = "nl", **prefs: Any) -> Client:
+    """A client folded from its ClientRegistered event."""
+    return client_registered(
+        ClientRegistered(
+            client_id=CLIENT,
+            occurred_at=at(TUESDAY, 7),
+            name="Bakker Installatie",
+            contact_email="jan@bakker.nl",
+            language=language,
+            plan=PerCallPlan(),
+            notification=NotificationPreferences(mode=mode, recipients=("jan@bakker.nl",), **prefs),
+        )
+    )
+
+
+def received(when: datetime, *, office_open: bool = True) -> CallReceived:
+    """A call to the client at an instant."""
+    return CallReceived(
+        client_id=CLIENT,
+        occurred_at=when,
+        call_id=new_id(),
+        dialled_number="+31851234567",
+        caller_number="+31612345678",
+        received_at=when,
+        book_version=1,
+        office_open=office_open,
+    )
+
+
+def noted(call: CallReceived, message: str = "Please call back", minutes: int = 3) -> NoteRecorded:
+    """The operator's note on a call, a few minutes after it came in."""
+    return NoteRecorded(
+        client_id=CLIENT,
+        occurred_at=call.received_at + timedelta(minutes=minutes),
+        call_id=call.call_id,
+        operator_id="op-anna",
+        book_version=1,
+        caller_name="Piet Jansen",
+        caller_company="Jansen BV",
+        caller_number="+31687654321",
+        message=message,
+        follow_up="call_back",
+    )
+
+
+def voicemail(call: CallReceived) -> VoicemailRecorded:
+    """A voicemail left on a call."""
+    return VoicemailRecorded(
+        client_id=CLIENT,
+        occurred_at=call.received_at + timedelta(minutes=1),
+        call_id=call.call_id,
+        recording_ref="rec-1",
+        duration_seconds=42,
+        summary="Boiler leaks",
+    )
+
+
+def fold(events: Sequence[Event], hours: OfficeHours | None = None) -> Call:
+    """One call after its events."""
+    call: Call | None = None
+    for event in events:
+        call = evolve_call(call, event, hours or OfficeHours())
+    assert call is not None
+    return call
+
+
+def reported(call: Call) -> Call:
+    """The call once a notification carried its latest message."""
+    return replace(call, reported=call.messages)
+
+
+# per_call
+
+
+def test_a_per_call_client_gets_one_mail_per_note_right_away() -> None:
+    client = registered("per_call")
+    call = received(at(TUESDAY, 10))
+    [mail] = on_message(client, fold([call, noted(call)]))
+    assert (mail.kind, mail.channel, mail.recipients) == ("per_call", "email", ("jan@bakker.nl",))
+    assert mail.call_ids == (call.call_id,)
+    assert mail.notification_id == notification_id(f"per_call:{call.call_id}:1")
+    assert mail.reference_at == at(TUESDAY, 10, 3)
+
+
+def test_a_later_note_is_a_new_message_with_its_own_mail() -> None:
+    client = registered("per_call")
+    call = received(at(TUESDAY, 10))
+    first = fold([call, noted(call)])
+    [update] = on_message(
+        client, evolve_call(reported(first), noted(call, "Update", 9), client.office_hours)
+    )
+    [original] = on_message(client, first)
+    assert update.notification_id != original.notification_id
+    assert update.calls[0].note is not None
+    assert update.calls[0].note.message == "Update"
+
+
+def test_the_same_note_always_gives_the_same_notification_id() -> None:
+    client = registered("per_call")
+    call = received(at(TUESDAY, 10))
+    first = on_message(client, fold([call, noted(call)]))
+    again = on_message(client, fold([call, noted(call)]))
+    assert [n.notification_id for n in first] == [n.notification_id for n in again]
+
+
+def test_a_digest_client_gets_nothing_per_call_and_an_unknown_client_waits() -> None:
+    call = received(at(TUESDAY, 10))
+    assert on_message(registered("daily_digest"), fold([call, noted(call)])) == []
+    assert on_message(None, fold([call, noted(call)])) == []
+
+
+def test_a_voicemail_in_office_hours_is_mailed_like_a_note() -> None:
+    call = received(at(TUESDAY, 10))
+    [mail] = on_message(registered("per_call"), fold([call, voicemail(call)]))
+    assert mail.calls[0].voicemail is not None
+    assert mail.kind == "per_call"
+
+
+def test_catch_up_mails_recent_unreported_notes_once_the_client_is_known() -> None:
+    client = registered("per_call")
+    old, recent, done = (received(at(TUESDAY - timedelta(days=d), 10)) for d in (9, 1, 1))
+    calls = [fold([c, noted(c)]) for c in (old, recent)] + [reported(fold([done, noted(done)]))]
+    mails = catch_up(client, calls, at(TUESDAY, 9))
+    assert [m.call_ids for m in mails] == [(recent.call_id,)]
+
+
+def test_switching_to_per_call_is_a_preference_change() -> None:
+    client = registered("daily_digest")
+    change = NotificationPreferencesChanged(
+        client_id=CLIENT,
+        occurred_at=at(TUESDAY, 12),
+        notification=NotificationPreferences(mode="per_call", recipients=("kim@bakker.nl",)),
+    )
+    switched = evolve_client(client, change)
+    assert (switched.mode, switched.recipients) == ("per_call", ("kim@bakker.nl",))
+
+
+# daily digest
+
+
+def test_the_digest_is_due_once_the_digest_time_has_passed_and_only_once() -> None:
+    client = registered("daily_digest")
+    assert digest_due(client, at(TUESDAY, 17, 14), set()) is None
+    assert digest_due(client, at(TUESDAY, 17, 15), set()) == TUESDAY
+    assert digest_due(client, at(TUESDAY, 23, 59), {TUESDAY}) is None
+    assert digest_due(registered("per_call"), at(TUESDAY, 18), set()) is None
+
+
+def test_the_digest_time_is_the_clients_own() -> None:
+    client = registered("daily_digest", digest_time=time(8, 30))
+    assert digest_due(client, at(TUESDAY, 8, 29), set()) is None
+    assert digest_due(client, at(TUESDAY, 8, 30), set()) == TUESDAY
+
+
+def test_a_digest_carries_every_unreported_call_of_the_day_in_order() -> None:
+    client = registered("daily_digest")
+    morning, noon, unnoted = (received(at(TUESDAY, h)) for h in (9, 12, 14))
+    calls = [fold([noon, noted(noon)]), fold([morning, noted(morning)]), fold([unnoted])]
+    digest = daily_digest(client, TUESDAY, calls)
+    assert digest is not None
+    assert digest.call_ids == (morning.call_id, noon.call_id)
+    assert digest.notification_id == notification_id(f"daily_digest:{CLIENT}:{TUESDAY}")
+    assert (digest.kind, digest.day, digest.language) == ("daily_digest", TUESDAY, "nl")
+
+
+def test_a_digest_leaves_out_reported_calls_and_later_days() -> None:
+    client = registered("daily_digest")
+    done, tomorrow = received(at(TUESDAY, 9)), received(at(TUESDAY + timedelta(days=1), 9))
+    calls = [reported(fold([done, noted(done)])), fold([tomorrow, noted(tomorrow)])]
+    assert daily_digest(client, TUESDAY, calls) is None
+
+
+def test_a_call_noted_after_the_digest_rolls_over_to_the_next_digest() -> None:
+    client = registered("daily_digest")
+    late = received(at(TUESDAY, 17, 40))
+    digest = daily_digest(client, TUESDAY + timedelta(days=1), [fold([late, noted(late)])])
+    assert digest is not None
+    assert digest.call_ids == (late.call_id,)
+
+
+# after-hours voicemail
+
+
+def test_the_next_working_day_skips_weekends_and_public_holidays() -> None:
+    hours = OfficeHours()
+    friday_evening = at(date(2026, 3, 13), 18)
+    assert next_opening(hours, friday_evening) == at(date(2026, 3, 16), 8)
+    before_easter = at(date(2026, 4, 2), 18)  # Good Friday and Easter Monday are closed
+    assert next_opening(hours, before_easter) == at(date(2026, 4, 7), 8)
+    early = at(TUESDAY, 6)
+    assert next_opening(hours, early) == at(TUESDAY, 8)
+
+
+def test_the_next_working_day_respects_closures_ending_mid_morning() -> None:
+    closed = Closure(starts_at=at(TUESDAY, 0), ends_at=at(TUESDAY, 10, 30), reason="outing")
+    hours = OfficeHours(closures=(closed,))
+    assert next_opening(hours, at(TUESDAY - timedelta(days=1), 18)) == at(TUESDAY, 10, 30)
+
+
+def test_an_after_hours_voicemail_waits_for_the_next_working_day() -> None:
+    call = received(at(date(2026, 3, 13), 19), office_open=False)  # Friday evening
+    held = fold([call, voicemail(call)])
+    assert held.held
+    assert held.deliver_after == at(date(2026, 3, 16), 8)
+    assert on_message(registered("per_call"), held) == []
+
+
+def test_per_call_clients_get_a_voicemail_summary_at_the_next_opening() -> None:
+    client = registered("per_call", language="de")
+    calls = [received(at(date(2026, 3, 13), h), office_open=False) for h in (19, 22)]
+    held = [fold([c, voicemail(c)]) for c in calls]
+    assert voicemail_summary(client, held, at(date(2026, 3, 16), 7, 59)) is None
+    summary = voicemail_summary(client, held, at(date(2026, 3, 16), 8))
+    assert summary is not None
+    assert (summary.kind, summary.language) == ("voicemail_summary", "de")
+    assert summary.call_ids == tuple(c.call_id for c in calls)
+    assert voicemail_summary(client, [reported(h) for h in held], at(date(2026, 3, 16), 9)) is None
+
+
+def test_digest_clients_find_after_hours_voicemail_in_the_next_working_days_digest() -> None:
+    client = registered("daily_digest")
+    evening = received(at(TUESDAY, 20), office_open=False)
+    held = fold([evening, voicemail(evening)])
+    assert daily_digest(client, TUESDAY, [held]) is None
+    digest = daily_digest(client, TUESDAY + timedelta(days=1), [held])
+    assert digest is not None
+    assert digest.call_ids == (evening.call_id,)
+
+
+def test_an_after_hours_call_with_a_note_is_an_ordinary_message() -> None:
+    call = received(at(TUESDAY, 20), office_open=False)
+    [mail] = on_message(registered("per_call"), fold([call, voicemail(call), noted(call)]))
+    assert mail.kind == "per_call"
+
+
+# language and escalations
+
+
+def test_mails_are_in_the_clients_language_and_dutch_when_unknown() -> None:
+    call = received(at(TUESDAY, 10))
+    for language in ("nl", "en", "de", "fr"):
+        [mail] = on_message(registered("per_call", language=language), fold([call, noted(call)]))
+        assert mail.language == language
+    assert language_of(None) == "nl"
+
+
+def dispatched(channel: str, target: str) -> EscalationDispatched:
+    """Routing tries one contact over one channel."""
+    return EscalationDispatched(
+        client_id=CLIENT,
+        occurred_at=at(TUESDAY, 10, 5),
+        call_id=new_id(),
+        escalation_id=new_id(),
+        attempt=1,
+        contact_index=0,
+        channel=channel,
+        target=target,
+        ack_due_at=at(TUESDAY, 10, 15),
+    )
+
+
+def test_an_escalation_goes_to_its_target_and_reports_no_call() -> None:
+    dispatch = dispatched("sms", "+31611111111")
+    request = EscalationRequested(
+        client_id=CLIENT,
+        occurred_at=at(TUESDAY, 10, 4),
+        call_id=dispatch.call_id,
+        escalation_id=dispatch.escalation_id,
+        urgency_kind="leak",
+        reason="Water everywhere",
+    )
+    call = fold([received(at(TUESDAY, 10))])
+    sms = escalation(
+        dispatch, registered(language="en"), escalation_requested(request), call, "https://ack"
+    )
+    assert isinstance(sms, Notification)
+    assert (sms.kind, sms.channel, sms.recipients, sms.language) == (
+        "escalation", "sms", ("+31611111111",), "en",
+    )  # fmt: skip
+    assert sms.alert is not None
+    assert (sms.alert.reason, sms.alert.ack_url) == (
+        "Water everywhere",
+        "https://ack",
+    )
+    assert sms.call_ids == ()
+
+
+def test_a_transfer_is_not_a_message_and_bad_targets_are_named() -> None:
+    assert escalation(dispatched("transfer", "+31611111111"), None, None, None, None) is None
+    assert target_problem("sms", "+31611111111") is None
+    assert target_problem("email", "+31611111111") is not None
+    assert target_problem("chat", "https://hooks.example/x") is None
+    assert target_problem("sms", "jan@bakker.nl") is not None
