@@ -71,6 +71,10 @@ def _print_stack(stack: Stack) -> None:
     table.add_row("metrics", "<service>/metrics")
     table.add_row("Kafka", stack.bootstrap)
     table.add_row("PostgreSQL", stack.dsn)
+    if stack.smtp is not None:
+        table.add_row(
+            "SMTP (mail kept in a Maildir)", f"127.0.0.1:{stack.smtp_port} -> {stack.maildir}"
+        )
     table.add_row("logs", str(stack.options.home / "logs"))
     console.print(table)
 

@@ -55,6 +55,7 @@ class Stack:
     dsn: str = ""
     bootstrap: str = ""
     services: list[ServiceProc] = field(default_factory=list)
+    smtp: subprocess.Popen[bytes] | None = None
     _kafka: LocalKafka | None = None
     _postgres: LocalPostgres | None = None
 
@@ -63,6 +64,7 @@ class Stack:
         self.dsn = await asyncio.to_thread(self._start_postgres)
         self.bootstrap = await self._start_kafka()
         await ensure_topics(self.bootstrap, self.topics())
+        self._start_smtp()
         for service in ALL_SERVICES:
             self.services.append(self._spawn(service))
         await self._wait_ready()
@@ -89,6 +91,30 @@ class Stack:
         await self._kafka.start(reuse=True)
         return self._kafka.bootstrap_servers
 
+    @property
+    def smtp_port(self) -> int:
+        """The local SMTP server's port (1025 plus the port offset)."""
+        return 1025 + self.options.port_offset
+
+    @property
+    def maildir(self) -> Path:
+        """Where the local SMTP server keeps every mail it accepted."""
+        return self.options.home / "mail"
+
+    def _start_smtp(self) -> None:
+        if os.environ.get("FRONTDESK_NOTIFY_SMTP_HOST"):
+            return  # an external relay is configured
+        log = self.options.home / "logs" / "smtp.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "libs.devstack.smtp", "--port", str(self.smtp_port)]
+        with log.open("ab") as out:
+            self.smtp = subprocess.Popen(
+                [*command, "--maildir", str(self.maildir)],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
     def url(self, service: str) -> str:
         """Base URL of a running service of the stack."""
         return next(svc.url for svc in self.services if svc.service == service)
@@ -114,6 +140,11 @@ class Stack:
             "DATABASE_URL": self.dsn,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
         }
+        if self.smtp is not None:
+            env |= {
+                "FRONTDESK_NOTIFY_SMTP_HOST": "127.0.0.1",
+                "FRONTDESK_NOTIFY_SMTP_PORT": str(self.smtp_port),
+            }
         target = f"services.{service}.app:create_app"
         with log.open("ab") as out:
             proc = subprocess.Popen(
@@ -136,7 +167,7 @@ class Stack:
                     await asyncio.sleep(0.3)
 
     async def stop(self) -> None:
-        """Stop the services, then the broker and database this stack started."""
+        """Stop the services, then the mail server, broker and database this stack started."""
         for svc in self.services:
             if svc.proc.poll() is None:
                 svc.proc.terminate()
@@ -145,6 +176,9 @@ class Stack:
                 svc.proc.wait(20)
             except subprocess.TimeoutExpired:
                 svc.proc.kill()
+        if self.smtp is not None:
+            self.smtp.terminate()
+            self.smtp.wait(10)
         if self._kafka is not None:
             await self._kafka.stop()
         if self._postgres is not None:

@@ -28,6 +28,7 @@ def test_frontdesk_up_starts_every_service_and_stops_cleanly(tmp_path: Path) -> 
     for service, port in [("intake", 8301), ("calls", 8302), ("billing", 8305)]:
         assert f"{service} API (OpenAPI)" in result.stdout
         assert f"http://127.0.0.1:{port}/docs" in result.stdout
+    assert "SMTP" in result.stdout
     assert "Demo client" in result.stdout
     assert "+31851234567" in result.stdout
     assert "stopped." in result.stdout

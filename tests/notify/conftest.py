@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import pytest
 
+from libs.devstack.smtp import SmtpServer
 from libs.devstack.topics import ensure_topics
 from libs.events import (
     CallEnded,
@@ -48,7 +49,6 @@ from tests.conftest import Infrastructure, World
 from tests.notify.stand_in import StandIn
 from tests.support.pipeline import RELAY, wait_until
 from tests.support.processes import ServiceProcess
-from tests.support.smtp import SmtpServer
 
 NOTIFY_APP = "services.notify.app:create_app"
 AMS = ZoneInfo("Europe/Amsterdam")

@@ -12,6 +12,7 @@ from uuid import UUID
 import httpx
 import pytest
 
+from libs.devstack.smtp import REFUSED_DOMAIN
 from libs.events import EscalationDispatched, EscalationRequested, new_id
 from libs.events.catalogue import dead_letter_topic
 from libs.platform import kafka
@@ -35,7 +36,6 @@ from tests.notify.conftest import (
 )
 from tests.notify.stand_in import REJECTED_NUMBER
 from tests.support.pipeline import metric_value, wait_until
-from tests.support.smtp import REFUSED_DOMAIN
 
 pytestmark = [pytest.mark.infra]
 

@@ -2,7 +2,7 @@
 
 Every accepted message is kept in memory and, when a Maildir is given, also written there, so
 another process can read what arrived (`read_maildir`). Run on its own with
-`python -m tests.support.smtp --port 1025 --maildir /tmp/frontdesk-mail`.
+`python -m libs.devstack.smtp --port 1025 --maildir /tmp/frontdesk-mail`.
 
 Refusals, for failure tests: recipients in one of `refuse_domains` get 550 at RCPT TO, and
 with `refuse_all` every message gets 550 at the end of DATA.
