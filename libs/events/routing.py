@@ -9,7 +9,15 @@ from pydantic import Field, model_validator
 
 from libs.events.envelope import Event, Service
 from libs.events.intake import Channel
-from libs.events.values import Count, Identifier, Language, Name, ShortText, UtcDatetime
+from libs.events.values import (
+    Count,
+    Identifier,
+    Language,
+    Name,
+    ShortText,
+    UtcDatetime,
+    WebUrl,
+)
 
 
 class RoutingEvent(Event):
@@ -46,6 +54,9 @@ class EscalationDispatched(RoutingEvent):
     channel: Channel
     target: ShortText = Field(min_length=1, description="phone number, e-mail or webhook URL")
     ack_due_at: UtcDatetime
+    ack_url: WebUrl | None = Field(
+        default=None, description="signed link that acknowledges this attempt, for the message"
+    )
 
 
 class EscalationAcknowledged(RoutingEvent):

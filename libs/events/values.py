@@ -57,6 +57,8 @@ PhoneNumber = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
 """A telephone number in E.164 form, e.g. +31851234567."""
 Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 HttpsUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https://[^\s]+$")]
+WebUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s]+$")]
+"""An http(s) link, e.g. one a person opens from an SMS or e-mail."""
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
 """An opaque id issued outside this system (operator login, telephony reference)."""
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]

@@ -31,7 +31,9 @@ class Notifier:
         return f"<{notification_id}@{self.settings.message_id_domain}>"
 
     def ack_url(self, dispatch: EscalationDispatched) -> str | None:
-        """The link that acknowledges an escalation attempt, when one is configured."""
+        """The signed link routing put in the event, else one from the configured template."""
+        if dispatch.ack_url is not None:
+            return dispatch.ack_url
         template = self.settings.ack_url_template
         if template is None:
             return None

@@ -8,7 +8,7 @@ attempt and repeats none.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -25,7 +25,7 @@ from libs.platform.consumer import INFRASTRUCTURE_ERRORS
 from libs.platform.db import Connection
 from libs.platform.faults import crash_point
 from libs.platform.store import EventStore
-from services.routing import directory, metrics
+from services.routing import directory, links, metrics
 from services.routing.directory import Queryable
 from services.routing.domain import (
     Acknowledge,
@@ -39,9 +39,10 @@ from services.routing.domain import (
     fold,
     stream_id,
 )
+from services.routing.settings import RoutingSettings
 
 log = structlog.get_logger(__name__)
-Emit = Callable[[str, int | None, Sequence[Event]], Awaitable[object]]
+Emit = links.Emit
 """Appends events to a stream at an expected version, in the caller's transaction."""
 
 
@@ -144,12 +145,12 @@ async def _contact_name(
     return steps[attempt - 1].contact_name if 0 < attempt <= len(steps) else "escalation link"
 
 
-async def fire_due(store: EventStore, now: datetime, *, limit: int) -> int:
+async def fire_due(store: EventStore, now: datetime, *, limit: int, config: RoutingSettings) -> int:
     """Move on every escalation whose timer is due at `now`, one transaction each."""
     passed: list[UUID] = []
     fired = 0
     while fired + len(passed) < limit:
-        found = await _fire_one(store, now, passed)
+        found = await _fire_one(store, now, passed, config)
         if found is None:
             break
         escalation_id, outcome = found
@@ -162,7 +163,7 @@ async def fire_due(store: EventStore, now: datetime, *, limit: int) -> int:
 
 
 async def _fire_one(
-    store: EventStore, now: datetime, passed: list[UUID]
+    store: EventStore, now: datetime, passed: list[UUID], config: RoutingSettings
 ) -> tuple[UUID, Outcome | None] | None:
     """The next due timer and what firing it recorded (None: it failed and was rolled back)."""
     found: UUID | None = None
@@ -178,7 +179,7 @@ async def _fire_one(
             )
             if found is None:
                 return None
-            emit = partial(store.append, conn=conn)
+            emit = links.stamping(config, partial(store.append, conn=conn))
             outcome = await advance(conn, store.schema, found, now, emit)
             if outcome.events:
                 crash_point("routing.timer.before_commit")

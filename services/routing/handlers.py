@@ -25,7 +25,7 @@ from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
 from libs.platform.consumer import Handler, HandlerContext, Subscription
 from libs.platform.settings import Settings
-from services.routing import directory, escalations, metrics, projections, roster
+from services.routing import directory, escalations, links, metrics, projections, roster
 from services.routing.domain import RouteCall, route
 from services.routing.settings import RoutingSettings
 
@@ -73,14 +73,16 @@ async def call_released(event: CallEnded | CallTransferred, ctx: HandlerContext)
 
 
 async def escalation_requested(
-    event: EscalationRequested, ctx: HandlerContext, *, book_wait: timedelta
+    event: EscalationRequested, ctx: HandlerContext, *, config: RoutingSettings
 ) -> None:
     """Record the request with its timer and make the first attempt of the chain now."""
     conn, schema, now = ctx.conn, ctx.store.schema, ctx.now()
+    book_wait = timedelta(seconds=config.book_wait_seconds)
     if ctx.replay or not await escalations.open_request(conn, schema, event, now, book_wait):
         return
     metrics.requested()
-    outcome = await escalations.advance(conn, schema, event.escalation_id, now, ctx.emit)
+    emit = links.stamping(config, ctx.emit)
+    outcome = await escalations.advance(conn, schema, event.escalation_id, now, emit)
     escalations.recorded(outcome)
 
 
@@ -95,14 +97,13 @@ def _typed(cls: type[E], handle: Callable[[E, HandlerContext], Awaitable[None]])
 
 def calls_handlers(config: RoutingSettings) -> dict[str, Handler]:
     """The calls events routing acts on, by type; the others it ignores."""
-    book_wait = timedelta(seconds=config.book_wait_seconds)
     return {
         "CallReceived": _typed(CallReceived, call_received),
         "CallAnswered": _typed(CallAnswered, call_answered),
         "CallTransferred": _typed(CallTransferred, call_released),
         "CallEnded": _typed(CallEnded, call_released),
         "EscalationRequested": _typed(
-            EscalationRequested, partial(escalation_requested, book_wait=book_wait)
+            EscalationRequested, partial(escalation_requested, config=config)
         ),
     }
 

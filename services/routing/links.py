@@ -10,8 +10,14 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlencode
 from uuid import UUID
+
+from libs.events import EscalationDispatched, Event
+from services.routing.settings import RoutingSettings
+
+Emit = Callable[[str, int | None, Sequence[Event]], Awaitable[object]]
 
 _TOKEN = re.compile(r"^([1-9][0-9]{0,5})\.([A-Za-z0-9_-]{43})$")
 
@@ -41,3 +47,21 @@ def _mac(secret: str, escalation_id: UUID, attempt: int) -> str:
     message = f"{escalation_id}:{attempt}".encode()
     digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def stamping(config: RoutingSettings, emit: Emit) -> Emit:
+    """An emit that puts the signed acknowledgement link into every EscalationDispatched."""
+    if config.ack_secret is None or config.public_base_url is None:
+        return emit  # no links to give: contacts acknowledge through the API
+    base, secret = config.public_base_url, config.ack_secret.get_secret_value()
+
+    def stamp(event: Event) -> Event:
+        if not isinstance(event, EscalationDispatched):
+            return event
+        link = ack_link(base, secret, event.escalation_id, event.attempt)
+        return event.model_copy(update={"ack_url": link})
+
+    async def stamped(stream_id: str, expected: int | None, events: Sequence[Event]) -> object:
+        return await emit(stream_id, expected, [stamp(event) for event in events])
+
+    return stamped

@@ -20,7 +20,9 @@ def timer_worker(config: RoutingSettings) -> Worker:
     async def run(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         async def tick(now: datetime) -> None:
             if runtime.store is not None:
-                await escalations.fire_due(runtime.store, now, limit=config.timer_batch_size)
+                await escalations.fire_due(
+                    runtime.store, now, limit=config.timer_batch_size, config=config
+                )
 
         await tick_until_stopped(
             runtime.clock, tick, stop, every=config.timer_poll_seconds, name="escalation-timers"

@@ -54,10 +54,12 @@ from tests.support.processes import ServiceProcess
 ROUTING_APP = "services.routing.app:create_app"
 TWILIO_TOKEN = "test-routing-twilio-token"
 ACK_SECRET = "test-routing-ack-secret"
+PUBLIC_BASE_URL = "https://routing.frontdesk.example"
 ROUTING_ENV = {
     "FRONTDESK_CLOCK": "simulated",
     "FRONTDESK_ROUTING_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
     "FRONTDESK_ROUTING_ACK_SECRET": ACK_SECRET,
+    "FRONTDESK_ROUTING_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
     "FRONTDESK_ROUTING_TIMER_POLL_SECONDS": "0.5",
 }
 

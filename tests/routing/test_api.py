@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, time
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from libs.events import (
     CallReceived,
     CallRouted,
+    EscalationDispatched,
     OfficeHours,
     OfficeHoursChanged,
     OpeningSpan,
@@ -22,6 +24,7 @@ from libs.twilio import compute_signature
 from services.routing.links import ack_token
 from tests.routing.conftest import (
     ACK_SECRET,
+    PUBLIC_BASE_URL,
     TWILIO_TOKEN,
     Client,
     Stack,
@@ -155,6 +158,8 @@ async def test_an_acknowledgement_stops_the_chain_and_a_second_one_is_refused(
     forged = ack_token(ACK_SECRET, by_api.escalation_id, 1)
     assert (await stack.http.get(link, params={"token": forged})).status_code == 403
     good = {"token": ack_token(ACK_SECRET, by_link.escalation_id, 1)}
+    sent_link = await _ack_url(stack, by_link.escalation_id)
+    assert sent_link == f"{PUBLIC_BASE_URL}{link}?{urlencode(good)}", "the link in the message"
     page = await stack.http.get(link, params=good)
     assert (page.status_code, "Contact 0" in page.text) == (200, True), page.text
     again = await stack.http.post(f"/escalations/{by_api.escalation_id}/ack", json={"by": "X"})
@@ -172,6 +177,14 @@ async def test_an_acknowledgement_stops_the_chain_and_a_second_one_is_refused(
         metric_value(stack.routing.url, "frontdesk_escalations_total", outcome="acknowledged") >= 2
     )
     assert plain_metric(stack.routing.url, "frontdesk_escalation_ack_seconds_count") >= 2
+
+
+async def _ack_url(stack: Stack, escalation_id: UUID) -> str | None:
+    """The acknowledgement link routing put into the escalation's first dispatch."""
+    for event in await routing_events(stack):
+        if isinstance(event, EscalationDispatched) and event.escalation_id == escalation_id:
+            return event.ack_url
+    raise AssertionError(f"no EscalationDispatched for {escalation_id} on Kafka")
 
 
 def plain_metric(base_url: str, name: str) -> float:
@@ -201,7 +214,7 @@ async def twiml(
 ) -> Any:
     """POST the TwiML webhook, signed for its URL and params unless a signature is given."""
     path = f"/escalations/{escalation_id}/twiml"
-    url = f"{stack.routing.url}{path}"
+    url = f"{PUBLIC_BASE_URL}{path}"  # Twilio signs the public address it was given
     sign = compute_signature(TWILIO_TOKEN, url, params.items()) if signature is None else signature
     headers = {"X-Twilio-Signature": sign} if sign else {}
     return await stack.http.post(path, data=params, headers=headers)
