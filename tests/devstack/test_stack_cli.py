@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ pytestmark = [pytest.mark.infra]
 
 
 def test_frontdesk_up_starts_every_service_and_stops_cleanly(tmp_path: Path) -> None:
-    kafka_port = free_port()
+    kafka_port = free_port_pair()  # the stack's controller listens on kafka_port + 1
     env = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"}
     }
@@ -34,6 +35,19 @@ def test_frontdesk_up_starts_every_service_and_stops_cleanly(tmp_path: Path) -> 
     assert "stopped." in result.stdout
     leftovers = [line for line in _ps().splitlines() if str(tmp_path) in line]
     assert leftovers == [], "the stack left processes running"
+
+
+def free_port_pair() -> int:
+    """A port p such that p and p + 1 are both free on 127.0.0.1 right now."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two adjacent free ports found")
 
 
 def _ps() -> str:
