@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +17,7 @@ from libs.platform.clock import ClockWentBackwards, SharedClock, advance_clock, 
 from libs.platform.logging import configure_logging
 from libs.platform.runtime import ServiceDefinition, ServiceRuntime
 from libs.platform.settings import Settings
+from libs.platform.store import EventStore
 
 
 class ClockRead(BaseModel):
@@ -47,6 +49,29 @@ def runtime(request: Request) -> ServiceRuntime:
 
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime)]
+
+
+def event_store(rt: Runtime) -> EventStore:
+    """The service's event store (503 while the service is still starting)."""
+    if rt.store is None:
+        raise HTTPException(503, "the service is starting")
+    return rt.store
+
+
+Store = Annotated[EventStore, Depends(event_store)]
+ErrorStatuses = Sequence[tuple[type[Exception], int]]
+
+
+def map_errors(app: FastAPI, base: type[Exception], statuses: ErrorStatuses) -> None:
+    """Answer a service's domain errors with their HTTP status and message, in one place."""
+
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in statuses if isinstance(exc, kind))
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    app.add_exception_handler(base, refused)
+
+
 ops = APIRouter(tags=["operations"])
 
 

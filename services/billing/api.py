@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from libs.platform.http import Runtime
+from libs.platform.http import Runtime, Store
 from libs.platform.store import EventStore
 from services.billing import handlers, metrics, pdf, projections, views
 from services.billing.consumers import input_topics
@@ -59,20 +59,12 @@ PDF: dict[int | str, dict[str, Any]] = {
 }
 
 
-def event_store(rt: Runtime) -> EventStore:
-    """The service's event store (503 while the service is still starting)."""
-    if rt.store is None:
-        raise HTTPException(503, "the service is starting")
-    return rt.store
-
-
 def billing_settings(request: Request) -> BillingSettings:
     """The billing settings the app was created with."""
     found: BillingSettings = request.app.state.billing_settings
     return found
 
 
-Store = Annotated[EventStore, Depends(event_store)]
 Config = Annotated[BillingSettings, Depends(billing_settings)]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Query
 
 from libs.events.envelope import Actor, new_id
 from libs.events.values import PhoneNumber
-from libs.platform.http import Runtime
+from libs.platform.http import Runtime, Store, map_errors
 from libs.platform.store import EventStore
 from services.calls import directory, projections
 from services.calls.domain import (
@@ -67,23 +66,8 @@ ERROR_STATUS: tuple[tuple[type[CallsError], int], ...] = (
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer domain refusals with their status and the refusal's message."""
-
-    async def refused(_: Request, exc: Exception) -> JSONResponse:
-        status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    app.add_exception_handler(CallsError, refused)
-
-
-def event_store(rt: Runtime) -> EventStore:
-    """The service's event store (503 while the service is still starting)."""
-    if rt.store is None:
-        raise HTTPException(503, "the service is starting")
-    return rt.store
-
-
-Store = Annotated[EventStore, Depends(event_store)]
+    """Answer domain refusals with their status and message."""
+    map_errors(app, CallsError, ERROR_STATUS)
 
 
 def operator(operator_id: str | None) -> Actor | None:

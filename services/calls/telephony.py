@@ -16,10 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import libs.twilio as libtwilio
 from libs.events.envelope import Actor
-from libs.platform.http import Runtime
+from libs.platform.http import Runtime, Store
 from libs.platform.store import EventStore
 from services.calls import directory, twilio
-from services.calls.api import Store
 from services.calls.domain import Call, CallsError, NotFound, ReceiveCall, RecordVoicemail
 from services.calls.handlers import execute
 from services.calls.settings import CallsSettings

@@ -6,12 +6,10 @@ from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from libs.events.values import OfficeHours
-from libs.platform.http import Runtime
-from libs.platform.store import EventStore
+from libs.platform.http import Runtime, Store, map_errors
 from services.notify import directory, outbox, planner
 from services.notify.domain import local_day
 from services.notify.domain.errors import NotFound, NotifyError, Rejected
@@ -36,20 +34,8 @@ EARLIEST = date(2000, 1, 1)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer refusals with their status and the refusal's message."""
-
-    async def refused(_: Request, exc: Exception) -> JSONResponse:
-        status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    app.add_exception_handler(NotifyError, refused)
-
-
-def event_store(rt: Runtime) -> EventStore:
-    """The service's event store: pool and schema (503 while the service is starting)."""
-    if rt.store is None:
-        raise HTTPException(503, "the service is starting")
-    return rt.store
+    """Answer domain refusals with their status and message."""
+    map_errors(app, NotifyError, ERROR_STATUS)
 
 
 def notifier(request: Request) -> Notifier:
@@ -58,7 +44,6 @@ def notifier(request: Request) -> Notifier:
     return found
 
 
-Store = Annotated[EventStore, Depends(event_store)]
 NotifierDep = Annotated[Notifier, Depends(notifier)]
 
 

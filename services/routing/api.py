@@ -11,12 +11,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 
 from libs.events.envelope import Actor
 from libs.events.values import Language
-from libs.platform.http import Runtime
-from libs.platform.store import EventStore
+from libs.platform.http import Runtime, Store, map_errors
 from services.routing import escalations, links, projections, roster
 from services.routing.domain import (
     Acknowledge,
@@ -57,20 +56,8 @@ Token = Annotated[str, Query(min_length=1, max_length=200)]
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer domain refusals with their status and the refusal's message."""
-
-    async def refused(_: Request, exc: Exception) -> JSONResponse:
-        status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    app.add_exception_handler(RoutingError, refused)
-
-
-def event_store(rt: Runtime) -> EventStore:
-    """The service's event store (503 while the service is still starting)."""
-    if rt.store is None:
-        raise HTTPException(503, "the service is starting")
-    return rt.store
+    """Answer domain refusals with their status and message."""
+    map_errors(app, RoutingError, ERROR_STATUS)
 
 
 def routing_settings(request: Request) -> RoutingSettings:
@@ -79,7 +66,6 @@ def routing_settings(request: Request) -> RoutingSettings:
     return found
 
 
-Store = Annotated[EventStore, Depends(event_store)]
 Config = Annotated[RoutingSettings, Depends(routing_settings)]
 
 

@@ -15,9 +15,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 import libs.twilio as libtwilio
 from libs.events.values import Language
+from libs.platform.http import Store
 from libs.platform.store import EventStore
 from services.routing import directory, escalations, twilio
-from services.routing.api import Config, Store
+from services.routing.api import Config
 from services.routing.domain import Dispatch, Escalation
 from services.routing.settings import RoutingSettings
 
