@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -115,6 +116,19 @@ class Stack:
                 stderr=subprocess.STDOUT,
             )
 
+    def _routing_links(self) -> dict[str, str]:
+        """Signed acknowledgement links that work on this machine (a secret kept per home)."""
+        secret_file = self.options.home / "ack-secret"
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_urlsafe(32))
+            secret_file.chmod(0o600)
+        routing = f"http://127.0.0.1:{DEFAULT_PORTS['routing'] + self.options.port_offset}"
+        local = {
+            "FRONTDESK_ROUTING_ACK_SECRET": secret_file.read_text().strip(),
+            "FRONTDESK_ROUTING_PUBLIC_BASE_URL": routing,
+        }
+        return {k: v for k, v in local.items() if k not in os.environ}
+
     def url(self, service: str) -> str:
         """Base URL of a running service of the stack."""
         return next(svc.url for svc in self.services if svc.service == service)
@@ -140,6 +154,7 @@ class Stack:
             "DATABASE_URL": self.dsn,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
         }
+        env |= self._routing_links()
         if self.smtp is not None:
             env |= {
                 "FRONTDESK_NOTIFY_SMTP_HOST": "127.0.0.1",
