@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from libs.platform.http import Runtime, Store
+from libs.platform.problems import Problem
 from libs.platform.store import EventStore
 from services.billing import handlers, metrics, pdf, projections, views
 from services.billing.consumers import input_topics
@@ -34,7 +35,6 @@ from services.billing.schemas import (
     PaymentCreate,
     PaymentRead,
     Period,
-    Problem,
     ReplayCreate,
     ReplayRead,
     RunResultRead,

@@ -35,13 +35,6 @@ ShortText = Annotated[str, Field(max_length=500), AfterValidator(_storable)]
 MAX_CENTS = 100_000_000  # EUR 1,000,000: anything above is a typo, not a payment
 
 
-class Problem(BaseModel):
-    """Why a request was refused."""
-
-    detail: str
-    errors: list[str] = []
-
-
 class Request(BaseModel):
     """Base of request bodies: unknown fields are an error, not silently dropped."""
 

@@ -17,6 +17,7 @@ from libs.events import (
     new_id,
 )
 from libs.platform.http import Runtime
+from libs.platform.problems import Problem
 from libs.platform.runtime import ServiceRuntime
 from libs.platform.store import EventStore
 from services.intake import queries
@@ -52,7 +53,6 @@ from services.intake.schemas import (
     PlanChange,
     PlanRead,
     PlansRead,
-    Problem,
     ScreenPop,
     Status,
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.intake.schemas import Problem
+from libs.platform.problems import Problem
 
 LOCAL_TIME = {
     "type": "string",

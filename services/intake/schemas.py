@@ -184,10 +184,3 @@ class ScreenPop(BaseModel):
     after_hours: AfterHours
     calendar_url: str | None
     as_of: datetime
-
-
-class Problem(BaseModel):
-    """An error: a readable message, and for validation errors where each problem is."""
-
-    detail: str
-    errors: list[str] = []
