@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -59,17 +58,6 @@ def event_store(rt: Runtime) -> EventStore:
 
 
 Store = Annotated[EventStore, Depends(event_store)]
-ErrorStatuses = Sequence[tuple[type[Exception], int]]
-
-
-def map_errors(app: FastAPI, base: type[Exception], statuses: ErrorStatuses) -> None:
-    """Answer a service's domain errors with their HTTP status and message, in one place."""
-
-    async def refused(_: Request, exc: Exception) -> JSONResponse:
-        status = next(code for kind, code in statuses if isinstance(exc, kind))
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    app.add_exception_handler(base, refused)
 
 
 ops = APIRouter(tags=["operations"])

@@ -9,7 +9,8 @@ from fastapi import APIRouter, FastAPI, Query
 
 from libs.events.envelope import Actor, new_id
 from libs.events.values import PhoneNumber
-from libs.platform.http import Runtime, Store, map_errors
+from libs.platform.http import Runtime, Store
+from libs.platform.problems import install_problems
 from libs.platform.store import EventStore
 from services.calls import directory, projections
 from services.calls.domain import (
@@ -57,17 +58,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorRead, "description": "Not possible in the call's current state"},
     422: {"description": "Invalid request, or a business rule refuses it"},
 }
-ERROR_STATUS: tuple[tuple[type[CallsError], int], ...] = (
-    (NotFound, 404),
-    (Conflict, 409),
-    (Rejected, 422),
-)
+ERROR_STATUS: dict[type[Exception], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Rejected: 422,
+}
 """Each kind of domain refusal and its HTTP status: the one place they are mapped."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer domain refusals with their status and message."""
-    map_errors(app, CallsError, ERROR_STATUS)
+    install_problems(app, CallsError, ERROR_STATUS)
 
 
 def operator(operator_id: str | None) -> Actor | None:

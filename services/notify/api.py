@@ -9,7 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from libs.events.values import OfficeHours
-from libs.platform.http import Runtime, Store, map_errors
+from libs.platform.http import Runtime, Store
+from libs.platform.problems import install_problems
 from services.notify import directory, outbox, planner
 from services.notify.domain import local_day
 from services.notify.domain.errors import NotFound, NotifyError, Rejected
@@ -28,14 +29,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorRead, "description": "No such client or notification"},
     422: {"description": "Invalid request, or a day that cannot have a digest"},
 }
-ERROR_STATUS: tuple[tuple[type[NotifyError], int], ...] = ((NotFound, 404), (Rejected, 422))
+ERROR_STATUS: dict[type[Exception], int] = {NotFound: 404, Rejected: 422}
 """Each kind of refusal and its HTTP status: the one place they are mapped."""
 EARLIEST = date(2000, 1, 1)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer domain refusals with their status and message."""
-    map_errors(app, NotifyError, ERROR_STATUS)
+    install_problems(app, NotifyError, ERROR_STATUS)
 
 
 def notifier(request: Request) -> Notifier:

@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse
 
 from libs.events.envelope import Actor
 from libs.events.values import Language
-from libs.platform.http import Runtime, Store, map_errors
+from libs.platform.http import Runtime, Store
+from libs.platform.problems import install_problems
 from services.routing import escalations, links, projections, roster
 from services.routing.domain import (
     Acknowledge,
@@ -44,12 +45,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorRead, "description": "Not possible in the current state"},
     422: {"description": "Invalid request, or a rule refuses it"},
 }
-ERROR_STATUS: tuple[tuple[type[RoutingError], int], ...] = (
-    (NotFound, 404),
-    (Conflict, 409),
-    (Rejected, 422),
-    (Forbidden, 403),
-)
+ERROR_STATUS: dict[type[Exception], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Rejected: 422,
+    Forbidden: 403,
+}
 """Each kind of domain refusal and its HTTP status: the one place they are mapped."""
 OperatorId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
 Token = Annotated[str, Query(min_length=1, max_length=200)]
@@ -57,7 +58,7 @@ Token = Annotated[str, Query(min_length=1, max_length=200)]
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer domain refusals with their status and message."""
-    map_errors(app, RoutingError, ERROR_STATUS)
+    install_problems(app, RoutingError, ERROR_STATUS)
 
 
 def routing_settings(request: Request) -> RoutingSettings:
