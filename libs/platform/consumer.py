@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -60,6 +61,29 @@ class HandlerContext:
 
 
 Handler = Callable[[Event, HandlerContext], Awaitable[None]]
+E = TypeVar("E", bound=Event)
+
+
+def typed(cls: type[E], handle: Callable[[E, HandlerContext], Awaitable[None]]) -> Handler:
+    """A handler for one event type: it checks the type and passes the typed event on."""
+
+    async def checked(event: Event, ctx: HandlerContext) -> None:
+        if not isinstance(event, cls):
+            raise TypeError(f"expected {cls.__name__}, got {event.type}")
+        await handle(event, ctx)
+
+    return checked
+
+
+def projecting(
+    cls: type[E], apply: Callable[[E, Connection, str], Awaitable[None]]
+) -> tuple[str, Handler]:
+    """(event type, handler) for a projection step that writes with the handler's connection."""
+
+    async def project(event: E, ctx: HandlerContext) -> None:
+        await apply(event, ctx.conn, ctx.store.schema)
+
+    return str(cls.model_fields["type"].default), typed(cls, project)
 
 
 @dataclass(frozen=True)

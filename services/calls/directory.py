@@ -8,9 +8,8 @@ each assignment, whichever order the two clients' events arrive in.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from libs.events.catalogue import topic_for
@@ -25,13 +24,11 @@ from libs.events.intake import (
     SecretaryBookRevised,
 )
 from libs.events.values import Language, OfficeHours
-from libs.platform.consumer import Handler, HandlerContext, Subscription
+from libs.platform.consumer import Handler, Subscription, projecting
 from libs.platform.db import Connection
 from libs.platform.settings import Settings
 from services.calls.domain import ClientStatus, Line
 from services.calls.projections import Queryable
-
-E = TypeVar("E", bound=Event)
 
 
 async def client_registered(event: ClientRegistered, conn: Connection, schema: str) -> None:
@@ -108,26 +105,15 @@ async def book_revised(event: SecretaryBookRevised, conn: Connection, schema: st
     )  # fmt: skip
 
 
-def _typed(
-    cls: type[E], apply: Callable[[E, Connection, str], Awaitable[None]]
-) -> tuple[str, Handler]:
-    async def handle(event: Event, ctx: HandlerContext) -> None:
-        if not isinstance(event, cls):
-            raise TypeError(f"expected {cls.__name__}, got {event.type}")
-        await apply(event, ctx.conn, ctx.store.schema)
-
-    return str(cls.model_fields["type"].default), handle
-
-
 HANDLERS: dict[str, Handler] = dict(
     [
-        _typed(ClientRegistered, client_registered),
-        _typed(ClientActivated, client_activated),
-        _typed(ClientOffboarded, client_offboarded),
-        _typed(OfficeHoursChanged, office_hours_changed),
-        _typed(NumberAssigned, number_assigned),
-        _typed(NumberReleased, number_released),
-        _typed(SecretaryBookRevised, book_revised),
+        projecting(ClientRegistered, client_registered),
+        projecting(ClientActivated, client_activated),
+        projecting(ClientOffboarded, client_offboarded),
+        projecting(OfficeHoursChanged, office_hours_changed),
+        projecting(NumberAssigned, number_assigned),
+        projecting(NumberReleased, number_released),
+        projecting(SecretaryBookRevised, book_revised),
     ]
 )
 """The intake events calls keeps, by type; the others (plan, notifications) it ignores."""

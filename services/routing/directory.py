@@ -7,16 +7,14 @@ escalation follows the version that was on the operator's screen when the call c
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeAlias, TypeVar
+from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
 from pydantic import TypeAdapter
 
 from libs.events.catalogue import topic_for
-from libs.events.envelope import Event
 from libs.events.intake import (
     ClientOffboarded,
     ClientRegistered,
@@ -26,12 +24,11 @@ from libs.events.intake import (
     UrgencyRule,
 )
 from libs.events.values import Language, OfficeHours
-from libs.platform.consumer import Handler, HandlerContext, Subscription
+from libs.platform.consumer import Handler, Subscription, projecting
 from libs.platform.db import Connection
 from libs.platform.settings import Settings
 from services.routing.domain import Book
 
-E = TypeVar("E", bound=Event)
 Queryable: TypeAlias = asyncpg.Pool | Connection
 FALLBACK_LANGUAGE: Language = "nl"
 """The bureau's own language, for a client routing has not heard of yet."""
@@ -91,23 +88,12 @@ async def book_revised(event: SecretaryBookRevised, conn: Connection, schema: st
     )  # fmt: skip
 
 
-def _typed(
-    cls: type[E], apply: Callable[[E, Connection, str], Awaitable[None]]
-) -> tuple[str, Handler]:
-    async def handle(event: Event, ctx: HandlerContext) -> None:
-        if not isinstance(event, cls):
-            raise TypeError(f"expected {cls.__name__}, got {event.type}")
-        await apply(event, ctx.conn, ctx.store.schema)
-
-    return str(cls.model_fields["type"].default), handle
-
-
 HANDLERS: dict[str, Handler] = dict(
     [
-        _typed(ClientRegistered, client_registered),
-        _typed(OfficeHoursChanged, office_hours_changed),
-        _typed(ClientOffboarded, client_offboarded),
-        _typed(SecretaryBookRevised, book_revised),
+        projecting(ClientRegistered, client_registered),
+        projecting(OfficeHoursChanged, office_hours_changed),
+        projecting(ClientOffboarded, client_offboarded),
+        projecting(SecretaryBookRevised, book_revised),
     ]
 )
 """The intake events routing keeps, by type; the others (numbers, plans) it ignores."""

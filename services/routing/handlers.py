@@ -7,10 +7,8 @@ routes and escalations are facts already recorded, and re-deciding them would di
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
-from typing import TypeVar
 
 import structlog
 
@@ -22,14 +20,12 @@ from libs.events.calls import (
     EscalationRequested,
 )
 from libs.events.catalogue import topic_for
-from libs.events.envelope import Event
-from libs.platform.consumer import Handler, HandlerContext, Subscription
+from libs.platform.consumer import Handler, HandlerContext, Subscription, typed
 from libs.platform.settings import Settings
 from services.routing import directory, escalations, links, metrics, projections, roster
 from services.routing.domain import RouteCall, route
 from services.routing.settings import RoutingSettings
 
-E = TypeVar("E", bound=Event)
 log = structlog.get_logger(__name__)
 
 
@@ -86,23 +82,14 @@ async def escalation_requested(
     escalations.recorded(outcome)
 
 
-def _typed(cls: type[E], handle: Callable[[E, HandlerContext], Awaitable[None]]) -> Handler:
-    async def typed(event: Event, ctx: HandlerContext) -> None:
-        if not isinstance(event, cls):
-            raise TypeError(f"expected {cls.__name__}, got {event.type}")
-        await handle(event, ctx)
-
-    return typed
-
-
 def calls_handlers(config: RoutingSettings) -> dict[str, Handler]:
     """The calls events routing acts on, by type; the others it ignores."""
     return {
-        "CallReceived": _typed(CallReceived, call_received),
-        "CallAnswered": _typed(CallAnswered, call_answered),
-        "CallTransferred": _typed(CallTransferred, call_released),
-        "CallEnded": _typed(CallEnded, call_released),
-        "EscalationRequested": _typed(
+        "CallReceived": typed(CallReceived, call_received),
+        "CallAnswered": typed(CallAnswered, call_answered),
+        "CallTransferred": typed(CallTransferred, call_released),
+        "CallEnded": typed(CallEnded, call_released),
+        "EscalationRequested": typed(
             EscalationRequested, partial(escalation_requested, config=config)
         ),
     }
