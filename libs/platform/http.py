@@ -71,8 +71,8 @@ async def live() -> dict[str, str]:
 
 @ops.get("/health/ready")
 async def ready(rt: Runtime, response: Response) -> dict[str, Any]:
-    """Database, relay and consumers are working; 503 otherwise."""
-    state = rt.readiness()
+    """Database and Kafka answer, relay and consumers are working; 503 otherwise."""
+    state = await rt.readiness()
     if not state["ready"]:
         response.status_code = 503
     return state

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from contextlib import suppress
+
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
+
+log = structlog.get_logger(__name__)
 
 
 def idempotent_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
@@ -43,3 +52,58 @@ def plain_consumer(bootstrap: str, *, client_id: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+
+
+class KafkaProbe:
+    """Asks the cluster for its brokers every few seconds and remembers when it last answered.
+
+    Readiness needs it because nothing else notices an outage in time: an idle relay has
+    nothing to send, and aiokafka's consumers retry fetches quietly, returning empty batches.
+    """
+
+    def __init__(self, bootstrap: str, *, client_id: str, every: float, stale_after: float) -> None:
+        self.bootstrap, self.client_id = bootstrap, client_id
+        self.every, self.stale_after = every, stale_after
+        self.last_contact: float | None = None
+        self._answered: bool | None = None
+
+    def seconds_since_contact(self) -> float | None:
+        """Seconds since the cluster last answered (None: never yet)."""
+        return None if self.last_contact is None else time.monotonic() - self.last_contact
+
+    def reachable(self) -> bool:
+        """Whether the cluster answered within the last `stale_after` seconds."""
+        since = self.seconds_since_contact()
+        return since is not None and since <= self.stale_after
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Probe until `stop` is set."""
+        while not stop.is_set():
+            self._record(await self.probe())
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.every)
+
+    def _record(self, answered: bool) -> None:
+        if answered:
+            self.last_contact = time.monotonic()
+        if answered != self._answered:
+            event = "kafka.reachable" if answered else "kafka.unreachable"
+            log.info(event, bootstrap=self.bootstrap)
+        self._answered = answered
+
+    async def probe(self) -> bool:
+        """One metadata request without topics; True when a broker answered."""
+        client = AIOKafkaClient(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            request_timeout_ms=int(self.every * 1000),
+        )
+        try:
+            async with asyncio.timeout(self.every):
+                await client.bootstrap()
+            return bool(client.cluster.brokers())
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.debug("kafka.probe_failed", bootstrap=self.bootstrap, error=repr(exc))
+            return False
+        finally:
+            await client.close()

@@ -26,6 +26,9 @@ log = structlog.get_logger(__name__)
 SubscriptionFactory = Callable[[Settings], Sequence[Subscription]]
 Worker = Callable[["ServiceRuntime", asyncio.Event], Awaitable[None]]
 """A background loop of a service (timers, schedules); it returns once the event is set."""
+Startup = Callable[["ServiceRuntime"], Awaitable[None]]
+"""Work done once the database is ready, before any consumer runs (e.g. loading a gauge)."""
+DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _no_subscriptions(_: Settings) -> Sequence[Subscription]:
@@ -40,6 +43,7 @@ class ServiceDefinition:
     migrations: Sequence[Migration] = ()
     subscriptions: SubscriptionFactory = _no_subscriptions
     workers: Sequence[Worker] = ()
+    startup: Sequence[Startup] = ()
 
 
 @dataclass
@@ -52,6 +56,7 @@ class ServiceRuntime:
     store: EventStore | None = None
     clock: Clock = field(default_factory=SystemClock)
     relay: OutboxRelay | None = None
+    kafka_probe: kafka.KafkaProbe | None = None
     runners: list[ConsumerRunner] = field(default_factory=list)
     _producer: AIOKafkaProducer | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -67,6 +72,9 @@ class ServiceRuntime:
             self.pool, schema=s.pg_schema, service=s.service, prefix=s.topic_prefix
         )
         self.clock = await self._start_clock()
+        for hook in self.definition.startup:
+            await hook(self)
+        self._start_kafka_probe()
         self.relay = OutboxRelay(
             s.database_url.get_secret_value(),
             schema=s.pg_schema,
@@ -89,6 +97,16 @@ class ServiceRuntime:
         shared = SharedClock(self.settings.clock_dsn)
         await shared.start()
         return shared
+
+    def _start_kafka_probe(self) -> None:
+        s = self.settings
+        self.kafka_probe = kafka.KafkaProbe(
+            s.kafka_bootstrap_servers,
+            client_id=f"{s.service}-probe",
+            every=s.kafka_probe_seconds,
+            stale_after=s.kafka_stale_seconds,
+        )
+        self._spawn(self.kafka_probe.run(self._stop))
 
     async def _start_consumers(self) -> None:
         subscriptions = self.definition.subscriptions(self.settings)
@@ -137,17 +155,35 @@ class ServiceRuntime:
         if self.pool is not None:
             await self.pool.close()
 
-    def readiness(self) -> dict[str, Any]:
-        """Whether the database, the relay and every consumer are working."""
+    async def readiness(self) -> dict[str, Any]:
+        """Whether the database answers, Kafka answered lately, the relay and consumers work."""
         relay = self.relay.state if self.relay else RelayState.STARTING
+        database = await self._database_answers()
+        probe = self.kafka_probe
+        since = probe.seconds_since_contact() if probe else None
+        broker = probe is not None and probe.reachable()
         return {
-            "database": self.pool is not None and not self.pool.is_closing(),
+            "database": database,
+            "kafka": broker,
+            "kafka_seconds_since_contact": None if since is None else round(since, 1),
             "relay": str(relay),
             "consumers": {r.processor.sub.name: r.running for r in self.runners},
-            "ready": self.pool is not None
+            "ready": database
+            and broker
             and relay in (RelayState.ACTIVE, RelayState.STANDBY)
             and all(r.running for r in self.runners),
         }
+
+    async def _database_answers(self) -> bool:
+        if self.pool is None or self.pool.is_closing():
+            return False
+        try:
+            async with asyncio.timeout(2):
+                await self.pool.fetchval("SELECT 1")
+        except DATABASE_ERRORS as exc:
+            log.warning("readiness.database_unavailable", error=repr(exc))
+            return False
+        return True
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     http_port: int = 0
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
+    kafka_probe_seconds: float = Field(default=5.0, gt=0, le=60)
+    kafka_stale_seconds: float = Field(
+        default=15.0, gt=0, description="Not ready once Kafka has not answered for this long"
+    )
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_retry_base_seconds: float = Field(default=0.2, gt=0)
     log_level: str = "INFO"
