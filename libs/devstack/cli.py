@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from libs.devstack.dashboards import DASHBOARDS
 from libs.devstack.demo import Demo, seed_demo
+from libs.devstack.grafana import stale, write
 from libs.devstack.kafka import LocalKafka
 from libs.devstack.postgres import LocalPostgres
 from libs.devstack.stack import Stack, StackOptions
@@ -27,6 +29,7 @@ app = typer.Typer(help="Frontdesk on a developer machine: no Docker needed.", no
 console = Console()
 Home = Annotated[Path, typer.Option(envvar="FRONTDESK_HOME", help="Where the stack keeps data.")]
 DEFAULT_HOME = Path(".frontdesk")
+DASHBOARD_DIR = Path("deploy/grafana/dashboards")
 
 
 @app.command()
@@ -117,6 +120,21 @@ def topics(
     stack = Stack(StackOptions(home=DEFAULT_HOME, topic_prefix=prefix))
     created = asyncio.run(ensure_topics(bootstrap, stack.topics()))
     console.print(f"created: {', '.join(created) or 'nothing, all topics exist'}")
+
+
+@app.command()
+def dashboards(
+    directory: Annotated[Path, typer.Option(help="Where the JSON files go.")] = DASHBOARD_DIR,
+    check: Annotated[bool, typer.Option(help="Only report files that are out of date.")] = False,
+) -> None:
+    """Render the Grafana dashboards to JSON (or check that the committed JSON is current)."""
+    if check:
+        outdated = stale(DASHBOARDS, directory)
+        for path in outdated:
+            console.print(f"out of date: {path}")
+        raise typer.Exit(1 if outdated else 0)
+    changed = write(DASHBOARDS, directory)
+    console.print(f"written: {', '.join(str(p) for p in changed) or 'nothing, all current'}")
 
 
 clock_app = typer.Typer(help="The shared simulation clock.", no_args_is_help=True)
