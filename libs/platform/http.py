@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from libs.platform.clock import ClockWentBackwards, SharedClock, advance_clock, set_clock
+from libs.platform.latency import RequestLatency
 from libs.platform.logging import configure_logging
 from libs.platform.runtime import ServiceDefinition, ServiceRuntime
 from libs.platform.settings import Settings
@@ -129,6 +130,7 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = service_runtime
+    app.add_middleware(RequestLatency, service=settings.service)
     app.include_router(ops)
     for router in routers:
         app.include_router(router)

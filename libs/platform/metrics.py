@@ -1,6 +1,7 @@
 """Prometheus metrics of the event plumbing, shared by every service.
 
-Labels stay bounded: service, consumer, topic, partition and event type, never ids.
+Labels stay bounded: service, consumer, topic, partition and event type, never ids; HTTP
+requests by method, route template and status class (see libs/platform/latency.py).
 """
 
 from __future__ import annotations
@@ -52,4 +53,11 @@ RELAY_ERRORS = Counter(
     "frontdesk_relay_errors_total",
     "Publishing attempts that failed and will be retried.",
     ["service"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "frontdesk_http_request_seconds",
+    "HTTP requests from arrival to the end of the response body, by route template ('unmatched' "
+    "when no route matched) and status class; scrapes of /metrics are not counted.",
+    ["service", "method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )

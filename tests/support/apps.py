@@ -1,4 +1,5 @@
-"""Service apps used by the plumbing tests: a relay-only service and a counting projection.
+"""Service apps used by the plumbing tests: a relay-only service, a counting projection and a
+service with a few odd HTTP routes (a streamed body, a crash).
 
 The projection counts how often each event was applied (`applied`), so a duplicate effect is
 visible, and numbers each client's events in the order it saw them (`seq`).
@@ -6,9 +7,11 @@ visible, and numbers each client's events in the order it saw them (`seq`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import StreamingResponse
 
 from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
@@ -85,3 +88,37 @@ def create_projection_app(settings: Settings) -> FastAPI:
 def create_relay_app(settings: Settings) -> FastAPI:
     """A service process that only relays its outbox."""
     return create_service_app(settings, ServiceDefinition(settings.service), title="test relay")
+
+
+odd_routes = APIRouter()
+STREAM_CHUNKS, STREAM_PAUSE = 5, 0.1
+
+
+@odd_routes.get("/items/{item_id}")
+async def item(item_id: int) -> dict[str, int]:
+    """An item, by its number."""
+    return {"item_id": item_id}
+
+
+@odd_routes.get("/stream")
+async def stream() -> StreamingResponse:
+    """A body sent in chunks, with a pause before each."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(STREAM_CHUNKS):
+            await asyncio.sleep(STREAM_PAUSE)
+            yield f"{i}\n".encode()
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
+@odd_routes.get("/boom")
+async def boom() -> None:
+    """A bug: the route raises."""
+    raise RuntimeError("this route always fails")
+
+
+def create_http_app(settings: Settings) -> FastAPI:
+    """A service process with the odd routes besides the shared ones."""
+    definition = ServiceDefinition(settings.service)
+    return create_service_app(settings, definition, routers=(odd_routes,), title="test http")
