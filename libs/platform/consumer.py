@@ -39,6 +39,7 @@ from libs.platform.store import EventStore
 log = structlog.get_logger(__name__)
 LOG_CONTEXT = ("event_id", "client_id", "event_type", "topic", "partition", "offset")
 INFRASTRUCTURE_ERRORS = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+AfterCommit = Callable[[], None]
 
 
 @dataclass
@@ -51,6 +52,14 @@ class HandlerContext:
     replay: bool = False
     position: tuple[str, int, int] = ("", 0, 0)
     skipped_emits: list[Event] = field(default_factory=list)
+    committed: list[AfterCommit] = field(default_factory=list)
+
+    def after_commit(self, action: AfterCommit) -> None:
+        """Run `action` once the handler's transaction committed (metrics, in-memory state).
+
+        A transaction that rolls back, or a batch retried record by record, drops it.
+        """
+        self.committed.append(action)
 
     async def emit(self, stream_id: str, expected: int | None, events: Sequence[Event]) -> None:
         """Append events in the handler's transaction; in a replay they exist already."""
@@ -161,14 +170,16 @@ class MessageProcessor:
             items = [(record, decode(record.value)) for record in records]
         except UndecodableEvent:
             return [await self.process(record) for record in records]
+        done: list[AfterCommit] = []
         try:
             async with self.store.transaction() as conn:
-                outcomes = await self._apply_all(conn, items)
+                outcomes = await self._apply_all(conn, items, done)
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:  # retried record by record, with dead letters
             log.info("consumer.batch_fallback", error=repr(exc), records=len(records))
             return [await self.process(record) for record in records]
+        _run_after_commit(done)
         crash_point("consumer.after_db_commit")
         return [
             self._count(record, outcome)
@@ -176,7 +187,10 @@ class MessageProcessor:
         ]
 
     async def _apply_all(
-        self, conn: Connection, items: Sequence[tuple[ConsumerRecord, Event]]
+        self,
+        conn: Connection,
+        items: Sequence[tuple[ConsumerRecord, Event]],
+        done: list[AfterCommit],
     ) -> list[str]:
         wanted = [(r, e) for r, e in items if e.type in self.sub.handlers]
         claimed = await self._claim_many(conn, wanted)
@@ -187,7 +201,7 @@ class MessageProcessor:
                 outcomes.append("ignored")
             elif event.event_id in claimed:
                 claimed.discard(event.event_id)  # a second copy in the same batch is a duplicate
-                await self._run(handler, event, record, conn)
+                done += await self._run(handler, event, record, conn)
                 outcomes.append("handled")
             else:
                 outcomes.append("duplicate")
@@ -210,7 +224,7 @@ class MessageProcessor:
 
     async def _run(
         self, handler: Handler, event: Event, record: ConsumerRecord, conn: Connection
-    ) -> None:
+    ) -> list[AfterCommit]:
         started = time.perf_counter()
         structlog.contextvars.bind_contextvars(
             event_id=str(event.event_id),
@@ -225,6 +239,7 @@ class MessageProcessor:
         )
         await handler(event, ctx)
         HANDLER_SECONDS.labels(self.sub.name, event.type).observe(time.perf_counter() - started)
+        return ctx.committed
 
     async def _with_retries(self, handler: Handler, event: Event, record: ConsumerRecord) -> str:
         retrying = AsyncRetrying(
@@ -242,7 +257,8 @@ class MessageProcessor:
         async with self.store.transaction() as conn:
             if not await self._claim_many(conn, [(record, event)]):
                 return "duplicate"
-            await self._run(handler, event, record, conn)
+            done = await self._run(handler, event, record, conn)
+        _run_after_commit(done)
         crash_point("consumer.after_db_commit")
         return "handled"
 
@@ -312,6 +328,14 @@ class ConsumerRunner:
             if highwater is not None:
                 position = await consumer.position(tp)
                 CONSUMER_LAG.labels(name, tp.topic, str(tp.partition)).set(highwater - position)
+
+
+def _run_after_commit(actions: Sequence[AfterCommit]) -> None:
+    for action in actions:
+        try:
+            action()
+        except Exception as exc:  # the record is applied: a failing metric must not undo that
+            log.exception("consumer.after_commit_failed", error=repr(exc))
 
 
 def _position(record: ConsumerRecord) -> tuple[str, int, int]:
