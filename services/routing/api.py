@@ -17,7 +17,7 @@ from libs.events.envelope import Actor
 from libs.events.values import Language
 from libs.platform.http import Runtime, Store
 from libs.platform.problems import install_problems
-from services.routing import escalations, links, projections, roster
+from services.routing import escalations, links, metrics, projections, roster
 from services.routing.domain import (
     Acknowledge,
     Conflict,
@@ -95,6 +95,7 @@ async def put_operator(
     """Add an operator (offline at first) or change their name and languages."""
     now = rt.clock.now()
     row = await roster.upsert(store.pool, store.schema, operator_id, body.name, body.languages, now)
+    await metrics.count_roster(store.pool, store.schema)
     return OperatorRead.model_validate(row)
 
 
@@ -105,6 +106,7 @@ async def put_presence(
     """Say whether the operator takes calls (available), is busy, or has logged off."""
     now = rt.clock.now()
     row = await roster.set_presence(store.pool, store.schema, operator_id, body.presence, now)
+    await metrics.count_roster(store.pool, store.schema)
     return OperatorRead.model_validate(row)
 
 

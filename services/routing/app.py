@@ -10,16 +10,16 @@ from libs.platform.settings import Settings
 from services.routing import api, handlers, telephony
 from services.routing.migrations import MIGRATIONS
 from services.routing.settings import RoutingSettings
-from services.routing.worker import timer_worker
+from services.routing.worker import roster_gauge_worker, timer_worker
 
 
 def definition(config: RoutingSettings) -> ServiceDefinition:
-    """Routing's tables, its consumers (intake and calls topics) and its escalation timers."""
+    """Routing's tables, its consumers (intake and calls topics), its timers and roster gauge."""
     return ServiceDefinition(
         service="routing",
         migrations=MIGRATIONS,
         subscriptions=lambda settings: handlers.subscriptions(settings, config),
-        workers=(timer_worker(config),),
+        workers=(timer_worker(config), roster_gauge_worker(config)),
     )
 
 

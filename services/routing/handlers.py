@@ -49,7 +49,7 @@ async def call_received(event: CallReceived, ctx: HandlerContext) -> None:
     if routed.operator_id is not None:
         await roster.take_call(conn, schema, routed.operator_id, event.call_id, command.at)
     await projections.record_route(conn, schema, event, routed)
-    metrics.observe([routed])
+    ctx.after_commit(partial(metrics.routed, routed, command.client_language))
     log.info("call.routed", call_id=str(event.call_id), destination=routed.destination)
 
 
@@ -76,10 +76,10 @@ async def escalation_requested(
     book_wait = timedelta(seconds=config.book_wait_seconds)
     if ctx.replay or not await escalations.open_request(conn, schema, event, now, book_wait):
         return
-    metrics.requested()
+    ctx.after_commit(metrics.requested)
     emit = links.stamping(config, ctx.emit)
     outcome = await escalations.advance(conn, schema, event.escalation_id, now, emit)
-    escalations.recorded(outcome)
+    ctx.after_commit(partial(escalations.recorded, outcome))
 
 
 def calls_handlers(config: RoutingSettings) -> dict[str, Handler]:

@@ -1,10 +1,15 @@
-"""Prometheus metrics of routing. Labels stay bounded: no client, call or escalation ids."""
+"""Prometheus metrics of routing.
+
+Labels stay bounded: no client, call or escalation ids. `operator` is an operator id from the
+roster, bounded by the number of operators the bureau employs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import get_args
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from libs.events.envelope import Event
 from libs.events.routing import (
@@ -13,7 +18,10 @@ from libs.events.routing import (
     EscalationDispatched,
     EscalationExhausted,
 )
-from services.routing.domain import Escalation, reason
+from libs.events.values import Language
+from services.routing import roster
+from services.routing.directory import Queryable
+from services.routing.domain import Escalation, Presence, reason
 
 CALLS_ROUTED = Counter(
     "frontdesk_calls_routed_total",
@@ -29,6 +37,17 @@ ESCALATION_DISPATCHES = Counter(
     "frontdesk_escalation_dispatches_total",
     "Escalation attempts dispatched, by channel.",
     ["channel"],
+)
+OPERATOR_CALLS = Counter(
+    "frontdesk_operator_calls_total",
+    "Calls routed to an operator, by operator id and the client's language.",
+    ["operator", "language"],
+)
+OPERATORS = Gauge(
+    "frontdesk_operators",
+    "Roster operators by language and presence (one speaking two languages counts in both), "
+    "counted from the roster table at start, after each roster change and every few seconds.",
+    ["language", "presence"],
 )
 TIME_TO_ACKNOWLEDGE = Histogram(
     "frontdesk_escalation_ack_seconds",
@@ -52,6 +71,25 @@ def observe(events: Sequence[Event], before: Escalation | None = None) -> None:
                     TIME_TO_ACKNOWLEDGE.observe(max(waited.total_seconds(), 0.0))
             case EscalationExhausted():
                 ESCALATIONS.labels("exhausted").inc()
+
+
+def routed(event: CallRouted, client_language: Language) -> None:
+    """Count a route routing just recorded, and the operator it went to."""
+    observe([event])
+    if event.operator_id is not None:
+        OPERATOR_CALLS.labels(event.operator_id, client_language).inc()
+
+
+async def count_roster(db: Queryable, schema: str) -> None:
+    """Set the operators gauge from the roster table, zero where nobody is."""
+    set_roster(await roster.counts(db, schema))
+
+
+def set_roster(counts: Mapping[tuple[str, str], int]) -> None:
+    """Set the operators gauge for every language and presence."""
+    for language in get_args(Language):
+        for presence in get_args(Presence):
+            OPERATORS.labels(language, presence).set(counts.get((language, presence), 0))
 
 
 def requested() -> None:

@@ -107,6 +107,15 @@ async def listing(
     return [_row(row) for row in rows]
 
 
+async def counts(db: Queryable, schema: str) -> dict[tuple[str, str], int]:
+    """How many operators speak each language with each presence."""
+    rows = await db.fetch(
+        f"SELECT language, presence, count(*) AS n FROM {schema}.operators, "
+        "unnest(languages) AS language GROUP BY language, presence"
+    )
+    return {(row["language"], row["presence"]): row["n"] for row in rows}
+
+
 def _operator(row: asyncpg.Record) -> Operator:
     return Operator(
         operator_id=row["operator_id"],

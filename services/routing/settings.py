@@ -21,6 +21,7 @@ class RoutingSettings(BaseSettings):
         description="The base URL Twilio and ack links use (behind a proxy); default: the request",
     )
     timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    roster_gauge_seconds: float = Field(default=5.0, gt=0, le=300)
     timer_batch_size: int = Field(default=200, ge=1, le=10_000)
     book_wait_seconds: int = Field(
         default=60,

@@ -1,6 +1,8 @@
-"""The escalation timer worker: fires due timers every few seconds and whenever the clock moves.
+"""Routing's workers: escalation timers, and the roster gauge.
 
-Timers are rows in PostgreSQL (escalations.due_at); this loop only decides when to look.
+Timers are rows in PostgreSQL (escalations.due_at); the timer loop only decides when to look,
+every few seconds and whenever the clock moves. The roster gauge is counted from the roster
+table on the same rhythm, so it is right from the start and whichever replica changed it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from datetime import datetime
 
 from libs.platform.runtime import ServiceRuntime, Worker
 from libs.platform.ticker import tick_until_stopped
-from services.routing import escalations
+from services.routing import escalations, metrics
 from services.routing.settings import RoutingSettings
 
 
@@ -26,6 +28,21 @@ def timer_worker(config: RoutingSettings) -> Worker:
 
         await tick_until_stopped(
             runtime.clock, tick, stop, every=config.timer_poll_seconds, name="escalation-timers"
+        )
+
+    return run
+
+
+def roster_gauge_worker(config: RoutingSettings) -> Worker:
+    """A worker that counts the roster into the operators gauge, at start and then regularly."""
+
+    async def run(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+        async def tick(_: datetime) -> None:
+            if runtime.store is not None:
+                await metrics.count_roster(runtime.store.pool, runtime.store.schema)
+
+        await tick_until_stopped(
+            runtime.clock, tick, stop, every=config.roster_gauge_seconds, name="roster-gauge"
         )
 
     return run
