@@ -12,7 +12,10 @@ from services.calls.migrations import MIGRATIONS
 from services.calls.settings import CallsSettings
 
 DEFINITION = ServiceDefinition(
-    service="calls", migrations=MIGRATIONS, subscriptions=directory.subscriptions
+    service="calls",
+    migrations=MIGRATIONS,
+    subscriptions=directory.subscriptions,
+    startup=(directory.show_clients,),
 )
 
 

@@ -2,14 +2,17 @@
 
 Fed by the intake topic (no synchronous calls to intake). Kafka keys by client, so one
 client's events arrive in order; a number moving between clients is resolved by the time of
-each assignment, whichever order the two clients' events arrive in.
+each assignment, whichever order the two clients' events arrive in. The client info gauge
+follows the clients table: loaded at start, then after each client event commits.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from uuid import UUID
 
 from libs.events.catalogue import topic_for
@@ -24,11 +27,15 @@ from libs.events.intake import (
     SecretaryBookRevised,
 )
 from libs.events.values import Language, OfficeHours
-from libs.platform.consumer import Handler, Subscription, projecting
+from libs.platform.consumer import Handler, HandlerContext, Subscription, projecting, typed
 from libs.platform.db import Connection
+from libs.platform.runtime import ServiceRuntime
 from libs.platform.settings import Settings
+from services.calls import metrics
 from services.calls.domain import ClientStatus, Line
 from services.calls.projections import Queryable
+
+E = TypeVar("E", bound=Event)
 
 
 async def client_registered(event: ClientRegistered, conn: Connection, schema: str) -> None:
@@ -105,11 +112,44 @@ async def book_revised(event: SecretaryBookRevised, conn: Connection, schema: st
     )  # fmt: skip
 
 
+def showing_client(
+    cls: type[E], apply: Callable[[E, Connection, str], Awaitable[None]]
+) -> tuple[str, Handler]:
+    """(event type, handler) for a client step after which the client info gauge follows."""
+
+    async def project(event: E, ctx: HandlerContext) -> None:
+        await apply(event, ctx.conn, ctx.store.schema)
+        company = await _shown_name(ctx.conn, ctx.store.schema, event.client_id)
+        ctx.after_commit(partial(metrics.show_client, event.client_id, company))
+
+    return str(cls.model_fields["type"].default), typed(cls, project)
+
+
+async def _shown_name(db: Queryable, schema: str, client_id: UUID) -> str | None:
+    name: str | None = await db.fetchval(
+        f"SELECT name FROM {schema}.directory_clients "
+        "WHERE client_id = $1 AND status <> 'offboarded'",
+        client_id,
+    )
+    return name
+
+
+async def show_clients(runtime: ServiceRuntime) -> None:
+    """Put every client that has not left on the client info gauge (at start)."""
+    assert runtime.store is not None
+    rows = await runtime.store.pool.fetch(
+        f"SELECT client_id, name FROM {runtime.store.schema}.directory_clients "
+        "WHERE status <> 'offboarded'"
+    )
+    for row in rows:
+        metrics.show_client(row["client_id"], row["name"])
+
+
 HANDLERS: dict[str, Handler] = dict(
     [
-        projecting(ClientRegistered, client_registered),
-        projecting(ClientActivated, client_activated),
-        projecting(ClientOffboarded, client_offboarded),
+        showing_client(ClientRegistered, client_registered),
+        showing_client(ClientActivated, client_activated),
+        showing_client(ClientOffboarded, client_offboarded),
         projecting(OfficeHoursChanged, office_hours_changed),
         projecting(NumberAssigned, number_assigned),
         projecting(NumberReleased, number_released),

@@ -15,7 +15,7 @@ import structlog
 from libs.events.envelope import Event
 from libs.platform.db import Connection
 from libs.platform.store import ConcurrencyConflict, EventStore
-from services.calls import directory, projections
+from services.calls import directory, metrics, projections
 from services.calls.domain import (
     Call,
     Command,
@@ -60,6 +60,7 @@ async def _attempt(store: EventStore, command: Command) -> Outcome:
         if events:
             await store.append(stream, version, events, conn=conn)
             await projections.apply(conn, store.schema, version, events)
+    metrics.observe(events, state)
     call = fold(events, state)
     assert call is not None, "decide returns events or refuses for a call that does not exist"
     if events:

@@ -39,6 +39,7 @@ from libs.platform.replay import read_log
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
 from tests.conftest import Infrastructure, World
 from tests.support.pipeline import RELAY, wait_until
+from tests.support.processes import ServiceProcess
 
 CALLS_APP = "services.calls.app:create_app"
 TWILIO_TOKEN = "test-twilio-auth-token"
@@ -53,6 +54,7 @@ class Stack:
     intake: EventStore
     url: str
     http: httpx.AsyncClient
+    calls: ServiceProcess
 
     @property
     def calls_schema(self) -> str:
@@ -90,7 +92,7 @@ async def stack(
     )
     calls.start()
     async with httpx.AsyncClient(base_url=calls.url, timeout=10) as http:
-        yield Stack(world, pool, intake, calls.url, http)
+        yield Stack(world, pool, intake, calls.url, http, calls)
     for proc in world.processes:
         proc.stop()
     await pool.close()
