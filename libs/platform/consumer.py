@@ -279,6 +279,8 @@ class ConsumerRunner:
     ) -> None:
         self.processor, self.consumer_factory = processor, consumer_factory
         self.running = False
+        for topic in processor.sub.topics:  # at 0 from the start: the first dead letter shows
+            DEAD_LETTERS.labels(processor.sub.name, topic)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, committing offsets after each processed batch."""

@@ -55,6 +55,7 @@ class OutboxRelay:
         self.state = RelayState.STARTING
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        RELAY_ERRORS.labels(service)  # at 0 from the start: the first errors show as an increase
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; reconnects to PostgreSQL and Kafka as needed."""

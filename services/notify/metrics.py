@@ -6,7 +6,11 @@ voicemail_summary, escalation), permanent (true, false) and state; never ids or 
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from libs.events.notify import NotificationKind
 
 NOTIFICATIONS_SENT = Counter(
     "frontdesk_notifications_sent_total",
@@ -18,6 +22,11 @@ NOTIFICATIONS_FAILED = Counter(
     "Delivery attempts that failed; permanent=true means no retry follows.",
     ["channel", "kind", "permanent"],
 )
+# Mail failures exist from the start at 0, so the first failure after a restart is an increase
+# Prometheus can see (the SMTP alert rules rely on it).
+for _kind in get_args(NotificationKind):
+    for _permanent in ("true", "false"):
+        NOTIFICATIONS_FAILED.labels("email", _kind, _permanent)
 NOTIFICATIONS_RESENT = Counter(
     "frontdesk_notifications_resent_total",
     "Sends repeated because an earlier attempt's outcome was never recorded (lease expired).",

@@ -49,6 +49,10 @@ OPERATORS = Gauge(
     "counted from the roster table at start, after each roster change and every few seconds.",
     ["language", "presence"],
 )
+# Each outcome's series exists from the start at 0, so that the first exhausted escalation
+# after a restart is an increase Prometheus can see (the alert rule relies on it).
+for _outcome in ("requested", "acknowledged", "exhausted"):
+    ESCALATIONS.labels(_outcome)
 TIME_TO_ACKNOWLEDGE = Histogram(
     "frontdesk_escalation_ack_seconds",
     "Time from an escalation being requested to its acknowledgement.",
