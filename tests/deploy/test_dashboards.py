@@ -118,3 +118,12 @@ def test_the_readme_says_what_each_dashboard_answers() -> None:
     for name in WANTED:
         assert f"\n| {name} | " in readme, f"README.md: no row for the {name} dashboard"
     assert "http://localhost:3000" in readme
+
+
+def test_grafana_in_compose_reads_the_dashboards_where_provisioning_looks() -> None:
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "frontdesk.yml").read_text())
+    (files,) = provider["providers"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])
+    assert mounts["./deploy/grafana/dashboards"] == files["options"]["path"]
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
