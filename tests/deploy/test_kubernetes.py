@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
+from pydantic_settings import BaseSettings
 
 from libs.events.catalogue import ALL_SERVICES
 from libs.platform.settings import Settings
@@ -42,7 +43,7 @@ NEEDED_BY = {
     "routing": {"FRONTDESK_ROUTING_ACK_SECRET", "FRONTDESK_ROUTING_PUBLIC_BASE_URL"},
     "notify": {"FRONTDESK_NOTIFY_SMTP_HOST", "FRONTDESK_NOTIFY_SMTP_PORT"},
 }
-SETTINGS = {
+SETTINGS: dict[str, type[BaseSettings]] = {
     "calls": CallsSettings,
     "routing": RoutingSettings,
     "notify": NotifySettings,
