@@ -59,6 +59,17 @@ class Observed:
         """Base URL of one of the stack's services."""
         return self.stack.url(service)
 
+    async def targets(self) -> list[dict[str, Any]]:
+        """Prometheus's scrape targets and their health."""
+        answer = await self.http.get(f"{self.prometheus.url}/api/v1/targets")
+        found: list[dict[str, Any]] = answer.json()["data"]["activeTargets"]
+        return found
+
+    async def all_scraped(self) -> bool:
+        """Whether every service has been scraped successfully at least once."""
+        health = {t["labels"]["job"]: t["health"] for t in await self.targets()}
+        return health == dict.fromkeys(ALL_SERVICES, "up")
+
     async def query(self, expr: str) -> dict[str, Any]:
         """Run a PromQL query now; Prometheus's answer."""
         response = await self.http.get(
@@ -124,7 +135,10 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
         )
         await prometheus.start()
         async with httpx.AsyncClient(timeout=30) as http:
-            yield Observed(stack, prometheus, http)
+            observed = Observed(stack, prometheus, http)
+            # Every counter must be seen at 0 before the calls move it, or increase() misses it.
+            await wait_until(observed.all_scraped, within=60, what="every target scraped")
+            yield observed
     finally:
         if prometheus is not None:
             prometheus.stop()
@@ -249,20 +263,7 @@ async def test_every_metric_a_dashboard_or_alert_names_is_exported(driven: Obser
 
 
 async def test_prometheus_scrapes_all_five_services(driven: Observed) -> None:
-    targets: list[dict[str, Any]] = []
-
-    async def all_up() -> bool:
-        answer = await driven.http.get(f"{driven.prometheus.url}/api/v1/targets")
-        targets[:] = answer.json()["data"]["activeTargets"]
-        return {t["labels"]["job"]: t["health"] for t in targets} == dict.fromkeys(
-            ALL_SERVICES, "up"
-        )
-
-    try:
-        await wait_until(all_up, within=30, what="every target to be up")
-    except AssertionError as exc:
-        errors = {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets}
-        raise AssertionError(f"targets: {errors}") from exc
+    assert await driven.all_scraped(), await driven.targets()
     answer = await driven.query("up")
     up = {series["metric"]["job"]: series["value"][1] for series in answer["data"]["result"]}
     assert up == dict.fromkeys(ALL_SERVICES, "1")
