@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from libs.platform.clock import ClockWentBackwards, SharedClock, advance_clock, set_clock
 from libs.platform.latency import RequestLatency
 from libs.platform.logging import configure_logging
+from libs.platform.metrics import configure_exposition
 from libs.platform.runtime import ServiceDefinition, ServiceRuntime
 from libs.platform.settings import Settings
 from libs.platform.store import EventStore
@@ -118,6 +119,7 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app whose lifespan starts and stops the service runtime."""
     configure_logging(settings.service, settings.log_level)
+    configure_exposition()
     service_runtime = ServiceRuntime(settings, definition)
 
     @asynccontextmanager

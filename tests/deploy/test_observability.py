@@ -230,6 +230,8 @@ async def exported(o: Observed) -> dict[str, frozenset[str]]:
     for service in ALL_SERVICES:
         page = await o.http.get(f"{o.url(service)}/metrics")
         assert page.status_code == 200, page.text
+        samples = [line for line in page.text.splitlines() if not line.startswith("#")]
+        assert not [line for line in samples if "_created" in line.split(" ")[0]], service
         for name, labels in exported_names(page.text).items():
             names[name] = names.get(name, frozenset()) | labels
     return names
