@@ -134,7 +134,10 @@ def dashboards(
             console.print(f"out of date: {path}")
         raise typer.Exit(1 if outdated else 0)
     changed = write(DASHBOARDS, directory)
-    console.print(f"written: {', '.join(str(p) for p in changed) or 'nothing, all current'}")
+    for path in changed:
+        console.print(f"written: {path}")
+    if not changed:
+        console.print("nothing written, every dashboard is current")
 
 
 clock_app = typer.Typer(help="The shared simulation clock.", no_args_is_help=True)

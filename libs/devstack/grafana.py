@@ -141,19 +141,24 @@ def _panel(number: int, panel: Panel, grid: dict[str, int]) -> dict[str, Any]:
         "gridPos": grid,
         "datasource": DATASOURCE,
         "interval": panel.interval,
-        "targets": [_target(chr(ord("A") + i), q) for i, q in enumerate(panel.queries)],
+        "targets": [
+            _target(chr(ord("A") + i), q, instant=panel.kind != "timeseries")
+            for i, q in enumerate(panel.queries)
+        ],
         "fieldConfig": {"defaults": _field_defaults(panel), "overrides": []},
         "options": _options(panel),
     }
 
 
-def _target(ref: str, query: Query) -> dict[str, Any]:
+def _target(ref: str, query: Query, *, instant: bool) -> dict[str, Any]:
+    # A single number or a bar per series needs the value at the range's end only.
     return {
         "refId": ref,
         "datasource": DATASOURCE,
         "expr": query.expr,
         "legendFormat": query.legend or "__auto",
-        "range": True,
+        "range": not instant,
+        "instant": instant,
     }
 
 
@@ -179,7 +184,7 @@ def _options(panel: Panel) -> dict[str, Any]:
     reduce = {"calcs": ["lastNotNull"], "fields": "", "values": False}
     if panel.kind == "bargauge":
         return {"reduceOptions": reduce, "orientation": "horizontal", "displayMode": "basic"}
-    return {"reduceOptions": reduce, "colorMode": "value", "graphMode": "area"}
+    return {"reduceOptions": reduce, "colorMode": "value", "graphMode": "none"}
 
 
 def dumps(dashboard: Dashboard) -> str:
