@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.result import Ok
 
 from libs.events import new_id
 from tests.billing.conftest import Stack
 from tests.billing.history import call, registered, reported
+from tests.support.fuzz import failures_of, operations_of
 
 pytestmark = [pytest.mark.infra]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -59,17 +59,7 @@ def _fuzz(operation: schemathesis.APIOperation, known: dict[str, str]) -> None:
 
 def test_no_request_makes_the_billing_api_fail(stack: Stack, known: dict[str, Any]) -> None:
     spec = schemathesis.openapi.from_url(f"{stack.billing.url}/openapi.json", timeout=10)
-    failures: list[str] = []
-    tried = 0
-    for result in spec.get_all_operations():
-        assert isinstance(result, Ok), result
-        operation = result.ok()
-        if (operation.method.upper(), operation.path) in SKIPPED:
-            continue
-        tried += 1
-        try:
-            _fuzz(operation, known)
-        except Exception as exc:  # collect every operation's failure, then report them all
-            failures.append(f"{operation.label}: {exc}")
-    assert tried >= 14
+    operations = [op for op in operations_of(spec) if (op.method.upper(), op.path) not in SKIPPED]
+    assert len(operations) >= 14
+    failures = failures_of(operations, lambda operation: _fuzz(operation, known))
     assert not failures, "\n\n".join(failures)

@@ -19,9 +19,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.core.result import Ok
 
 from tests.intake.conftest import fresh_number
+from tests.support.fuzz import failures_of, operations_of
 from tests.support.processes import ServiceProcess
 
 pytestmark = [pytest.mark.infra]
@@ -89,17 +89,9 @@ def _fuzz(operation: schemathesis.APIOperation, known: dict[str, str]) -> None:
 def test_no_request_makes_the_intake_api_fail(
     intake_schema: schemathesis.BaseSchema, known: dict[str, str]
 ) -> None:
-    failures: list[str] = []
-    tried = 0
-    for result in intake_schema.get_all_operations():
-        assert isinstance(result, Ok), result
-        operation = result.ok()
-        if (operation.method.upper(), operation.path) in SKIPPED:
-            continue
-        tried += 1
-        try:
-            _fuzz(operation, known)
-        except Exception as exc:  # collect every operation's failure, then report them all
-            failures.append(f"{operation.label}: {exc}")
-    assert tried >= 12
+    operations = [
+        op for op in operations_of(intake_schema) if (op.method.upper(), op.path) not in SKIPPED
+    ]
+    assert len(operations) >= 12
+    failures = failures_of(operations, lambda operation: _fuzz(operation, known))
     assert not failures, "\n\n".join(failures)

@@ -28,6 +28,17 @@ def operations_of(schema: Any) -> list[Operation]:
     return found
 
 
+def failures_of(operations: list[Operation], attempt: Callable[[Operation], None]) -> list[str]:
+    """Try every operation; the failures of all of them, so one report names each."""
+    failures = []
+    for operation in operations:
+        try:
+            attempt(operation)
+        except Exception as exc:  # collect every operation's failure, then report them all
+            failures.append(f"{operation.label}: {exc}")
+    return failures
+
+
 def aim_path_at(known: Mapping[str, str]) -> Aim:
     """Put existing ids into the path parameters of those names."""
 
