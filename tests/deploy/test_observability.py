@@ -29,9 +29,8 @@ from libs.events import OfficeHours
 from libs.events.catalogue import ALL_SERVICES
 from libs.office_hours import office_open
 from libs.platform.settings import DEFAULT_PORTS
-from tests.devstack.test_stack_cli import free_port_pair
 from tests.support.pipeline import wait_until
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import ROOT, free_port, free_port_pair
 from tests.support.promql import (
     ALERTS,
     GRAFANA_VARIABLES,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import ROOT, free_port_pair
 
 pytestmark = [pytest.mark.infra]
 
@@ -35,19 +34,6 @@ def test_frontdesk_up_starts_every_service_and_stops_cleanly(tmp_path: Path) -> 
     assert "stopped." in result.stdout
     leftovers = [line for line in _ps().splitlines() if str(tmp_path) in line]
     assert leftovers == [], "the stack left processes running"
-
-
-def free_port_pair() -> int:
-    """A port p such that p and p + 1 are both free on 127.0.0.1 right now."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two adjacent free ports found")
 
 
 def _ps() -> str:

@@ -24,6 +24,19 @@ def free_port() -> int:
         return port
 
 
+def free_port_pair() -> int:
+    """A port p such that p and p + 1 are both free on 127.0.0.1 right now."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two adjacent free ports found")
+
+
 @dataclass
 class ServiceProcess:
     """One service process with its own environment; killed at the end of the test."""
