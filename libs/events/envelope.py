@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from uuid6 import uuid7
+
+from libs.events.values import to_utc
 
 ActorKind = Literal["operator", "client", "staff", "system", "telephony"]
 Service = Literal["intake", "calls", "routing", "notify", "billing"]
@@ -64,10 +66,7 @@ class Event(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        try:
-            return value.astimezone(UTC)
-        except OverflowError as exc:  # an instant at the very edge of the calendar
-            raise ValueError("the instant is outside the supported range") from exc
+        return to_utc(value)
 
     def caused(self) -> dict[str, UUID]:
         """Envelope fields for an event caused by this one (same correlation)."""

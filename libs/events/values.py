@@ -22,11 +22,19 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
-def _to_utc(value: datetime) -> datetime:
+# The driver reads PostgreSQL's -infinity/infinity back as these two, naive: refuse them.
+_CALENDAR_EDGES = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware instant in UTC; refused when it lies at or beyond the calendar's edge."""
     try:
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC)
     except OverflowError as exc:  # an instant at the very edge of the calendar
         raise ValueError("the instant is outside the supported range") from exc
+    if utc in _CALENDAR_EDGES:
+        raise ValueError("the instant is outside the supported range")
+    return utc
 
 
 def _storable(value: str) -> str:
@@ -71,7 +79,7 @@ Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
 TimeZoneName = Annotated[
     str, StringConstraints(max_length=64, pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}$")
 ]
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 """A timezone-aware instant, normalised to UTC."""
 LocalTime = Annotated[time, AfterValidator(_whole_minutes)]
 """A wall-clock time of day in the client's timezone, whole minutes."""

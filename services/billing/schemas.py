@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.events.values import EmailHandling, Plan
-
-
-def _utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("the instant lies outside the supported range") from exc
+from libs.events.values import EmailHandling, Plan, UtcDatetime
 
 
 def _storable(value: str) -> str:
@@ -30,7 +23,7 @@ Period = Annotated[
     StringConstraints(pattern=r"^2[0-9]{3}-(0[1-9]|1[0-2])$"),
     Field(description="A calendar month in Europe/Amsterdam, YYYY-MM (years 2000-2999)"),
 ]
-Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
+Instant = UtcDatetime
 ShortText = Annotated[str, Field(max_length=500), AfterValidator(_storable)]
 MAX_CENTS = 100_000_000  # EUR 1,000,000: anything above is a typo, not a payment
 

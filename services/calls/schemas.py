@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from libs.events.calls import FollowUp, NonBillableReason
 from libs.events.intake import AfterHours, Channel
-from libs.events.values import Identifier, Language, PhoneNumber, Slug
+from libs.events.values import Identifier, Language, PhoneNumber, Slug, UtcDatetime
 
 
 def _storable(value: str) -> str:
@@ -21,14 +21,7 @@ def _storable(value: str) -> str:
     return value
 
 
-def _utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("the instant lies outside the supported range") from exc
-
-
-Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
+Instant = UtcDatetime
 """A timezone-aware instant (a naive one is refused), normalised to UTC."""
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable)]
 ShortText = Annotated[str, Field(max_length=500), AfterValidator(_storable)]
