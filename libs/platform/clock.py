@@ -15,12 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import asyncpg
+import structlog
 
 from libs.platform.db import Connection
+from libs.platform.listen import CONNECT_SECONDS, Listening
+from libs.platform.outages import ServiceUnavailable
 
 CLOCK_SCHEMA = "frontdesk_clock"
 CLOCK_CHANNEL = "frontdesk_clock"
 Listener = Callable[[datetime], Awaitable[None]]
+log = structlog.get_logger(__name__)
 
 
 class Clock(Protocol):
@@ -67,55 +71,78 @@ class FixedClock:
 
 
 class SharedClock:
-    """The simulation clock shared by every process, kept in PostgreSQL."""
+    """The simulation clock shared by every process, kept in PostgreSQL.
 
-    def __init__(self, dsn: str) -> None:
+    It follows the clock row through LISTEN/NOTIFY on a connection that reconnects after a
+    PostgreSQL restart; on every reconnect and every few seconds it reads the row again, so a
+    notification lost while the connection was down delays a move by moments, never forever.
+    """
+
+    def __init__(self, dsn: str, *, sweep_seconds: float = 2.0) -> None:
         self.dsn = dsn
         self._now: datetime | None = None
-        self._conn: Connection | None = None
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._reading = asyncio.Lock()  # one connection: notifications and callers take turns
+        self._listening = Listening(
+            dsn, CLOCK_CHANNEL, self._notified, resync=self._read, sweep=self._read,
+            sweep_seconds=sweep_seconds,
+        )  # fmt: skip
 
     async def start(self) -> None:
-        """Create the clock if needed, read it, and follow its changes."""
-        self._conn = await asyncpg.connect(self.dsn)
-        await ensure_clock_table(self._conn)
-        await self._conn.add_listener(CLOCK_CHANNEL, self._changed)
-        await self.refresh()
+        """Create the clock if needed and read it; `follow` then keeps it current."""
+        conn = await asyncpg.connect(self.dsn, timeout=CONNECT_SECONDS)
+        try:
+            await ensure_clock_table(conn)
+            self.observe(await read_clock(conn))
+        finally:
+            await conn.close()
 
-    async def stop(self) -> None:
-        """Stop following the clock."""
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Follow the clock's changes until `stop` is set, reconnecting as needed."""
+        await self._listening.run(stop)
+
+    @property
+    def following(self) -> bool:
+        """Whether the clock is connected to its row and hears of every move."""
+        return self._listening.connected
 
     def now(self) -> datetime:
         """The simulated instant as last seen."""
         if self._now is None:
-            raise RuntimeError("the shared clock has not been started")
+            raise ServiceUnavailable("the shared clock has not been read yet")
         return self._now
 
     def on_change(self, listener: Listener) -> None:
         """Call `listener(new_now)` whenever the clock moves (timers use this)."""
         self._listeners.append(listener)
 
-    async def refresh(self) -> datetime:
-        """Read the clock now rather than waiting for its notification."""
-        assert self._conn is not None
-        async with self._reading:
-            self._now = await read_clock(self._conn)
-        return self._now
-
-    def _changed(self, *_: object) -> None:
-        task = asyncio.get_running_loop().create_task(self._after_change())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _after_change(self) -> None:
-        instant = await self.refresh()
+    def observe(self, instant: datetime) -> datetime:
+        """Take a value read from the clock row; a move forward wakes the listeners."""
+        instant = _aware(instant)
+        if self._now is not None and instant <= self._now:
+            return self._now
+        self._now = instant
         for listener in self._listeners:
-            await listener(instant)
+            task = asyncio.get_running_loop().create_task(_tell(listener, instant))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return instant
+
+    async def _read(self, conn: Connection) -> None:
+        self.observe(await read_clock(conn))
+
+    def _notified(self, payload: str) -> None:
+        try:
+            self.observe(datetime.fromisoformat(payload))
+        except ValueError:  # not ours: the next sweep reads the row itself
+            log.warning("clock.odd_notification", payload=payload[:100])
+
+
+async def _tell(listener: Listener, instant: datetime) -> None:
+    try:
+        await listener(instant)
+    except Exception:  # one failing listener must not keep the clock from the others
+        log.exception("clock.listener_failed")
 
 
 async def ensure_clock_table(conn: Connection) -> None:

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -34,11 +33,14 @@ from libs.events.envelope import Event
 from libs.platform.db import Connection
 from libs.platform.faults import crash_point
 from libs.platform.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
+from libs.platform.outages import DATABASE_OUTAGES, backoff, sleep_or_stop
 from libs.platform.store import EventStore
 
 log = structlog.get_logger(__name__)
 LOG_CONTEXT = ("event_id", "client_id", "event_type", "topic", "partition", "offset")
-INFRASTRUCTURE_ERRORS = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+INFRASTRUCTURE_ERRORS = DATABASE_OUTAGES
+"""Waited out, never dead-lettered: they say nothing about the message."""
+ProducerFactory = Callable[[], AIOKafkaProducer]
 AfterCommit = Callable[[], None]
 
 
@@ -105,18 +107,23 @@ class Subscription:
 
 
 class DeadLetters:
-    """Publishes messages a consumer gave up on, with the reason, to a dead-letter topic."""
+    """Publishes messages a consumer gave up on, with the reason, to a dead-letter topic.
 
-    def __init__(self, producer: AIOKafkaProducer | None, topic: str) -> None:
-        self.producer, self.topic = producer, topic
+    Its producer starts with the first dead letter (a service starts without Kafka) and is
+    started again after a failed send.
+    """
+
+    def __init__(self, producer_factory: ProducerFactory | None, topic: str) -> None:
+        self.producer_factory, self.topic = producer_factory, topic
         self.skipped: list[tuple[ConsumerRecord, str]] = []
+        self._producer: AIOKafkaProducer | None = None
 
     async def send(self, consumer: str, record: ConsumerRecord, error: str) -> None:
         """Publish the original bytes with headers naming its origin and the error.
 
         Without a producer (a replay, side effects off) the record is only remembered.
         """
-        if self.producer is None:
+        if self.producer_factory is None:
             self.skipped.append((record, error))
             return
         headers = [
@@ -125,9 +132,35 @@ class DeadLetters:
             ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             *[(k, v) for k, v in (record.headers or ()) if k in {"event_id", "type"}],
         ]
-        await self.producer.send_and_wait(self.topic, record.value, key=record.key, headers=headers)
+        producer = await self._started()
+        try:
+            await producer.send_and_wait(self.topic, record.value, key=record.key, headers=headers)
+        except BaseException:
+            await self.close()
+            raise
         DEAD_LETTERS.labels(consumer, record.topic).inc()
         log.warning("consumer.dead_letter", consumer=consumer, error=error[:200])
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            assert self.producer_factory is not None
+            producer = self.producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def close(self) -> None:
+        """Stop the producer, if one was started."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception as exc:  # closing a broken producer may fail too
+                log.info("consumer.dead_letters_close_failed", error=repr(exc))
 
 
 class MessageProcessor:
@@ -294,10 +327,10 @@ class ConsumerRunner:
                     await self._process_batch(consumer, batch)
             except KafkaError as exc:
                 log.warning("consumer.kafka_error", error=repr(exc))
-                await asyncio.sleep(1.0)
+                await sleep_or_stop(stop, 1.0)
             finally:
                 self.running = False
-                await consumer.stop()
+                await _stop_quietly(consumer)
 
     async def _process_batch(
         self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]
@@ -313,13 +346,15 @@ class ConsumerRunner:
         await self._record_lag(consumer)
 
     async def _process_until_done(self, records: Sequence[ConsumerRecord]) -> None:
+        attempt = 0
         while True:
             try:
                 await self.processor.process_batch(records)
                 return
             except INFRASTRUCTURE_ERRORS as exc:
-                log.warning("consumer.database_unavailable", error=repr(exc))
-                await asyncio.sleep(1.0)
+                attempt += 1
+                log.warning("consumer.database_unavailable", error=repr(exc), attempt=attempt)
+                await asyncio.sleep(backoff(attempt, cap=5.0))
             finally:
                 structlog.contextvars.unbind_contextvars(*LOG_CONTEXT)
 
@@ -338,6 +373,13 @@ def _run_after_commit(actions: Sequence[AfterCommit]) -> None:
             action()
         except Exception as exc:  # the record is applied: a failing metric must not undo that
             log.exception("consumer.after_commit_failed", error=repr(exc))
+
+
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    try:
+        await consumer.stop()
+    except Exception as exc:  # a consumer that lost its broker may fail to leave its group
+        log.info("consumer.stop_failed", error=repr(exc))
 
 
 def _position(record: ConsumerRecord) -> tuple[str, int, int]:

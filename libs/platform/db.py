@@ -29,8 +29,12 @@ def advisory_key(*parts: str) -> int:
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A connection pool; the caller closes it."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    """A connection pool; the caller closes it.
+
+    A connection that died with its server is replaced on the next acquire; connecting gives
+    up after a few seconds, so a request meets a 503 rather than a long wait.
+    """
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=5)
     assert pool is not None
     return pool
 

@@ -14,8 +14,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from libs.platform.clock import ClockWentBackwards, SharedClock, advance_clock, set_clock
 from libs.platform.latency import RequestLatency
+from libs.platform.listen import CONNECT_SECONDS
 from libs.platform.logging import configure_logging
 from libs.platform.metrics import configure_exposition
+from libs.platform.problems import install_outages
 from libs.platform.runtime import ServiceDefinition, ServiceRuntime
 from libs.platform.settings import Settings
 from libs.platform.store import EventStore
@@ -54,9 +56,7 @@ Runtime = Annotated[ServiceRuntime, Depends(runtime)]
 
 def event_store(rt: Runtime) -> EventStore:
     """The service's event store (503 while the service is still starting)."""
-    if rt.store is None:
-        raise HTTPException(503, "the service is starting")
-    return rt.store
+    return rt.require_store()
 
 
 Store = Annotated[EventStore, Depends(event_store)]
@@ -66,8 +66,12 @@ ops = APIRouter(tags=["operations"])
 
 
 @ops.get("/health/live")
-async def live() -> dict[str, str]:
-    """The process answers."""
+async def live(rt: Runtime, response: Response) -> dict[str, Any]:
+    """The process answers and no background task keeps failing; 503 names those that do."""
+    failing = rt.liveness()
+    if failing:
+        response.status_code = 503
+        return {"status": "failing", "tasks": failing}
     return {"status": "alive"}
 
 
@@ -97,17 +101,17 @@ async def change_clock(change: ClockChange, rt: Runtime) -> ClockRead:
     """Set or advance the shared simulation clock (simulation mode only)."""
     if not isinstance(rt.clock, SharedClock):
         raise HTTPException(409, "the clock can only be changed in simulation mode")
-    conn = await asyncpg.connect(rt.settings.clock_dsn)
+    conn = await asyncpg.connect(rt.settings.clock_dsn, timeout=CONNECT_SECONDS)
     try:
         if change.set_to is not None:
-            await set_clock(conn, change.set_to)
+            instant = await set_clock(conn, change.set_to)
         else:
-            await advance_clock(conn, timedelta(seconds=change.advance_seconds or 0))
+            instant = await advance_clock(conn, timedelta(seconds=change.advance_seconds or 0))
     except ClockWentBackwards as exc:
         raise HTTPException(409, str(exc)) from exc
     finally:
-        await conn.close()
-    return ClockRead(now=await rt.clock.refresh(), mode=rt.settings.clock)
+        conn.terminate()
+    return ClockRead(now=rt.clock.observe(instant), mode=rt.settings.clock)
 
 
 def create_service_app(
@@ -133,6 +137,7 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = service_runtime
     app.add_middleware(RequestLatency, service=settings.service)
+    install_outages(app)
     app.include_router(ops)
     for router in routers:
         app.include_router(router)

@@ -54,6 +54,11 @@ RELAY_ERRORS = Counter(
     "Publishing attempts that failed and will be retried.",
     ["service"],
 )
+TASK_RESTARTS = Counter(
+    "frontdesk_task_restarts_total",
+    "Background tasks (relay, consumers, timers, listeners) restarted after an error.",
+    ["service", "task"],
+)
 HTTP_REQUEST_SECONDS = Histogram(
     "frontdesk_http_request_seconds",
     "HTTP requests from arrival to the end of the response body, by route template ('unmatched' "

@@ -1,8 +1,9 @@
-"""Refusals as HTTP answers, in one place: 404, 409 and 422 with a readable `Problem` body.
+"""Refusals as HTTP answers, in one place: 404, 409, 422 and 503 with a readable `Problem` body.
 
 A service installs these with its domain error base class and a status per error kind;
 malformed requests (validation errors, bodies that are not UTF-8 JSON) become 422 listing
-every problem as `where: what`, without echoing the input.
+every problem as `where: what`, without echoing the input. A request that cannot be served
+because PostgreSQL is away (or the service is still starting) is 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+
+from libs.platform.outages import DATABASE_OUTAGES, RETRY_AFTER_SECONDS, ServiceUnavailable
 
 UNPARSEABLE_BODY = "There was an error parsing the body"  # FastAPI's 400 for non-UTF-8 bodies
 
@@ -74,3 +77,21 @@ def install_problems(
     app.add_exception_handler(base, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+
+
+async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+    """A dependency is away: 503, try again shortly (nothing was changed)."""
+    if isinstance(exc, ServiceUnavailable):
+        detail = f"service unavailable: {exc}"
+    else:
+        detail = "service unavailable: the database cannot be reached right now"
+    response = problem(503, detail + f"; try again in {RETRY_AFTER_SECONDS} s")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def install_outages(app: FastAPI) -> None:
+    """Answer 503 with Retry-After, never 500, while the database or the service is not up."""
+    kinds: tuple[type[Exception], ...] = (ServiceUnavailable, *DATABASE_OUTAGES)
+    for kind in kinds:
+        app.add_exception_handler(kind, unavailable)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import suppress
 from enum import StrEnum
 
 import asyncpg
@@ -19,7 +18,9 @@ from aiokafka import AIOKafkaProducer
 
 from libs.platform.db import Connection, advisory_key
 from libs.platform.faults import crash_point
+from libs.platform.listen import CONNECT_SECONDS
 from libs.platform.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_ACTIVE, RELAY_ERRORS
+from libs.platform.outages import backoff, is_outage, sleep_or_stop
 from libs.platform.store import outbox_channel
 
 log = structlog.get_logger(__name__)
@@ -58,32 +59,47 @@ class OutboxRelay:
         RELAY_ERRORS.labels(service)  # at 0 from the start: the first errors show as an increase
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until `stop` is set; reconnects to PostgreSQL and Kafka as needed."""
-        while not stop.is_set():
-            try:
-                await self._run_with_lock(stop)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("relay.database_unavailable", error=str(exc))
-                self._set_state(RelayState.DEGRADED)
-                await _sleep_or_stop(stop, 1.0)
-        await self._close_producer()
-        self._set_state(RelayState.STOPPED)
+        """Publish until `stop` is set; reconnects to PostgreSQL and Kafka as needed.
+
+        Any error ends the connection (and with it the lock) and starts over: a socket cut
+        mid-query leaves asyncpg in states it cannot leave ("cannot switch to state ..."), so
+        no error is trusted to leave the connection usable. On reconnect the backlog is read
+        again at once; a poll every `poll_seconds` catches a lost notification.
+        """
+        attempt = 0
+        try:
+            while not stop.is_set():
+                try:
+                    await self._run_with_lock(stop)
+                except Exception as exc:  # whatever it was, the relay carries on
+                    attempt = attempt + 1 if self.state != RelayState.ACTIVE else 1
+                    self._failed(exc)
+                    await sleep_or_stop(stop, backoff(attempt, cap=5.0))
+        finally:
+            await self._close_producer()
+            self._set_state(RelayState.STOPPED)
+
+    def _failed(self, exc: Exception) -> None:
+        RELAY_ERRORS.labels(self.service).inc()
+        event = "relay.database_unavailable" if is_outage(exc) else "relay.failed"
+        log.warning(event, error=repr(exc))
+        self._set_state(RelayState.DEGRADED)
 
     async def _run_with_lock(self, stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.dsn, timeout=CONNECT_SECONDS)
         try:
             while not stop.is_set():
                 if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key()):
                     break
                 self._set_state(RelayState.STANDBY)
-                await _sleep_or_stop(stop, self.poll_seconds)
+                await sleep_or_stop(stop, self.poll_seconds)
             else:
                 return
             await conn.add_listener(outbox_channel(self.schema), self._notified)
             self._set_state(RelayState.ACTIVE)
             await self._publish_loop(conn, stop)
         finally:
-            await conn.close()
+            conn.terminate()  # closing politely could wait on a dead socket
 
     def _lock_key(self) -> int:
         return advisory_key(self.schema, "relay")
@@ -169,8 +185,3 @@ class OutboxRelay:
 def _message(row: asyncpg.Record) -> tuple[str, bytes, bytes, None, None, list[tuple[str, bytes]]]:
     headers = [("event_id", str(row["event_id"]).encode()), ("type", row["event_type"].encode())]
     return (row["topic"], bytes(row["value"]), row["key"].encode(), None, None, headers)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

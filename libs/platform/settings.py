@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="Not ready once Kafka has not answered for this long"
     )
     consumer_max_attempts: int = Field(default=5, ge=1)
+    task_max_failures: int = Field(
+        default=5, ge=1, description="Liveness fails once a task failed this often in a row"
+    )
     consumer_retry_base_seconds: float = Field(default=0.2, gt=0)
     log_level: str = "INFO"
 

@@ -70,8 +70,7 @@ AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with 
 
 
 def _store(rt: ServiceRuntime) -> EventStore:
-    assert rt.store is not None, "the app's lifespan starts the runtime"
-    return rt.store
+    return rt.require_store()
 
 
 def _pool(rt: ServiceRuntime) -> asyncpg.Pool:

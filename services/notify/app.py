@@ -19,7 +19,7 @@ def definition(notifier: Notifier) -> ServiceDefinition:
         service="notify",
         migrations=MIGRATIONS,
         subscriptions=lambda settings: handlers.subscriptions(settings, notifier),
-        workers=(scheduler.worker(notifier), sender.worker(notifier)),
+        workers={"digest-schedule": scheduler.worker(notifier), "sender": sender.worker(notifier)},
     )
 
 

@@ -16,17 +16,19 @@ Queryable: TypeAlias = asyncpg.Pool | Connection
 
 
 async def save_client(conn: Connection, schema: str, client: Client, at: datetime) -> None:
-    """Insert or replace the client's row."""
+    """Insert or replace the client's row (its registration time stays the first one)."""
     await conn.execute(
         f"INSERT INTO {schema}.clients (client_id, name, language, mode, recipients, "
-        "digest_time, office_hours, active, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT (client_id) DO UPDATE "
+        "digest_time, office_hours, active, updated_at, registered_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10) "
+        "ON CONFLICT (client_id) DO UPDATE "
         "SET name = EXCLUDED.name, language = EXCLUDED.language, mode = EXCLUDED.mode, "
         "recipients = EXCLUDED.recipients, digest_time = EXCLUDED.digest_time, "
         "office_hours = EXCLUDED.office_hours, active = EXCLUDED.active, "
         "updated_at = EXCLUDED.updated_at",
         client.client_id, client.name, client.language, client.mode, list(client.recipients),
         client.digest_time, client.office_hours.model_dump_json(), client.active, at,
+        client.registered_at,
     )  # fmt: skip
 
 
@@ -53,5 +55,6 @@ def _client(row: asyncpg.Record) -> Client:
         recipients=tuple(row["recipients"]),
         digest_time=row["digest_time"],
         office_hours=OfficeHours.model_validate_json(row["office_hours"]),
+        registered_at=row["registered_at"],
         active=row["active"],
     )

@@ -32,6 +32,10 @@ NOTIFICATIONS_RESENT = Counter(
     "Sends repeated because an earlier attempt's outcome was never recorded (lease expired).",
     ["channel", "kind"],
 )
+DIGESTS_CAUGHT_UP = Counter(
+    "frontdesk_digests_caught_up_total",
+    "Daily digests made after their day had passed (notify was down at the digest time).",
+)
 NOTIFICATION_DELAY = Histogram(
     "frontdesk_notification_delay_seconds",
     "From the oldest message a notification carries (note, voicemail, dispatch) to its send.",

@@ -88,4 +88,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "notify_0003_client_registered_at",
+        # Rows from before take their last change: never earlier than the registration, and
+        # the registration itself for a client unchanged since.
+        """
+        ALTER TABLE {schema}.clients ADD COLUMN registered_at timestamptz;
+        UPDATE {schema}.clients SET registered_at = updated_at;
+        ALTER TABLE {schema}.clients ALTER COLUMN registered_at SET NOT NULL;
+        """,
+    ),
 )

@@ -59,7 +59,5 @@ def bootstrap(
 
 
 def store_of(rt: ServiceRuntime) -> EventStore:
-    """The service's event store (its pool and schema), once the runtime has started."""
-    if rt.store is None:
-        raise RuntimeError("the notify runtime has not started")
-    return rt.store
+    """The service's event store (its pool and schema); 503 while the service is starting."""
+    return rt.require_store()

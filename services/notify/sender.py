@@ -26,12 +26,13 @@ import time
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from libs.events.notify import NotificationFailed, NotificationSent
 from libs.platform.faults import crash_point
+from libs.platform.listen import Listening
+from libs.platform.outages import DATABASE_OUTAGES
 from libs.platform.runtime import ServiceRuntime, Worker
 from services.notify import outbox
 from services.notify.delivery import DeliveryError, Outgoing
@@ -56,22 +57,35 @@ def worker(notifier: Notifier) -> Worker:
 
     async def run(rt: ServiceRuntime, stop: asyncio.Event) -> None:
         wake = asyncio.Event()
-        listener = await _listen(rt, wake)
-        backlog_at = 0.0
-        try:
-            while not stop.is_set():
-                wake.clear()
-                busy = await _round(rt, notifier)
-                if time.monotonic() - backlog_at > BACKLOG_EVERY:
-                    backlog_at = time.monotonic()
-                    await _measure_backlog(rt)
-                if not busy:
-                    await _wait_any(stop, wake, notifier.settings.sender_poll_seconds)
-        finally:
-            if listener is not None:
-                await listener.close()
+        listening = Listening(
+            rt.settings.database_url.get_secret_value(),
+            outbox.wake_channel(store_of(rt).schema),
+            lambda _: wake.set(),
+            resync=lambda _: _woken(wake),  # rows queued while the connection was down
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(listening.run(stop))
+            tasks.create_task(_send_until_stopped(rt, notifier, wake, stop))
 
     return run
+
+
+async def _woken(wake: asyncio.Event) -> None:
+    wake.set()
+
+
+async def _send_until_stopped(
+    rt: ServiceRuntime, notifier: Notifier, wake: asyncio.Event, stop: asyncio.Event
+) -> None:
+    backlog_at = 0.0
+    while not stop.is_set():
+        wake.clear()
+        busy = await _round(rt, notifier)
+        if time.monotonic() - backlog_at > BACKLOG_EVERY:
+            backlog_at = time.monotonic()
+            await _measure_backlog(rt)
+        if not busy:
+            await _wait_any(stop, wake, notifier.settings.sender_poll_seconds)
 
 
 async def _round(rt: ServiceRuntime, notifier: Notifier) -> bool:
@@ -89,7 +103,7 @@ async def send_due(rt: ServiceRuntime, notifier: Notifier) -> bool:
         claimed = await outbox.claim(
             store.pool, store.schema, limit=s.sender_batch, lease_seconds=s.lease_seconds
         )
-    except (OSError, asyncpg.PostgresError) as exc:
+    except DATABASE_OUTAGES as exc:
         log.warning("sender.claim_failed", error=repr(exc))
         return False
     results = await asyncio.gather(
@@ -213,17 +227,6 @@ def _fields(o: Outgoing, now: datetime) -> dict[str, Any]:
 
 def _stream(o: Outgoing) -> str:
     return f"notification-{o.notification_id}"
-
-
-async def _listen(rt: ServiceRuntime, wake: asyncio.Event) -> asyncpg.Connection | None:
-    """A connection LISTENing for queued rows; without one the sender only polls."""
-    try:
-        conn = await asyncpg.connect(rt.settings.database_url.get_secret_value())
-        await conn.add_listener(outbox.wake_channel(store_of(rt).schema), lambda *_: wake.set())
-    except Exception as exc:  # polling still works without it
-        log.warning("sender.listen_failed", error=repr(exc))
-        return None
-    return conn
 
 
 async def _measure_backlog(rt: ServiceRuntime) -> None:

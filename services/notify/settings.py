@@ -55,6 +55,13 @@ class NotifySettings(BaseSettings):
     sender_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     sender_batch: int = Field(default=20, ge=1, le=500)
     schedule_seconds: float = Field(default=30, gt=0, le=3600)
+    digest_catch_up_days: int = Field(
+        default=7,
+        ge=0,
+        le=31,
+        description="Days before today whose digest, missed while notify was down, is still "
+        "made for its own day (0: today's only)",
+    )
 
     @field_validator("sender")
     @classmethod

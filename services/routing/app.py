@@ -19,7 +19,10 @@ def definition(config: RoutingSettings) -> ServiceDefinition:
         service="routing",
         migrations=MIGRATIONS,
         subscriptions=lambda settings: handlers.subscriptions(settings, config),
-        workers=(timer_worker(config), roster_gauge_worker(config)),
+        workers={
+            "escalation-timers": timer_worker(config),
+            "roster-gauge": roster_gauge_worker(config),
+        },
     )
 
 

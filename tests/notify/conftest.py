@@ -69,6 +69,7 @@ class Stack:
     stand_in: StandIn
     http: httpx.AsyncClient
     day: date
+    clock_dsn: str
 
     @property
     def schema(self) -> str:
@@ -153,7 +154,7 @@ async def stack(
     try:
         await asyncio.gather(*(asyncio.to_thread(p.start) for p in processes))
         async with httpx.AsyncClient(base_url=notify.url, timeout=10) as http:
-            yield Stack(world, pool, stores, notify, smtp, stand_in, http, day)
+            yield Stack(world, pool, stores, notify, smtp, stand_in, http, day, clock_dsn)
     finally:
         for proc in world.processes:
             proc.stop()
@@ -174,12 +175,14 @@ async def register(
     mode: Mode,
     language: Language,
     recipients: Sequence[str] | None = None,
+    at: datetime | None = None,
 ) -> tuple[UUID, str]:
-    """A client registered in intake; returns its id and its first recipient."""
+    """A client registered in intake (at 08:00 on the stack's day); its id and first recipient."""
     client_id = new_id()
     recipients = tuple(recipients or (f"{client_id.hex[:12]}@bakker.test",))
+    occurred_at = at or stack.at(8)
     event = ClientRegistered(
-        client_id=client_id, occurred_at=stack.at(8), name=f"Bakker {client_id.hex[-6:]}",
+        client_id=client_id, occurred_at=occurred_at, name=f"Bakker {client_id.hex[-6:]}",
         contact_email=recipients[0], language=language, plan=PerCallPlan(),
         notification=NotificationPreferences(mode=mode, recipients=recipients),
     )  # fmt: skip

@@ -9,6 +9,8 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from libs.events import (
     CallReceived,
     ClientRegistered,
@@ -32,7 +34,9 @@ from services.notify.domain import (
     catch_up,
     client_registered,
     daily_digest,
-    digest_due,
+    digest_window,
+    digests_due,
+    earliest_digest_day,
     escalation,
     escalation_requested,
     evolve_call,
@@ -48,6 +52,8 @@ from services.notify.domain import (
 AMS = ZoneInfo("Europe/Amsterdam")
 CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 TUESDAY = date(2026, 3, 10)
+WINDOW = 7
+"""Days before today a missed digest is still made for (the setting's default)."""
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -119,6 +125,12 @@ def fold(events: Sequence[Event], hours: OfficeHours | None = None) -> Call:
         call = evolve_call(call, event, hours or OfficeHours())
     assert call is not None
     return call
+
+
+def digest_client(registered_at: datetime, timezone: str = "Europe/Amsterdam") -> Client:
+    """A digest client registered at an instant, its office in a timezone."""
+    client = registered("daily_digest")
+    return replace(client, registered_at=registered_at, office_hours=OfficeHours(timezone=timezone))
 
 
 def reported(call: Call) -> Call:
@@ -197,16 +209,90 @@ def test_switching_to_per_call_is_a_preference_change() -> None:
 
 def test_the_digest_is_due_once_the_digest_time_has_passed_and_only_once() -> None:
     client = registered("daily_digest")
-    assert digest_due(client, at(TUESDAY, 17, 14), set()) is None
-    assert digest_due(client, at(TUESDAY, 17, 15), set()) == TUESDAY
-    assert digest_due(client, at(TUESDAY, 23, 59), {TUESDAY}) is None
-    assert digest_due(registered("per_call"), at(TUESDAY, 18), set()) is None
+    assert digests_due(client, at(TUESDAY, 17, 14), set(), WINDOW) == []
+    assert digests_due(client, at(TUESDAY, 17, 15), set(), WINDOW) == [TUESDAY]
+    assert digests_due(client, at(TUESDAY, 23, 59), {TUESDAY}, WINDOW) == []
+    assert digests_due(registered("per_call"), at(TUESDAY, 18), set(), WINDOW) == []
 
 
 def test_the_digest_time_is_the_clients_own() -> None:
     client = registered("daily_digest", digest_time=time(8, 30))
-    assert digest_due(client, at(TUESDAY, 8, 29), set()) is None
-    assert digest_due(client, at(TUESDAY, 8, 30), set()) == TUESDAY
+    assert digests_due(client, at(TUESDAY, 8, 29), set(), WINDOW) == []
+    assert digests_due(client, at(TUESDAY, 8, 30), set(), WINDOW) == [TUESDAY]
+
+
+def test_digests_missed_while_notify_was_down_are_due_oldest_first() -> None:
+    client = registered("daily_digest")
+    friday = TUESDAY + timedelta(days=3)
+    due = digests_due(client, at(friday, 18), {TUESDAY}, WINDOW)
+    assert due == [TUESDAY + timedelta(days=n) for n in (1, 2, 3)]
+    assert digests_due(client, at(friday, 18), set(due) | {TUESDAY}, WINDOW) == []
+
+
+def test_a_missed_day_is_due_while_todays_digest_time_has_not_come() -> None:
+    client = registered("daily_digest")
+    wednesday = TUESDAY + timedelta(days=1)
+    assert digests_due(client, at(wednesday, 9), set(), WINDOW) == [TUESDAY]
+    assert digests_due(client, at(wednesday, 17, 14), {TUESDAY}, WINDOW) == []
+    assert digests_due(client, at(wednesday, 17, 15), set(), WINDOW) == [TUESDAY, wednesday]
+
+
+def test_no_digest_is_due_for_a_day_before_the_client_was_registered() -> None:
+    client = digest_client(at(TUESDAY, 18))  # after Tuesday's digest time: it still has one
+    thursday = TUESDAY + timedelta(days=2)
+    assert digests_due(client, at(thursday, 9), set(), WINDOW) == [TUESDAY, TUESDAY + timedelta(1)]
+    assert digests_due(client, at(TUESDAY, 18), set(), WINDOW) == [TUESDAY]
+
+
+def test_a_registration_stamped_after_notifys_today_leaves_todays_digest_due() -> None:
+    client = digest_client(at(TUESDAY + timedelta(days=1), 8))  # the clocks disagree
+    assert digests_due(client, at(TUESDAY, 18), set(), WINDOW) == [TUESDAY]
+
+
+def test_catch_up_reaches_back_at_most_the_window_even_when_the_clock_jumps_weeks() -> None:
+    client = digest_client(at(TUESDAY - timedelta(days=90), 8))
+    today = TUESDAY + timedelta(weeks=3)
+    weeks_later = at(today, 18)
+    assert digests_due(client, weeks_later, set(), WINDOW) == [
+        today - timedelta(days=n) for n in range(WINDOW, -1, -1)
+    ]
+    assert digests_due(client, weeks_later, set(), 0) == [today]
+    done = {today - timedelta(days=3)}
+    assert digests_due(client, weeks_later, done, 3) == [today - timedelta(n) for n in (2, 1, 0)]
+
+
+def test_missed_digests_made_oldest_first_each_carry_their_own_days_calls() -> None:
+    client = registered("daily_digest")
+    wednesday = TUESDAY + timedelta(days=1)
+    tuesdays, wednesdays = received(at(TUESDAY, 10)), received(at(wednesday, 10))
+    calls = [fold([c, noted(c)]) for c in (tuesdays, wednesdays)]
+    first = daily_digest(client, TUESDAY, calls)
+    assert first is not None
+    assert first.call_ids == (tuesdays.call_id,)
+    second = daily_digest(client, wednesday, [reported(calls[0]), calls[1]])
+    assert second is not None
+    assert (second.call_ids, second.day) == ((wednesdays.call_id,), wednesday)
+
+
+def test_the_days_and_the_digest_times_are_the_clients_local_ones() -> None:
+    registered_at = at(TUESDAY, 23, 30)  # Wednesday 07:30 in Tokyo
+    friday = TUESDAY + timedelta(days=3)
+    now = datetime.combine(friday, time(12), UTC)  # 13:00 in Amsterdam, 21:00 in Tokyo
+    wednesday, thursday = (TUESDAY + timedelta(days=n) for n in (1, 2))
+    tokyo = digest_client(registered_at, "Asia/Tokyo")
+    assert digests_due(tokyo, now, set(), WINDOW) == [wednesday, thursday, friday]
+    amsterdam = digest_client(registered_at)
+    assert digests_due(amsterdam, now, set(), WINDOW) == [TUESDAY, wednesday, thursday]
+
+
+@pytest.mark.parametrize("timezone", ["Etc/GMT+12", "Pacific/Kiritimati", "Europe/Amsterdam"])
+@pytest.mark.parametrize("utc_hour", [0, 12, 23])
+def test_the_days_read_from_the_database_cover_every_timezones_window(
+    timezone: str, utc_hour: int
+) -> None:
+    now = datetime.combine(TUESDAY, time(utc_hour, 30), UTC)
+    client = digest_client(at(TUESDAY - timedelta(days=90), 8), timezone)
+    assert digest_window(client, now, WINDOW)[0] >= earliest_digest_day(now, WINDOW)
 
 
 def test_a_digest_carries_every_unreported_call_of_the_day_in_order() -> None:

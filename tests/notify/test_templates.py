@@ -49,7 +49,14 @@ def client(language: Language, mode: Mode = "per_call") -> Client:
     """A client writing in `language`."""
     recipients = ("jan@bakker.nl",)
     return Client(
-        CLIENT, "Bakker <Installatie>", language, mode, recipients, time(17, 15), OfficeHours()
+        CLIENT,
+        "Bakker <Installatie>",
+        language,
+        mode,
+        recipients,
+        time(17, 15),
+        OfficeHours(),
+        registered_at=RECEIVED,
     )
 
 

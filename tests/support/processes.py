@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,8 +53,14 @@ class ServiceProcess:
         """Base URL of the process's HTTP API."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, extra_env: dict[str, str] | None = None, timeout: float = 60) -> None:
-        """Start the process and wait until its HTTP API answers."""
+    def start(
+        self,
+        *,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 60,
+        wait_started: bool = True,
+    ) -> None:
+        """Start the process and wait until its HTTP API answers (and its start-up is done)."""
         base = {k: v for k, v in os.environ.items() if k != "FRONTDESK_CRASH_AT"}
         env = {**base, **self.env, **(extra_env or {}), "FRONTDESK_HTTP_PORT": str(self.port)}
         with self.log_path.open("ab") as log:
@@ -64,20 +71,29 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self._wait_live(timeout)
+        self._wait_for(self._live, timeout)
+        if wait_started:
+            self._wait_for(self._started, timeout)
 
-    def _wait_live(self, timeout: float) -> None:
+    def _wait_for(self, answered: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.target} exited: {self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200:
+                if answered():
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"{self.target} did not start: {self.log_tail()}")
+
+    def _live(self) -> bool:
+        return httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200
+
+    def _started(self) -> bool:
+        """Start-up is done: the schema is migrated and the background tasks run."""
+        return bool(httpx.get(f"{self.url}/health/ready", timeout=3).json().get("started"))
 
     def wait_exit(self, timeout: float = 60) -> int:
         """Wait for the process to end by itself (e.g. at a crash point)."""

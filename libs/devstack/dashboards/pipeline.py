@@ -129,5 +129,16 @@ PIPELINE = Dashboard(
                 ),
             ),
         ),
+        Panel(
+            "Background task restarts",
+            "Relay, consumers, clock, timers and senders restarted after an error, per task.",
+            (
+                Query(
+                    "sum by (service, task) "
+                    "(increase(frontdesk_task_restarts_total[$__rate_interval]))",
+                    "{{service}} {{task}}",
+                ),
+            ),
+        ),
     ),
 )

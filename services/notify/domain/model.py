@@ -25,7 +25,7 @@ Channel = Literal["email", "sms", "chat"]
 
 @dataclass(frozen=True)
 class Client:
-    """A client as notify needs it: language, how and to whom messages go, office hours."""
+    """A client as notify needs it: language, how and to whom messages go, hours, registration."""
 
     client_id: UUID
     name: str
@@ -34,6 +34,7 @@ class Client:
     recipients: tuple[str, ...]
     digest_time: time
     office_hours: OfficeHours
+    registered_at: datetime
     active: bool = True
 
 
@@ -48,6 +49,7 @@ def client_registered(event: ClientRegistered) -> Client:
         recipients=prefs.recipients,
         digest_time=prefs.digest_time,
         office_hours=event.office_hours,
+        registered_at=event.occurred_at,
     )
 
 

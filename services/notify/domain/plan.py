@@ -4,7 +4,9 @@
   for the same call is a new message and gets its own mail.
 - daily_digest clients get one mail per local day at their digest time, carrying every call
   whose latest message no notification has carried yet (received up to the end of that day,
-  looking back at most LOOKBACK: a digest missed while notify was down rolls over).
+  looking back at most LOOKBACK: a call noted after its day's digest rolls over). A digest
+  whose time passed while notify was down is still made for its own day, oldest day first,
+  back to the client's registration and at most a catch-up window of days.
 - A voicemail left after hours waits for the next opening of the office (next working day).
   Digest clients find it in that day's digest; per_call clients get one voicemail summary
   at that opening, the first mail of their working day.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid5
 
 from libs.events.calls import EscalationRequested
@@ -129,14 +131,39 @@ def catch_up(client: Client, calls: Iterable[Call], now: datetime) -> list[Notif
     return [per_call_mail(client, call) for call in sorted(due, key=_received)]
 
 
-def digest_due(client: Client, now: datetime, done: Iterable[date]) -> date | None:
-    """Today (local), once the client's digest time has passed and no digest ran yet."""
+def digests_due(
+    client: Client, now: datetime, done: Iterable[date], catch_up_days: int
+) -> list[date]:
+    """The local days, oldest first, whose digest time has passed and that have no digest yet."""
     if not client.active or client.mode != "daily_digest":
-        return None
+        return []
+    ran = set(done)
+    return [
+        day
+        for day in digest_window(client, now, catch_up_days)
+        if day not in ran and now >= digest_at(client, day)
+    ]
+
+
+def digest_window(client: Client, now: datetime, catch_up_days: int) -> list[date]:
+    """Today and the `catch_up_days` before it, oldest first, from the registration day on."""
     today = local_day(now, client.office_hours)
-    if today in set(done) or now < at_local(today, client.digest_time, client.office_hours):
-        return None
-    return today
+    # A registration stamped after notify's today (clocks disagree a little) still leaves
+    # today's digest due, as it always was.
+    registered = min(local_day(client.registered_at, client.office_hours), today)
+    first = max(today - timedelta(days=catch_up_days), registered)
+    return [first + timedelta(days=n) for n in range((today - first).days + 1)]
+
+
+def earliest_digest_day(now: datetime, catch_up_days: int) -> date:
+    """A day before which no client's digest window reaches at `now`, whatever its timezone."""
+    # A local date is at most one day off the UTC date (zones run from UTC-12 to UTC+14).
+    return now.astimezone(UTC).date() - timedelta(days=catch_up_days + 1)
+
+
+def digest_at(client: Client, day: date) -> datetime:
+    """The instant of the client's digest on a local day."""
+    return at_local(day, client.digest_time, client.office_hours)
 
 
 def digest_calls(client: Client, day: date, calls: Iterable[Call]) -> tuple[Call, ...]:
