@@ -8,6 +8,7 @@ needs one that starts late.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from libs.platform import kafka
 from libs.platform.clock import SystemClock, read_clock, set_clock
 from libs.platform.consumer import DeadLetters, HandlerContext, MessageProcessor, Subscription
 from libs.platform.db import Connection
+from libs.platform.outages import DATABASE_OUTAGES
 from libs.platform.relay import OutboxRelay, ProducerFactory, RelayState
 from libs.platform.store import EventStore
 from tests.conftest import Infrastructure, World
@@ -157,6 +159,53 @@ async def _published(world: World, event_ids: list[str], within: float = 30) -> 
     finally:
         await consumer.stop()
     return True
+
+
+async def test_a_relay_under_load_survives_many_fast_postgres_restarts(
+    pg_world: World, own_postgres: LocalPostgres
+) -> None:
+    dsn = own_postgres.dsn()
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    assert pool is not None
+    store = await calls_store(pool, pg_world.schema("calls"), pg_world.prefix)
+    relay = OutboxRelay(dsn, schema=store.schema, service="calls",
+                        producer_factory=_producer(pg_world), poll_seconds=0.2)  # fmt: skip
+    stop, enough = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    appending = asyncio.create_task(_append_every(store, 0.02, enough))
+    try:
+        for _ in range(30):  # the relay used to die within 3 to 19 of these
+            await asyncio.sleep(0.3)
+            await _restart(own_postgres, down_for=0.1)
+        enough.set()
+        await appending
+        assert not running.done(), "the relay task ended"
+        recorded = await _recorded_event_ids(dsn, store.schema)
+        assert len(recorded) > 50
+        assert await _published(pg_world, recorded, within=30)
+    finally:
+        stop.set()
+        await running
+        await pool.close()
+
+
+async def _append_every(store: EventStore, seconds: float, stop: asyncio.Event) -> None:
+    """Append a call every few milliseconds, carrying on through the outages."""
+    while not stop.is_set():
+        event = call_received(uuid4())
+        with contextlib.suppress(*DATABASE_OUTAGES):
+            await store.append(f"call-{event.call_id}", 0, [event])
+        await asyncio.sleep(seconds)
+
+
+async def _recorded_event_ids(dsn: str, schema: str) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [
+            str(r["event_id"]) for r in await conn.fetch(f"SELECT event_id FROM {schema}.events")
+        ]
+    finally:
+        await conn.close()
 
 
 async def test_the_outbox_drains_after_a_postgres_restart_with_no_new_append(
