@@ -7,9 +7,10 @@ import functools
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 import typer
@@ -24,6 +25,9 @@ from libs.devstack.postgres import LocalPostgres
 from libs.devstack.stack import Stack, StackOptions
 from libs.devstack.topics import ensure_topics
 from libs.platform.clock import advance_clock, read_clock, set_clock
+
+if TYPE_CHECKING:
+    from libs.devstack.chaos import ChaosOptions, ChaosRun
 
 app = typer.Typer(help="Frontdesk on a developer machine: no Docker needed.", no_args_is_help=True)
 console = Console()
@@ -138,6 +142,64 @@ def dashboards(
         console.print(f"written: {path}")
     if not changed:
         console.print("nothing written, every dashboard is current")
+
+
+@app.command()
+def chaos(
+    seed: Annotated[int, typer.Option(help="Seeds every choice of the run.")] = 1,
+    calls: Annotated[int, typer.Option(min=1, help="Calls to drive.")] = 300,
+    kills: Annotated[int, typer.Option(min=0, help="Services to SIGKILL.")] = 50,
+    broker_stops: Annotated[int, typer.Option(min=0, help="Times Kafka is stopped.")] = 5,
+    pg_restarts: Annotated[int, typer.Option(min=0, help="PostgreSQL restarts.")] = 5,
+    concurrency: Annotated[int, typer.Option(min=1, help="Calls in progress at once.")] = 4,
+    day: Annotated[str | None, typer.Option(help="Working day of the calls.")] = None,
+    home: Annotated[Path | None, typer.Option(help="A new folder (default: a temp one).")] = None,
+    port_offset: Annotated[int, typer.Option(help="Added to the default ports.")] = 600,
+    kafka_port: Annotated[int | None, typer.Option(help="Default 9092 + offset.")] = None,
+) -> None:
+    """Drive calls through a stack of its own while breaking it; check the invariants."""
+    # Imported here: the chaos suite needs the development tools (the SMTP server), and the
+    # other commands run in a service image without them.
+    from libs.devstack.chaos import ChaosOptions
+    from libs.devstack.chaos.plan import DEFAULT_DAY
+    from libs.devstack.chaos.scenario import fresh_home, refuse_external
+
+    try:
+        refuse_external()
+        options = ChaosOptions(
+            seed=seed, calls=calls, kills=kills, broker_stops=broker_stops,
+            pg_restarts=pg_restarts, concurrency=concurrency,
+            day=date.fromisoformat(day) if day else DEFAULT_DAY,
+            home=home, port_offset=port_offset, kafka_port=kafka_port,
+        )  # fmt: skip
+        options.check()
+        options = replace(options, home=fresh_home(home))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    _chaos(options, options.home or Path())
+
+
+def _chaos(options: ChaosOptions, home: Path) -> None:
+    from libs.devstack.chaos import run_chaos
+    from libs.devstack.chaos.report import log_errors
+
+    try:
+        run = asyncio.run(run_chaos(options, progress=lambda phase: console.log(f"{phase}...")))
+    except Exception:
+        console.print(log_errors(home / "logs"))
+        raise
+    _print_chaos(run)
+    raise typer.Exit(0 if run.ok else 1)
+
+
+def _print_chaos(run: ChaosRun) -> None:
+    from libs.devstack.chaos.report import figures, invariants, log_errors
+
+    console.print(figures(run))
+    console.print(invariants(run))
+    if not run.ok:
+        console.print(log_errors(run.home / "logs"))
 
 
 clock_app = typer.Typer(help="The shared simulation clock.", no_args_is_help=True)

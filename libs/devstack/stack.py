@@ -1,4 +1,9 @@
-"""The whole local stack: PostgreSQL, Kafka, topics and the five service processes."""
+"""The whole local stack: PostgreSQL, Kafka, topics and the five service processes.
+
+Besides starting and stopping everything, a Stack can break itself on purpose (kill one
+service, stop and start Kafka, restart PostgreSQL) and watch its services with a
+supervisor that starts again what died, for chaos runs and failure tests.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,21 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 
+import asyncpg
 import httpx
 
 from libs.devstack.kafka import LocalKafka, default_cache_dir
 from libs.devstack.postgres import LocalPostgres
+from libs.devstack.supervisor import Supervisor, SupervisorPolicy
 from libs.devstack.topics import ensure_topics
 from libs.events.catalogue import ALL_SERVICES, dead_letter_topic, topic_for
+from libs.platform.clock import CLOCK_SCHEMA, ensure_clock_table
 from libs.platform.settings import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,16 +42,22 @@ class StackOptions:
     kafka_port: int = 9092
     clock: str = "system"
     topic_prefix: str = "frontdesk"
+    clock_start: datetime | None = None
+    """Where a simulated clock starts when the database has none yet (may be in the past)."""
+    service_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Extra environment for every service process (e.g. shorter timeouts for chaos runs)."""
 
 
 @dataclass
 class ServiceProc:
-    """A running service process of the stack."""
+    """A service process of the stack; `proc` is replaced when the service is restarted."""
 
     service: str
     port: int
     proc: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str]
+    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def url(self) -> str:
@@ -57,12 +74,15 @@ class Stack:
     bootstrap: str = ""
     services: list[ServiceProc] = field(default_factory=list)
     smtp: subprocess.Popen[bytes] | None = None
+    supervisor: Supervisor | None = None
     _kafka: LocalKafka | None = None
     _postgres: LocalPostgres | None = None
 
     async def start(self) -> None:
         """Start (or reuse) each part and wait until every service is ready."""
         self.dsn = await asyncio.to_thread(self._start_postgres)
+        if self.options.clock_start is not None:
+            await start_clock_at(self.dsn, self.options.clock_start)
         self.bootstrap = await self._start_kafka()
         await ensure_topics(self.bootstrap, self.topics())
         self._start_smtp()
@@ -145,8 +165,13 @@ class Stack:
         logs = self.options.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{service}.log"
+        env = self._service_env(service, port)
+        return ServiceProc(service, port, _launch(service, env, log), log, env)
+
+    def _service_env(self, service: str, port: int) -> dict[str, str]:
         env = {
             **os.environ,
+            **self.options.service_env,
             "FRONTDESK_SERVICE": service,
             "FRONTDESK_HTTP_PORT": str(port),
             "FRONTDESK_CLOCK": self.options.clock,
@@ -160,16 +185,59 @@ class Stack:
                 "FRONTDESK_NOTIFY_SMTP_HOST": "127.0.0.1",
                 "FRONTDESK_NOTIFY_SMTP_PORT": str(self.smtp_port),
             }
-        target = f"services.{service}.app:create_app"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "libs.platform.serve", target],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        return ServiceProc(service, port, proc, log)
+        return env
+
+    def service(self, name: str) -> ServiceProc:
+        """The process of one service of the stack."""
+        return next(svc for svc in self.services if svc.service == name)
+
+    def kill(self, service: str) -> bool:
+        """SIGKILL one service, as a crash would; tell whether it was running."""
+        proc = self.service(service).proc
+        if proc.poll() is not None:
+            return False
+        proc.kill()
+        proc.wait(10)  # reaped at once: SIGKILL cannot be ignored
+        return True
+
+    def restart(self, service: str) -> ServiceProc:
+        """Start one service again (killing it first if it runs): same port, same environment."""
+        self.kill(service)
+        svc = self.service(service)
+        svc.proc = _launch(service, svc.env, svc.log)
+        svc.started_at = time.monotonic()
+        return svc
+
+    def supervise(self, policy: SupervisorPolicy | None = None) -> Supervisor:
+        """Start the supervisor: exited or unresponsive services are started again."""
+        if self.supervisor is None:
+            self.supervisor = Supervisor(self, policy or SupervisorPolicy())
+            self.supervisor.start()
+        return self.supervisor
+
+    async def stop_kafka(self) -> None:
+        """Stop the local broker (SIGTERM, as an orderly shutdown); its data is kept."""
+        await self._local_kafka().stop()
+
+    async def start_kafka(self) -> float:
+        """Start the local broker again on its ports and data; return the seconds it took."""
+        return await self._local_kafka().start()
+
+    async def restart_postgres(self, down_seconds: float = 0.0) -> None:
+        """Stop the local PostgreSQL (fast shutdown), wait, start it again on the same data."""
+        postgres = self._postgres
+        if postgres is None:
+            raise RuntimeError("PostgreSQL is external (DATABASE_URL): it is not ours to restart")
+        await asyncio.to_thread(postgres.stop)
+        await asyncio.sleep(down_seconds)
+        dsn = await asyncio.to_thread(postgres.dsn, "frontdesk")
+        if dsn != self.dsn:  # the services were started with the old address
+            raise RuntimeError(f"PostgreSQL came back at {dsn}, not at {self.dsn}")
+
+    def _local_kafka(self) -> LocalKafka:
+        if self._kafka is None:
+            raise RuntimeError("Kafka is external (KAFKA_BOOTSTRAP_SERVERS): it is not ours")
+        return self._kafka
 
     async def _wait_ready(self, within: float = 120) -> None:
         deadline = time.monotonic() + within
@@ -183,6 +251,8 @@ class Stack:
 
     async def stop(self) -> None:
         """Stop the services, then the mail server, broker and database this stack started."""
+        if self.supervisor is not None:
+            await self.supervisor.stop()
         for svc in self.services:
             if svc.proc.poll() is None:
                 svc.proc.terminate()
@@ -198,6 +268,33 @@ class Stack:
             await self._kafka.stop()
         if self._postgres is not None:
             await asyncio.to_thread(self._postgres.stop)
+
+
+def _launch(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    target = f"services.{service}.app:create_app"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "libs.platform.serve", target],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def start_clock_at(dsn: str, instant: datetime) -> bool:
+    """Create the shared simulated clock at `instant` unless it exists; True when created."""
+    # Once it exists the clock only moves forward: a start in the past is written first.
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            exists = await conn.fetchval("SELECT to_regclass($1)", f"{CLOCK_SCHEMA}.clock")
+            await ensure_clock_table(conn)
+            if exists is None:
+                await conn.execute(f"UPDATE {CLOCK_SCHEMA}.clock SET now = $1", instant)
+        return exists is None
+    finally:
+        await conn.close()
 
 
 async def _ready(http: httpx.AsyncClient, svc: ServiceProc) -> bool:
