@@ -19,7 +19,7 @@ from typing import TypeVar
 from uuid import UUID
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from tenacity import (
     AsyncRetrying,
@@ -32,6 +32,7 @@ from libs.events.catalogue import UndecodableEvent, decode
 from libs.events.envelope import Event
 from libs.platform.db import Connection
 from libs.platform.faults import crash_point
+from libs.platform.kafka import LazyProducer, ProducerFactory
 from libs.platform.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_SECONDS
 from libs.platform.outages import DATABASE_OUTAGES, backoff, sleep_or_stop
 from libs.platform.store import EventStore
@@ -40,7 +41,6 @@ log = structlog.get_logger(__name__)
 LOG_CONTEXT = ("event_id", "client_id", "event_type", "topic", "partition", "offset")
 INFRASTRUCTURE_ERRORS = DATABASE_OUTAGES
 """Waited out, never dead-lettered: they say nothing about the message."""
-ProducerFactory = Callable[[], AIOKafkaProducer]
 AfterCommit = Callable[[], None]
 
 
@@ -114,16 +114,16 @@ class DeadLetters:
     """
 
     def __init__(self, producer_factory: ProducerFactory | None, topic: str) -> None:
-        self.producer_factory, self.topic = producer_factory, topic
+        self.topic = topic
+        self.producer = LazyProducer(producer_factory) if producer_factory else None
         self.skipped: list[tuple[ConsumerRecord, str]] = []
-        self._producer: AIOKafkaProducer | None = None
 
     async def send(self, consumer: str, record: ConsumerRecord, error: str) -> None:
         """Publish the original bytes with headers naming its origin and the error.
 
         Without a producer (a replay, side effects off) the record is only remembered.
         """
-        if self.producer_factory is None:
+        if self.producer is None:
             self.skipped.append((record, error))
             return
         headers = [
@@ -132,35 +132,19 @@ class DeadLetters:
             ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             *[(k, v) for k, v in (record.headers or ()) if k in {"event_id", "type"}],
         ]
-        producer = await self._started()
+        producer = await self.producer.get()
         try:
             await producer.send_and_wait(self.topic, record.value, key=record.key, headers=headers)
         except BaseException:
-            await self.close()
+            await self.producer.close()
             raise
         DEAD_LETTERS.labels(consumer, record.topic).inc()
         log.warning("consumer.dead_letter", consumer=consumer, error=error[:200])
 
-    async def _started(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            assert self.producer_factory is not None
-            producer = self.producer_factory()
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
-
     async def close(self) -> None:
         """Stop the producer, if one was started."""
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                await producer.stop()
-            except Exception as exc:  # closing a broken producer may fail too
-                log.info("consumer.dead_letters_close_failed", error=repr(exc))
+        if self.producer is not None:
+            await self.producer.close()
 
 
 class MessageProcessor:

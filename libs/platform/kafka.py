@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
 import structlog
@@ -12,6 +13,40 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
 log = structlog.get_logger(__name__)
+ProducerFactory = Callable[[], AIOKafkaProducer]
+
+
+class LazyProducer:
+    """A producer started on first use, and started afresh after `close` (a failed send).
+
+    A service starts without Kafka this way, and a producer that lost its broker is replaced
+    rather than trusted again.
+    """
+
+    def __init__(self, factory: ProducerFactory) -> None:
+        self.factory = factory
+        self._producer: AIOKafkaProducer | None = None
+
+    async def get(self) -> AIOKafkaProducer:
+        """The started producer."""
+        if self._producer is None:
+            producer = self.factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def close(self) -> None:
+        """Stop the producer, if one was started."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception as exc:  # closing a broken producer may fail too
+                log.info("kafka.producer_close_failed", error=repr(exc))
 
 
 def idempotent_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:

@@ -9,22 +9,20 @@ the batch, which the consumers' inboxes absorb.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from enum import StrEnum
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaProducer
 
 from libs.platform.db import Connection, advisory_key
 from libs.platform.faults import crash_point
+from libs.platform.kafka import LazyProducer, ProducerFactory
 from libs.platform.listen import CONNECT_SECONDS
 from libs.platform.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_ACTIVE, RELAY_ERRORS
 from libs.platform.outages import backoff, is_outage, sleep_or_stop
 from libs.platform.store import outbox_channel
 
 log = structlog.get_logger(__name__)
-ProducerFactory = Callable[[], AIOKafkaProducer]
 
 
 class RelayState(StrEnum):
@@ -55,7 +53,7 @@ class OutboxRelay:
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.state = RelayState.STARTING
         self._wake = asyncio.Event()
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = LazyProducer(producer_factory)
         RELAY_ERRORS.labels(service)  # at 0 from the start: the first errors show as an increase
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -76,7 +74,7 @@ class OutboxRelay:
                     self._failed(exc)
                     await sleep_or_stop(stop, backoff(attempt, cap=5.0))
         finally:
-            await self._close_producer()
+            await self._producer.close()
             self._set_state(RelayState.STOPPED)
 
     def _failed(self, exc: Exception) -> None:
@@ -143,37 +141,18 @@ class OutboxRelay:
     async def _send(self, rows: list[asyncpg.Record]) -> bool:
         """Send a batch and wait for every acknowledgement; False (and backoff) on failure."""
         try:
-            producer = await self._ensure_producer()
+            producer = await self._producer.get()
             futures = [await producer.send(*_message(row)) for row in rows]
             await asyncio.gather(*futures)
         except Exception as exc:  # any Kafka failure: retry the whole batch
             RELAY_ERRORS.labels(self.service).inc()
             log.warning("relay.publish_failed", error=repr(exc), batch=len(rows))
             self._set_state(RelayState.DEGRADED)
-            await self._close_producer()
+            await self._producer.close()
             await asyncio.sleep(1.0)
             return False
         self._set_state(RelayState.ACTIVE)
         return True
-
-    async def _ensure_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = self.producer_factory()
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
-
-    async def _close_producer(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                await producer.stop()
-            except Exception as exc:  # closing a broken producer may fail too
-                log.info("relay.producer_close_failed", error=repr(exc))
 
     def _set_state(self, state: RelayState) -> None:
         if state != self.state:

@@ -10,7 +10,6 @@ evaluate without error. The escalation that reaches nobody must fire its alert.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -28,9 +27,8 @@ from libs.devstack.stack import Stack, StackOptions
 from libs.events import OfficeHours
 from libs.events.catalogue import ALL_SERVICES
 from libs.office_hours import office_open
-from libs.platform.settings import DEFAULT_PORTS
 from tests.support.pipeline import wait_until
-from tests.support.processes import ROOT, free_port, free_port_pair
+from tests.support.processes import ROOT, free_port, free_port_offset, free_port_pair
 from tests.support.promql import (
     ALERTS,
     GRAFANA_VARIABLES,
@@ -78,24 +76,6 @@ class Observed:
         return answer
 
 
-def free_port_offset() -> int:
-    """An offset that leaves the five service ports and the SMTP port free."""
-    for offset in range(400, 4000, 37):
-        ports = [p + offset for p in DEFAULT_PORTS.values()] + [1025 + offset]
-        if all(_free(port) for port in ports):
-            return offset
-    raise RuntimeError("no free block of ports for the stack")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def scrape_config(stack: Stack, home: Path) -> Path:
     """deploy/prometheus/prometheus.yml with its targets on this machine and 1 s intervals."""
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
@@ -120,7 +100,7 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
     home = tmp_path_factory.mktemp("observed")
     options = StackOptions(
         home=home / "stack",
-        port_offset=free_port_offset(),
+        port_offset=free_port_offset(400, 4000, 37),
         kafka_port=free_port_pair(),
         clock="simulated",
         topic_prefix=f"obs{free_port()}",

@@ -4,7 +4,6 @@ restart still routes, mails and bills every call exactly once (the README's smal
 from __future__ import annotations
 
 import io
-import socket
 import subprocess
 from pathlib import Path
 
@@ -14,28 +13,9 @@ from rich.console import Console
 from libs.devstack.chaos import ChaosOptions, ChaosRun, run_chaos
 from libs.devstack.chaos.report import figures, invariants, log_errors
 from libs.devstack.chaos.scenario import EXTERNAL
-from libs.platform.settings import DEFAULT_PORTS
-from tests.support.processes import free_port_pair
+from tests.support.processes import free_port_offset, free_port_pair
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
-
-
-def free_port_offset() -> int:
-    """An offset that leaves the five service ports and the SMTP port free."""
-    for offset in range(4100, 9000, 43):
-        ports = [p + offset for p in DEFAULT_PORTS.values()] + [1025 + offset]
-        if all(_free(port) for port in ports):
-            return offset
-    raise RuntimeError("no free block of ports for the stack")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def rendered(run: ChaosRun) -> str:
@@ -55,7 +35,7 @@ async def test_a_small_chaos_run_keeps_every_invariant(
         monkeypatch.delenv(name, raising=False)
     options = ChaosOptions(
         seed=5, calls=36, kills=5, broker_stops=1, pg_restarts=1, home=tmp_path / "stack",
-        port_offset=free_port_offset(), kafka_port=free_port_pair(),
+        port_offset=free_port_offset(4100, 9000, 43), kafka_port=free_port_pair(),
     )  # fmt: skip
 
     run = await run_chaos(options)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from libs.platform.settings import DEFAULT_PORTS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,6 +38,24 @@ def free_port_pair() -> int:
                 continue
         return port
     raise RuntimeError("no two adjacent free ports found")
+
+
+def free_port_offset(first: int, last: int, step: int) -> int:
+    """An offset in [first, last) that leaves the stack's five service ports and SMTP free."""
+    for offset in range(first, last, step):
+        ports = [p + offset for p in DEFAULT_PORTS.values()] + [1025 + offset]
+        if all(_free(port) for port in ports):
+            return offset
+    raise RuntimeError("no free block of ports for the stack")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
