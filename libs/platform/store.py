@@ -2,7 +2,8 @@
 
 An append checks the stream's expected version, writes the events and their outbox rows in one
 transaction, and wakes the relay. A concurrent append at the same version loses with a
-ConcurrencyConflict; nothing is ever overwritten.
+ConcurrencyConflict; nothing is ever overwritten. `EventStorePort` is the backend-neutral part
+that command handlers need; libs/platform/memory_store.py keeps the same contract in memory.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
 
@@ -82,6 +84,39 @@ class StoredEvent:
     event: Event
 
 
+class EventStorePort(Protocol):
+    """What command handlers need of an event store, whichever backend keeps the events."""
+
+    @property
+    def service(self) -> Service:
+        """The service whose events this store accepts."""
+        ...
+
+    async def append(
+        self, stream_id: str, expected_version: int | None, events: Sequence[Event]
+    ) -> int:
+        """Append after `expected_version` (None: at the end); returns the new version."""
+        ...
+
+    async def version(self, stream_id: str) -> int:
+        """The stream's current version (0 for a stream with no events)."""
+        ...
+
+    async def load(self, stream_id: str) -> list[StoredEvent]:
+        """Every event of a stream, in order."""
+        ...
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Events of every stream after a global position, in append order."""
+        ...
+
+
+def check_owner(service: Service, event: Event) -> None:
+    """Refuse an event another service owns: a service appends only its own facts."""
+    if event.service != service:
+        raise WrongService(f"{service} cannot append {event.type} ({event.service})")
+
+
 def outbox_channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel that wakes the relay of a schema."""
     return f"{schema}_outbox"
@@ -112,7 +147,7 @@ class EventStore:
             async with self.transaction() as tx:
                 return await self.append(stream_id, expected_version, events, conn=tx)
         for event in events:
-            self._check_owner(event)
+            check_owner(self.service, event)
         args = self._insert_args(stream_id, expected_version, events)
         try:
             row = await conn.fetchrow(self._insert_sql(), *args)
@@ -172,10 +207,6 @@ class EventStore:
             topic,
             outbox_channel(self.schema),
         ]
-
-    def _check_owner(self, event: Event) -> None:
-        if event.service != self.service:
-            raise WrongService(f"{self.service} cannot append {event.type} ({event.service})")
 
     async def version(self, stream_id: str, *, conn: Connection | None = None) -> int:
         """The stream's current version (0 for a stream with no events)."""

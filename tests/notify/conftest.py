@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -40,13 +39,13 @@ from libs.events.catalogue import ALL_SERVICES, dead_letter_topic, topic_for
 from libs.events.values import Language
 from libs.office_hours import office_open
 from libs.platform import kafka
-from libs.platform.clock import ensure_clock_table, set_clock
 from libs.platform.db import migrate
 from libs.platform.replay import read_log
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
 from services.notify.domain import Mode
 from tests.conftest import Infrastructure, World
 from tests.notify.stand_in import StandIn
+from tests.support.clock import private_clock
 from tests.support.pipeline import RELAY, wait_until
 from tests.support.processes import ServiceProcess
 
@@ -91,24 +90,6 @@ def working_day() -> date:
     ):
         day += timedelta(days=1)
     return day
-
-
-async def private_clock(dsn: str, database: str, start: datetime) -> str:
-    """A database holding a simulation clock only this stack uses, set to `start`."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await conn.close()
-    parts = urlsplit(dsn)
-    clock_dsn = urlunsplit(parts._replace(path=f"/{database}"))
-    conn = await asyncpg.connect(clock_dsn)
-    try:
-        await ensure_clock_table(conn)
-        await set_clock(conn, start)
-    finally:
-        await conn.close()
-    return clock_dsn
 
 
 def notify_env(smtp: SmtpServer, stand_in: StandIn, clock_dsn: str) -> dict[str, str]:

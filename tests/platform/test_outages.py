@@ -28,8 +28,9 @@ from libs.platform import kafka
 from libs.platform.clock import SystemClock, read_clock, set_clock
 from libs.platform.consumer import DeadLetters, HandlerContext, MessageProcessor, Subscription
 from libs.platform.db import Connection
+from libs.platform.kafka import ProducerFactory
 from libs.platform.outages import DATABASE_OUTAGES
-from libs.platform.relay import OutboxRelay, ProducerFactory, RelayState
+from libs.platform.relay import OutboxRelay, RelayState
 from libs.platform.store import EventStore
 from tests.conftest import Infrastructure, World
 from tests.support.pipeline import RELAY, call_received, calls_store, wait_until
