@@ -59,6 +59,11 @@ TASK_RESTARTS = Counter(
     "Background tasks (relay, consumers, timers, listeners) restarted after an error.",
     ["service", "task"],
 )
+TICKS = Counter(
+    "frontdesk_ticks_total",
+    "Rounds of a timer or schedule loop finished (whether or not they found due work).",
+    ["ticker"],
+)
 HTTP_REQUEST_SECONDS = Histogram(
     "frontdesk_http_request_seconds",
     "HTTP requests from arrival to the end of the response body, by route template ('unmatched' "

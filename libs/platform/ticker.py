@@ -14,6 +14,7 @@ from datetime import datetime
 import structlog
 
 from libs.platform.clock import Clock, SharedClock
+from libs.platform.metrics import TICKS
 
 log = structlog.get_logger(__name__)
 Tick = Callable[[datetime], Awaitable[None]]
@@ -32,6 +33,7 @@ async def tick_until_stopped(
             await tick(clock.now())
         except Exception as exc:  # a failing tick is logged and tried again next time
             log.exception("ticker.failed", ticker=name, error=repr(exc))
+        TICKS.labels(name).inc()  # tests wait for a round instead of sleeping
         await _wait_any(stop, moved, every)
 
 

@@ -48,7 +48,7 @@ from libs.platform.relay import OutboxRelay
 from libs.platform.replay import read_log
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
 from tests.conftest import Infrastructure, World
-from tests.support.pipeline import wait_until
+from tests.support.pipeline import metric_value, wait_until
 from tests.support.processes import ServiceProcess
 
 ROUTING_APP = "services.routing.app:create_app"
@@ -275,6 +275,20 @@ async def clock(stack: Stack, **change: Any) -> datetime:
     else:
         response = await stack.http.get("/clock")
     return datetime.fromisoformat(response.json()["now"])
+
+
+def timer_rounds(stack: Stack) -> float:
+    """How many rounds routing's escalation timer loop has finished so far."""
+    return metric_value(stack.routing.url, "frontdesk_ticks_total", ticker="escalation-timers")
+
+
+async def timers_ran(stack: Stack, *, since: float) -> None:
+    """Wait until the timer loop finished two more rounds: one at least saw the new time."""
+
+    async def two_more() -> bool:
+        return timer_rounds(stack) >= since + 2
+
+    await wait_until(two_more, within=30, what="two rounds of the escalation timers")
 
 
 async def put_operator(stack: Stack, operator_id: str, *languages: Language) -> dict[str, Any]:

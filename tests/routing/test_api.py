@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +35,8 @@ from tests.routing.conftest import (
     routing_events,
     routing_of,
     seed_client,
+    timer_rounds,
+    timers_ran,
 )
 from tests.support.pipeline import metric_value, wait_until
 
@@ -164,8 +165,9 @@ async def test_an_acknowledgement_stops_the_chain_and_a_second_one_is_refused(
     assert (page.status_code, "Contact 0" in page.text) == (200, True), page.text
     again = await stack.http.post(f"/escalations/{by_api.escalation_id}/ack", json={"by": "X"})
     assert (again.status_code, (await stack.http.get(link, params=good)).status_code) == (409, 409)
+    rounds = timer_rounds(stack)
     await clock(stack, advance_seconds=3600)
-    await asyncio.sleep(1.5)  # several timer ticks: an acknowledged chain must stay put
+    await timers_ran(stack, since=rounds)  # an acknowledged chain must stay put
     for requested in (by_api, by_link):
         found = (await stack.http.get(f"/escalations/{requested.escalation_id}")).json()
         assert (found["state"], len(found["attempts"]), found["ack_due_at"]) == (

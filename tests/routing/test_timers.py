@@ -7,7 +7,6 @@ one. Every attempt is checked on Kafka, where notify would pick it up.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -26,6 +25,8 @@ from tests.routing.conftest import (
     routing_events,
     running_stack,
     seed_client,
+    timer_rounds,
+    timers_ran,
 )
 from tests.support.pipeline import wait_until
 
@@ -107,8 +108,9 @@ async def first_two_attempts_on_the_clock(stack: Stack) -> tuple[UUID, datetime]
     due = datetime.fromisoformat(first["ack_due_at"])
     assert due == started + TIMEOUT
     assert [a["contact_index"] for a in first["attempts"]] == [0]
+    rounds = timer_rounds(stack)
     await clock(stack, set_to=(due - timedelta(seconds=1)).isoformat())
-    await asyncio.sleep(1.5)  # several ticks: one second early, nothing may fire
+    await timers_ran(stack, since=rounds)  # one second early, nothing may fire
     assert await stored_attempts(stack, requested.escalation_id) == [1]
     await clock(stack, set_to=due.isoformat())
     second = await escalation(stack, requested.escalation_id, attempts=2)
