@@ -17,7 +17,7 @@ from libs.platform.latency import RequestLatency
 from libs.platform.listen import CONNECT_SECONDS
 from libs.platform.logging import configure_logging
 from libs.platform.metrics import configure_exposition
-from libs.platform.problems import install_outages
+from libs.platform.problems import install_outages, install_problems
 from libs.platform.runtime import ServiceDefinition, ServiceRuntime
 from libs.platform.settings import Settings
 from libs.platform.store import EventStore
@@ -121,7 +121,7 @@ def create_service_app(
     *,
     title: str,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan starts and stops the service runtime."""
+    """A FastAPI app whose lifespan runs the service runtime; refusals answer as Problems."""
     configure_logging(settings.service, settings.log_level)
     configure_exposition()
     service_runtime = ServiceRuntime(settings, definition)
@@ -137,6 +137,7 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = service_runtime
     app.add_middleware(RequestLatency, service=settings.service)
+    install_problems(app)
     install_outages(app)
     app.include_router(ops)
     for router in routers:

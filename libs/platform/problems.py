@@ -1,14 +1,15 @@
-"""Refusals as HTTP answers, in one place: 404, 409, 422 and 503 with a readable `Problem` body.
+"""Refusals as HTTP answers, in one place: 403, 404, 409, 422 and 503 with a `Problem` body.
 
-A service installs these with its domain error base class and a status per error kind;
+Every service's app answers the shared domain errors (libs.errors) with one status per kind;
 malformed requests (validation errors, bodies that are not UTF-8 JSON) become 422 listing
 every problem as `where: what`, without echoing the input. A request that cannot be served
 because PostgreSQL is away (or the service is still starting) is 503 with Retry-After.
+The routes document their refusals with `refusals(...)`, which describes them per route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,9 +19,18 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from libs.errors import Conflict, DomainError, Forbidden, NotFound, Rejected
 from libs.platform.outages import DATABASE_OUTAGES, RETRY_AFTER_SECONDS, ServiceUnavailable
 
 UNPARSEABLE_BODY = "There was an error parsing the body"  # FastAPI's 400 for non-UTF-8 bodies
+STATUSES: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Rejected: 422,
+    Forbidden: 403,
+}
+"""Each kind of domain refusal and its HTTP status: the one place they are mapped."""
+Responses = dict[int | str, dict[str, Any]]
 
 
 class Problem(BaseModel):
@@ -65,18 +75,34 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
-def install_problems(
-    app: FastAPI, base: type[Exception], statuses: Mapping[type[Exception], int]
-) -> None:
-    """Map a service's domain errors, validation errors and undecodable bodies to answers."""
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a refusal's kind (422 for a bare DomainError)."""
+    return next((code for kind, code in STATUSES.items() if isinstance(error, kind)), 422)
 
-    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
-        status = next((code for kind, code in statuses.items() if isinstance(exc, kind)), 422)
-        return problem(status, str(exc))
 
-    app.add_exception_handler(base, domain_error)
+async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+    """A refusal: its kind's status, its message as the detail."""
+    assert isinstance(exc, DomainError)
+    return problem(status_of(exc), str(exc))
+
+
+def install_problems(app: FastAPI) -> None:
+    """Map domain errors, validation errors and undecodable bodies to answers."""
+    app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+
+
+def refusals(
+    *, not_found: str = "", conflict: str = "", rejected: str = "", forbidden: str = ""
+) -> Responses:
+    """OpenAPI `responses=` for the refusals a route makes, each described for that route."""
+    described = {NotFound: not_found, Conflict: conflict, Rejected: rejected, Forbidden: forbidden}
+    return {
+        STATUSES[kind]: {"model": Problem, "description": text}
+        for kind, text in described.items()
+        if text
+    }
 
 
 async def unavailable(_: Request, exc: Exception) -> JSONResponse:

@@ -9,21 +9,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from libs.errors import NotFound, Rejected
 from libs.platform.http import Runtime, Store
-from libs.platform.problems import Problem
+from libs.platform.problems import refusals
 from libs.platform.store import EventStore
 from services.billing import handlers, metrics, pdf, projections, views
 from services.billing.consumers import input_topics
-from services.billing.domain import (
-    NotFound,
-    Rejected,
-    balance,
-    outstanding,
-    run_period,
-    statement,
-    wallet,
-    what_if,
-)
+from services.billing.domain import balance, outstanding, run_period, statement, wallet, what_if
 from services.billing.replays import replay_from_log
 from services.billing.schemas import (
     CreditNoteRead,
@@ -49,11 +41,11 @@ from services.billing.schemas import (
 from services.billing.settings import BillingSettings
 
 router = APIRouter(tags=["billing"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No such client or invoice"},
-    409: {"model": Problem, "description": "Not possible in the current state"},
-    422: {"model": Problem, "description": "Invalid request, or a business rule refuses it"},
-}
+ERRORS = refusals(
+    not_found="No such client or invoice",
+    conflict="Not possible in the current state",
+    rejected="Invalid request, or a business rule refuses it",
+)
 PDF: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/pdf": {}}, "description": "The document as a PDF"}
 }

@@ -10,7 +10,7 @@ from libs.platform.consumer import Subscription
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.billing import api, consumers, errors
+from services.billing import api, consumers
 from services.billing.migrations import MIGRATIONS
 from services.billing.settings import BillingSettings
 
@@ -31,5 +31,4 @@ def create_app(settings: Settings, billing_settings: BillingSettings | None = No
         settings, definition(billing), routers=(api.router,), title="Frontdesk billing"
     )
     app.state.billing_settings = billing
-    errors.install(app)
     return app

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import structlog
 
+from libs.errors import NotFound, Rejected
 from libs.events.billing import LogPosition
 from libs.events.envelope import Event, new_id
 from libs.platform.db import Connection
@@ -22,9 +23,7 @@ from libs.platform.store import EventStore
 from services.billing import metrics, projections
 from services.billing.domain import (
     ClientFacts,
-    NotFound,
     PeriodRun,
-    Rejected,
     credit_note_issued,
     document_number,
     invoice_issued,

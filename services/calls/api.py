@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, Query
 
+from libs.errors import NotFound, Rejected
 from libs.events.envelope import Actor, new_id
 from libs.events.values import PhoneNumber
 from libs.platform.http import Runtime, Store
-from libs.platform.problems import install_problems
+from libs.platform.problems import refusals
 from libs.platform.store import EventStore
 from services.calls import directory, projections
 from services.calls.domain import (
     AnswerCall,
-    CallsError,
     Command,
-    Conflict,
     EndCall,
     MarkNonBillable,
-    NotFound,
     ReceiveCall,
     RecordNote,
     RecordVoicemail,
-    Rejected,
     RequestEscalation,
     RestoreBillability,
     TransferCall,
@@ -37,7 +34,6 @@ from services.calls.schemas import (
     CallDetail,
     CallRead,
     ClientRead,
-    ErrorRead,
     EscalationCreate,
     EscalationRead,
     Instant,
@@ -53,22 +49,11 @@ from services.calls.schemas import (
 from services.calls.screen import screen_pop
 
 router = APIRouter(tags=["calls"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorRead, "description": "No such call (or no client holds the number)"},
-    409: {"model": ErrorRead, "description": "Not possible in the call's current state"},
-    422: {"description": "Invalid request, or a business rule refuses it"},
-}
-ERROR_STATUS: dict[type[Exception], int] = {
-    NotFound: 404,
-    Conflict: 409,
-    Rejected: 422,
-}
-"""Each kind of domain refusal and its HTTP status: the one place they are mapped."""
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer domain refusals with their status and message."""
-    install_problems(app, CallsError, ERROR_STATUS)
+ERRORS = refusals(
+    not_found="No such call (or no client holds the number)",
+    conflict="Not possible in the call's current state",
+    rejected="Invalid request, or a business rule refuses it",
+)
 
 
 def operator(operator_id: str | None) -> Actor | None:

@@ -25,5 +25,4 @@ def create_app(settings: Settings, calls_settings: CallsSettings | None = None) 
         settings, DEFINITION, routers=(telephony.router, api.router), title="Frontdesk calls"
     )
     app.state.calls_settings = calls_settings or CallsSettings()
-    api.install_error_handlers(app)
     return app

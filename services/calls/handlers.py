@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from libs.errors import Conflict
 from libs.events.envelope import Event
 from libs.platform.db import Connection
 from libs.platform.store import ConcurrencyConflict, EventStore
@@ -19,7 +20,6 @@ from services.calls import directory, metrics, projections
 from services.calls.domain import (
     Call,
     Command,
-    Conflict,
     MarkNonBillable,
     ReceiveCall,
     RequestEscalation,

@@ -242,9 +242,3 @@ class CallDetail(CallRead):
     """A call with its full event history."""
 
     history: list[HistoryEntry]
-
-
-class ErrorRead(BaseModel):
-    """Why a request was refused."""
-
-    detail: str

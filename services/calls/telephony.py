@@ -15,11 +15,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import libs.twilio as libtwilio
+from libs.errors import DomainError, NotFound
 from libs.events.envelope import Actor
 from libs.platform.http import Runtime, Store
 from libs.platform.store import EventStore
 from services.calls import directory, twilio
-from services.calls.domain import Call, CallsError, NotFound, ReceiveCall, RecordVoicemail
+from services.calls.domain import Call, ReceiveCall, RecordVoicemail
 from services.calls.handlers import execute
 from services.calls.settings import CallsSettings
 
@@ -163,7 +164,7 @@ async def recording(request: Request, rt: Runtime, store: Store, config: Config)
         recording_ref=hook.recording_url,
         duration_seconds=hook.duration,
     )
-    with suppress(CallsError):  # a retried webhook, or an unknown call: hang up all the same
+    with suppress(DomainError):  # a retried webhook, or an unknown call: hang up all the same
         await execute(store, command)
     return _twiml(twilio.hang_up())
 

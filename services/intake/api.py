@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import AwareDatetime
 
+from libs.errors import NotFound
 from libs.events import (
     NotificationPreferences,
     OfficeHours,
@@ -17,7 +18,7 @@ from libs.events import (
     new_id,
 )
 from libs.platform.http import Runtime
-from libs.platform.problems import Problem
+from libs.platform.problems import refusals
 from libs.platform.runtime import ServiceRuntime
 from libs.platform.store import EventStore
 from services.intake import queries
@@ -29,7 +30,6 @@ from services.intake.domain import (
     ChangeOfficeHours,
     ChangePlan,
     Command,
-    NotFound,
     OffboardClient,
     RegisterClient,
     ReleaseNumber,
@@ -58,12 +58,9 @@ from services.intake.schemas import (
 )
 from services.intake.views import book_read, client_read, plans_read, screen_pop
 
-Responses = dict[int | str, dict[str, Any]]
-READ: Responses = {404: {"model": Problem, "description": "Unknown client or number"}}
-CHANGE: Responses = {**READ, 409: {"model": Problem, "description": "Not allowed now"}}
-router = APIRouter(
-    tags=["intake"], responses={422: {"model": Problem, "description": "Malformed request"}}
-)
+READ = refusals(not_found="Unknown client or number")
+CHANGE = refusals(not_found="Unknown client or number", conflict="Not allowed now")
+router = APIRouter(tags=["intake"], responses=refusals(rejected="Malformed request"))
 ClientId = Annotated[UUID, Path(description="The client's id")]
 Number = Annotated[str, Path(max_length=64, description="E.164, e.g. +31851234567")]
 AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with offset")]

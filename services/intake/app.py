@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.intake import errors, openapi
+from services.intake import openapi
 from services.intake.api import router
 from services.intake.projections import MIGRATIONS
 
@@ -17,6 +17,5 @@ DEFINITION = ServiceDefinition(service="intake", migrations=MIGRATIONS)
 def create_app(settings: Settings) -> FastAPI:
     """The intake service's HTTP API with its event store, relay and read tables."""
     app = create_service_app(settings, DEFINITION, [router], title="Frontdesk intake")
-    errors.install(app)
     openapi.install(app)
     return app

@@ -7,14 +7,13 @@ from uuid import UUID
 
 import structlog
 
+from libs.errors import Conflict, NotFound
 from libs.events import Event, NumberAssigned, NumberReleased, decode
 from libs.platform.db import Connection
 from libs.platform.store import ConcurrencyConflict, EventStore
 from services.intake.domain import (
     AssignNumber,
     Command,
-    Conflict,
-    NotFound,
     RegisterClient,
     ReleaseNumber,
     decide,

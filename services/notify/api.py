@@ -3,40 +3,32 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from libs.errors import NotFound, Rejected
 from libs.events.values import OfficeHours
 from libs.platform.http import Runtime, Store
-from libs.platform.problems import install_problems
+from libs.platform.problems import refusals
 from services.notify import directory, outbox, planner
 from services.notify.domain import local_day
-from services.notify.domain.errors import NotFound, NotifyError, Rejected
 from services.notify.notifier import Notifier
 from services.notify.schemas import (
     DigestRead,
     DigestRunCreate,
     DigestRunRead,
-    ErrorRead,
     NotificationDetail,
     NotificationRead,
 )
 
 router = APIRouter(tags=["notify"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorRead, "description": "No such client or notification"},
-    422: {"description": "Invalid request, or a day that cannot have a digest"},
-}
-ERROR_STATUS: dict[type[Exception], int] = {NotFound: 404, Rejected: 422}
-"""Each kind of refusal and its HTTP status: the one place they are mapped."""
+ERRORS = refusals(
+    not_found="No such client or notification",
+    rejected="Invalid request, or a day that cannot have a digest",
+)
 EARLIEST = date(2000, 1, 1)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer domain refusals with their status and message."""
-    install_problems(app, NotifyError, ERROR_STATUS)
 
 
 def notifier(request: Request) -> Notifier:

@@ -30,5 +30,4 @@ def create_app(settings: Settings, notifier: Notifier | None = None) -> FastAPI:
         settings, definition(notifier), routers=(api.router,), title="Frontdesk notify"
     )
     app.state.notifier = notifier
-    api.install_error_handlers(app)
     return app

@@ -64,9 +64,3 @@ class NotificationDetail(NotificationRead):
 
     body_text: str
     body_html: str | None
-
-
-class ErrorRead(BaseModel):
-    """Why a request was refused."""
-
-    detail: str

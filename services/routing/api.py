@@ -1,36 +1,28 @@
 """The routing HTTP API: the operator roster, escalations and their acknowledgement, routes.
 
 Thin on purpose: request model -> command -> handler -> response; refusals are mapped to
-HTTP statuses in one place (ERROR_STATUS).
+HTTP statuses in one place (libs.platform.problems).
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
+from libs.errors import Forbidden, NotFound
 from libs.events.envelope import Actor
 from libs.events.values import Language
 from libs.platform.http import Runtime, Store
-from libs.platform.problems import install_problems
+from libs.platform.problems import refusals
 from services.routing import escalations, links, metrics, projections, roster
-from services.routing.domain import (
-    Acknowledge,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Presence,
-    Rejected,
-    RoutingError,
-)
+from services.routing.domain import Acknowledge, Presence
 from services.routing.schemas import (
     AckCreate,
     CallRoutingRead,
-    ErrorRead,
     EscalationRead,
     OperatorPut,
     OperatorRead,
@@ -40,25 +32,13 @@ from services.routing.schemas import (
 from services.routing.settings import RoutingSettings
 
 router = APIRouter(tags=["routing"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorRead, "description": "No such operator, escalation or call"},
-    409: {"model": ErrorRead, "description": "Not possible in the current state"},
-    422: {"description": "Invalid request, or a rule refuses it"},
-}
-ERROR_STATUS: dict[type[Exception], int] = {
-    NotFound: 404,
-    Conflict: 409,
-    Rejected: 422,
-    Forbidden: 403,
-}
-"""Each kind of domain refusal and its HTTP status: the one place they are mapped."""
+ERRORS = refusals(
+    not_found="No such operator, escalation or call",
+    conflict="Not possible in the current state",
+    rejected="Invalid request, or a rule refuses it",
+)
 OperatorId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
 Token = Annotated[str, Query(min_length=1, max_length=200)]
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer domain refusals with their status and message."""
-    install_problems(app, RoutingError, ERROR_STATUS)
 
 
 def routing_settings(request: Request) -> RoutingSettings:
@@ -134,7 +114,7 @@ async def acknowledge(
 @router.get(
     "/escalations/{escalation_id}/ack",
     response_class=HTMLResponse,
-    responses={**ERRORS, 403: {"model": ErrorRead, "description": "Not a valid link"}},
+    responses={**ERRORS, **refusals(forbidden="Not a valid link")},
 )
 async def acknowledge_by_link(
     escalation_id: UUID, token: Token, rt: Runtime, store: Store, config: Config

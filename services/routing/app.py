@@ -36,5 +36,4 @@ def create_app(settings: Settings, routing_settings: RoutingSettings | None = No
         title="Frontdesk routing",
     )
     app.state.routing_settings = config
-    api.install_error_handlers(app)
     return app

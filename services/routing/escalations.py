@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from libs.errors import NotFound
 from libs.events.calls import EscalationRequested
 from libs.events.catalogue import decode, encode
 from libs.events.envelope import Event
@@ -32,7 +33,6 @@ from services.routing.domain import (
     Chain,
     Escalation,
     FireTimer,
-    NotFound,
     StartChain,
     chain_for,
     decide,

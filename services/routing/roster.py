@@ -14,10 +14,11 @@ from uuid import UUID
 
 import asyncpg
 
+from libs.errors import NotFound
 from libs.events.values import Language
 from libs.platform.db import Connection
 from services.routing.directory import Queryable
-from services.routing.domain import NotFound, Operator, Presence
+from services.routing.domain import Operator, Presence
 
 _COLUMNS = "operator_id, name, languages, presence, presence_since, current_call_id, updated_at"
 

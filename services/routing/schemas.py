@@ -122,9 +122,3 @@ class CallRoutingRead(BaseModel):
     call_id: UUID
     route: RouteRead | None
     escalations: list[EscalationRead]
-
-
-class ErrorRead(BaseModel):
-    """Why a request was refused."""
-
-    detail: str

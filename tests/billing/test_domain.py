@@ -13,6 +13,7 @@ from uuid import UUID
 
 import pytest
 
+from libs.errors import Conflict
 from libs.events import (
     CreditNoteIssued,
     EmailHandling,
@@ -25,7 +26,6 @@ from libs.events import (
 )
 from libs.events.calls import NonBillableReason
 from services.billing.domain import (
-    Conflict,
     decide_calls,
     explain,
     fold,

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from libs.errors import Conflict, DomainError, Rejected
 from libs.events import (
     Actor,
     CallAnswered,
@@ -26,9 +27,7 @@ from libs.events import (
 from services.calls.domain import (
     AnswerCall,
     CallNotFound,
-    CallsError,
     Command,
-    Conflict,
     EndCall,
     Line,
     MarkNonBillable,
@@ -36,7 +35,6 @@ from services.calls.domain import (
     ReceiveCall,
     RecordNote,
     RecordVoicemail,
-    Rejected,
     RequestEscalation,
     RestoreBillability,
     TransferCall,
@@ -304,7 +302,7 @@ class TestBillability:
         assert when(mark(), received(), marked(), restored()) == then(marked())
 
 
-ILLEGAL: list[tuple[str, Command, list[Event], type[CallsError], str]] = [
+ILLEGAL: list[tuple[str, Command, list[Event], type[DomainError], str]] = [
     ("answer an ended call", answer(), [received(), ended()], Conflict, "has ended"),
     ("answer twice", answer(), [received(), answered()], Conflict, "already answered"),
     ("answer a voicemail", answer(), [received(), voicemail_left()], Conflict, "voicemail"),
@@ -336,7 +334,7 @@ ILLEGAL: list[tuple[str, Command, list[Event], type[CallsError], str]] = [
     ids=[case[0] for case in ILLEGAL],
 )
 def test_illegal_transitions_are_refused(
-    command: Command, history: list[Event], error: type[CallsError], message: str
+    command: Command, history: list[Event], error: type[DomainError], message: str
 ) -> None:
     with pytest.raises(error, match=message):
         decide(command, fold(history))

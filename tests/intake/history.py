@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from libs.errors import DomainError
 from libs.events import (
     ClientRegistered,
     Event,
@@ -16,13 +17,7 @@ from libs.events import (
     PerCallPlan,
     SecretaryBookRevised,
 )
-from services.intake.domain import (
-    STAFF,
-    Command,
-    DomainError,
-    decide,
-    fold,
-)
+from services.intake.domain import STAFF, Command, decide, fold
 
 CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 OTHER = UUID("01890a5d-ac96-774b-bcce-b302099a8099")

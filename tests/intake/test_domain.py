@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from libs.errors import Conflict, DomainError, NotFound, Rejected
 from libs.events import (
     ClientActivated,
     ClientOffboarded,
@@ -29,10 +30,6 @@ from services.intake.domain import (
     AssignNumber,
     ChangeNotification,
     ChangeOfficeHours,
-    Conflict,
-    DomainError,
-    Invalid,
-    NotFound,
     OffboardClient,
     RegisterClient,
     ReleaseNumber,
@@ -114,7 +111,7 @@ def test_register_refuses_what_cannot_be_meant_or_stored(
         "name": "Bakkerij De Wit", "contact_email": "gonny@example.nl", "language": "nl",
         "plan": PerCallPlan(), "notification": NOTIFY, **fields,
     }  # fmt: skip
-    refused([], command(RegisterClient, **values), Invalid, match)
+    refused([], command(RegisterClient, **values), Rejected, match)
 
 
 # --- lifecycle ----------------------------------------------------------------------------
@@ -185,8 +182,8 @@ def test_a_released_number_can_go_to_another_client() -> None:
 @pytest.mark.parametrize(
     ("history", "number", "error", "match"),
     [
-        ([registered()], "+3185", Invalid, "not a valid telephone number"),
-        ([registered()], "hello", Invalid, "not a telephone number"),
+        ([registered()], "+3185", Rejected, "not a valid telephone number"),
+        ([registered()], "hello", Rejected, "not a telephone number"),
         ([], NUMBER, NotFound, "no client"),
         ([registered(), ClientOffboarded(**envelope())], NUMBER, Conflict, "offboarded"),
     ],
@@ -222,7 +219,7 @@ def test_preferences_and_office_hours_can_change() -> None:
     hours = OfficeHours(timezone="Europe/Berlin", public_holidays=None)
     assert len(when([registered()], command(ChangeOfficeHours, office_hours=hours))) == 1
     bad = OfficeHours(timezone="Mars/Olympus")
-    refused([registered()], command(ChangeOfficeHours, office_hours=bad), Invalid, "time zone")
+    refused([registered()], command(ChangeOfficeHours, office_hours=bad), Rejected, "time zone")
 
 
 def test_events_of_other_clients_do_not_touch_the_state() -> None:

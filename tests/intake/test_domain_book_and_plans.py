@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from libs.errors import Conflict, Rejected
 from libs.events import (
     ClientOffboarded,
     EmailHandling,
@@ -22,8 +23,6 @@ from services.intake.domain import (
     BookContent,
     BookRevision,
     ChangePlan,
-    Conflict,
-    Invalid,
     PlanPeriod,
     ReviseBook,
     book_version_as_of,
@@ -99,7 +98,7 @@ def test_an_edit_based_on_an_old_version_is_a_conflict() -> None:
     ],
 )
 def test_a_book_that_cannot_be_followed_is_invalid(content: BookContent, match: str) -> None:
-    refused([registered()], command(ReviseBook, content=content), Invalid, match)
+    refused([registered()], command(ReviseBook, content=content), Rejected, match)
 
 
 def test_the_book_of_an_offboarded_client_is_closed() -> None:
@@ -154,7 +153,7 @@ def test_a_plan_change_keeps_email_handling_unless_given() -> None:
 
 def test_a_plan_change_cannot_start_in_the_past() -> None:
     cmd = command(ChangePlan, plan=PunchCardPlan(), effective_from=date(2026, 1, 4))
-    refused([registered()], cmd, Invalid, "in the past")
+    refused([registered()], cmd, Rejected, "in the past")
 
 
 def test_a_plan_change_may_start_today_in_amsterdam() -> None:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from libs.errors import Conflict, NotFound, Rejected
 from libs.events import (
     Actor,
     CallReceived,
@@ -30,11 +31,8 @@ from services.routing.domain import (
     Book,
     Chain,
     Command,
-    Conflict,
     FireTimer,
-    NotFound,
     Operator,
-    Rejected,
     RouteCall,
     StartChain,
     chain_for,

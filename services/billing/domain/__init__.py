@@ -5,7 +5,6 @@ from services.billing.domain.charges import billed_so_far, is_top_up
 from services.billing.domain.compare import Difference, compare
 from services.billing.domain.decisions import CallDecision, decide_calls
 from services.billing.domain.documents import Draft, PeriodRun, run_period, statement
-from services.billing.domain.errors import BillingError, Conflict, NotFound, Rejected
 from services.billing.domain.explain import explain
 from services.billing.domain.issue import (
     TopUp,
@@ -32,17 +31,13 @@ from services.billing.domain.what_if import WhatIf, what_if
 
 __all__ = [
     "BILLING_INPUTS",
-    "BillingError",
     "CallDecision",
     "ClientFacts",
-    "Conflict",
     "Difference",
     "Draft",
     "Ledger",
     "LoggedEvent",
-    "NotFound",
     "PeriodRun",
-    "Rejected",
     "Replay",
     "TopUp",
     "WalletEntry",

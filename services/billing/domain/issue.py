@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from libs.errors import Conflict, NotFound, Rejected
 from libs.events.billing import (
     CreditNoteIssued,
     InvoiceIssued,
@@ -18,7 +19,6 @@ from libs.events.envelope import Actor
 from libs.events.values import PunchCardPlan
 from services.billing.domain.calendar import local_date, period_of
 from services.billing.domain.documents import Draft, top_up_draft
-from services.billing.domain.errors import Conflict, NotFound, Rejected
 from services.billing.domain.ledger import ClientFacts
 from services.billing.domain.plans import terms_on, timeline
 from services.billing.domain.wallet import balance

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from libs.errors import NotFound
 from libs.events.values import EmailHandling, Plan
 from services.billing.domain.documents import Draft, statement
-from services.billing.domain.errors import NotFound
 from services.billing.domain.ledger import ClientFacts
 
 

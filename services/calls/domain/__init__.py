@@ -17,14 +17,7 @@ from services.calls.domain.commands import (
     TransferCall,
 )
 from services.calls.domain.decide import decide
-from services.calls.domain.errors import (
-    CallNotFound,
-    CallsError,
-    Conflict,
-    NotFound,
-    NumberNotHeld,
-    Rejected,
-)
+from services.calls.domain.errors import CallNotFound, NumberNotHeld
 from services.calls.domain.model import Call, Stage, evolve, fold, stream_id
 
 __all__ = [
@@ -32,20 +25,16 @@ __all__ = [
     "Call",
     "CallCommand",
     "CallNotFound",
-    "CallsError",
     "ClientStatus",
     "Command",
-    "Conflict",
     "EndCall",
     "Line",
     "MarkNonBillable",
-    "NotFound",
     "NumberNotHeld",
     "OfficeStatus",
     "ReceiveCall",
     "RecordNote",
     "RecordVoicemail",
-    "Rejected",
     "RequestEscalation",
     "RestoreBillability",
     "Stage",

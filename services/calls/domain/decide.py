@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from libs.errors import Conflict, Rejected
 from libs.events.calls import (
     CallAnswered,
     CallBillabilityRestored,
@@ -31,7 +32,7 @@ from services.calls.domain.commands import (
     RestoreBillability,
     TransferCall,
 )
-from services.calls.domain.errors import CallNotFound, Conflict, NumberNotHeld, Rejected
+from services.calls.domain.errors import CallNotFound, NumberNotHeld
 from services.calls.domain.model import Call
 
 CLOCK_TOLERANCE = timedelta(minutes=5)
@@ -39,7 +40,7 @@ CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 def decide(command: Command, state: Call | None) -> list[Event]:
-    """The events a command produces on a call, or a CallsError saying why not."""
+    """The events a command produces on a call, or a refusal (libs.errors) saying why not."""
     if isinstance(command, ReceiveCall):
         return receive(command, state)
     call = _existing(command, state)

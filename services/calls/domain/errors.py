@@ -1,14 +1,8 @@
-"""The refusals of the calls domain, by kind; the API maps each kind to one HTTP status."""
+"""The calls domain's named refusals: the two ways a call or its number is not found."""
 
 from __future__ import annotations
 
-
-class CallsError(Exception):
-    """Base of every refusal the calls domain makes; the message says why."""
-
-
-class NotFound(CallsError):
-    """The command names something that does not exist (a call, a number's client)."""
+from libs.errors import NotFound
 
 
 class CallNotFound(NotFound):
@@ -17,11 +11,3 @@ class CallNotFound(NotFound):
 
 class NumberNotHeld(NotFound):
     """No (current) client holds the dialled number."""
-
-
-class Conflict(CallsError):
-    """The command does not fit the call's current state (answering an ended call)."""
-
-
-class Rejected(CallsError):
-    """The command is well-formed but breaks a business rule (a cold call not agreed)."""

@@ -15,7 +15,6 @@ from services.intake.domain.commands import (
     ReviseBook,
 )
 from services.intake.domain.decide import MAX_CENTS, decide
-from services.intake.domain.errors import Conflict, DomainError, Invalid, NotFound
 from services.intake.domain.phone import normalise_number
 from services.intake.domain.rules import (
     book_version_as_of,
@@ -45,10 +44,6 @@ __all__ = [
     "ChangePlan",
     "ClientState",
     "Command",
-    "Conflict",
-    "DomainError",
-    "Invalid",
-    "NotFound",
     "OffboardClient",
     "PlanPeriod",
     "RegisterClient",

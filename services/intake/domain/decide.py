@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any, TypeVar
 from zoneinfo import available_timezones
 
+from libs.errors import Conflict, NotFound, Rejected
 from libs.events import (
     ClientActivated,
     ClientOffboarded,
@@ -38,7 +39,6 @@ from services.intake.domain.commands import (
     ReleaseNumber,
     ReviseBook,
 )
-from services.intake.domain.errors import Conflict, Invalid, NotFound
 from services.intake.domain.phone import normalise_number
 from services.intake.domain.rules import plan_in_force
 from services.intake.domain.state import ClientState, State, local_date
@@ -50,7 +50,7 @@ E = TypeVar("E", bound=Event)
 
 
 def decide(command: Command, state: State) -> list[Event]:
-    """The events that record the command's effect; raises NotFound, Conflict or Invalid."""
+    """The events that record the command's effect; raises NotFound, Conflict or Rejected."""
     decider = _DECIDERS.get(type(command))
     if decider is None:
         raise TypeError(f"no decision for {type(command).__name__}")
@@ -58,7 +58,7 @@ def decide(command: Command, state: State) -> list[Event]:
 
 
 def _event(cls: type[E], command: Command, **values: Any) -> E:
-    """An event of the command's client, at its time, by its actor; bad values are Invalid."""
+    """An event of the command's client, at its time, by its actor; bad values are Rejected."""
     try:
         event = cls(
             client_id=command.client_id,
@@ -68,7 +68,7 @@ def _event(cls: type[E], command: Command, **values: Any) -> E:
             **values,
         )
     except ValueError as exc:  # pydantic's ValidationError: a value no event may carry
-        raise Invalid(_readable(exc)) from exc
+        raise Rejected(_readable(exc)) from exc
     _check_storable(event.model_dump(mode="python"), "")
     return event
 
@@ -77,11 +77,11 @@ def _check_storable(value: object, where: str) -> None:
     """Text must survive JSON and PostgreSQL: no NUL characters, no lone surrogates."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise Invalid(f"{where}: text must not contain NUL characters")
+            raise Rejected(f"{where}: text must not contain NUL characters")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise Invalid(f"{where}: text must be valid Unicode (no lone surrogates)") from exc
+            raise Rejected(f"{where}: text must be valid Unicode (no lone surrogates)") from exc
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_storable(item, f"{where}.{key}" if where else str(key))
@@ -141,12 +141,12 @@ def _check_terms(plan: Plan, email_handling: EmailHandling) -> None:
     if isinstance(plan, FixedMonthlyPlan):
         amounts["plan.monthly_amount_cents"] = plan.monthly_amount_cents
         if plan.included_calls > MAX_INCLUDED_CALLS:
-            raise Invalid(f"plan.included_calls: at most {MAX_INCLUDED_CALLS}")
+            raise Rejected(f"plan.included_calls: at most {MAX_INCLUDED_CALLS}")
     if isinstance(plan, PunchCardPlan):
         amounts["plan.low_balance_threshold_cents"] = plan.low_balance_threshold_cents
     for name, cents in amounts.items():
         if cents > MAX_CENTS:
-            raise Invalid(f"{name}: at most {MAX_CENTS} cents (EUR {MAX_CENTS // 100:,})")
+            raise Rejected(f"{name}: at most {MAX_CENTS} cents (EUR {MAX_CENTS // 100:,})")
 
 
 @cache
@@ -156,7 +156,7 @@ def _known_timezones() -> frozenset[str]:
 
 def _check_office_hours(office_hours: OfficeHours) -> None:
     if office_hours.timezone not in _known_timezones():
-        raise Invalid(f"office_hours.timezone: unknown time zone {office_hours.timezone!r}")
+        raise Rejected(f"office_hours.timezone: unknown time zone {office_hours.timezone!r}")
 
 
 def _activate(command: ActivateClient, state: State) -> list[Event]:
@@ -218,14 +218,14 @@ def _check_book(book: BookContent) -> None:
             continue
         try:
             normalise_number(contact.phone)
-        except Invalid as exc:
-            raise Invalid(f"escalation contact {contact.name!r}: {exc}") from exc
+        except Rejected as exc:
+            raise Rejected(f"escalation contact {contact.name!r}: {exc}") from exc
     needs = {"transfer": "phone", "sms": "phone", "email": "email", "chat": "chat_webhook_url"}
     for rule in book.urgency_rules:
         for channel in rule.channels:
             attribute = needs[channel]
             if not any(getattr(c, attribute) for c in book.escalation_contacts):
-                raise Invalid(
+                raise Rejected(
                     f"urgency rule {rule.kind!r} uses {channel}, "
                     f"but no escalation contact has a {attribute}"
                 )
@@ -235,7 +235,7 @@ def _change_plan(command: ChangePlan, state: State) -> list[Event]:
     client = _changeable(command, state)
     today = local_date(command.at)
     if command.effective_from < today:
-        raise Invalid(
+        raise Rejected(
             f"effective_from {command.effective_from} is in the past (today is {today}); "
             "a correction of past terms is a credit note, not a plan change"
         )

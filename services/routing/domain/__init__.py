@@ -1,7 +1,6 @@
 """The routing domain, pure: call routing, the operator choice and escalation chains."""
 
 from services.routing.domain.chain import Book, Chain, Step, address, chain_for
-from services.routing.domain.errors import Conflict, Forbidden, NotFound, Rejected, RoutingError
 from services.routing.domain.escalation import (
     Acknowledge,
     Command,
@@ -23,18 +22,13 @@ __all__ = [
     "Book",
     "Chain",
     "Command",
-    "Conflict",
     "Dispatch",
     "Escalation",
     "FireTimer",
-    "Forbidden",
-    "NotFound",
     "Operator",
     "Presence",
     "Reason",
-    "Rejected",
     "RouteCall",
-    "RoutingError",
     "StartChain",
     "Status",
     "Step",

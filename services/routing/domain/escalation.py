@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from libs.errors import Conflict, NotFound, Rejected
 from libs.events.calls import EscalationRequested
 from libs.events.envelope import SYSTEM, Actor, Event
 from libs.events.intake import Channel
 from libs.events.routing import EscalationAcknowledged, EscalationDispatched, EscalationExhausted
 from services.routing.domain.chain import Chain
-from services.routing.domain.errors import Conflict, NotFound, Rejected
 
 Status = Literal["requested", "dispatched", "acknowledged", "exhausted"]
 
@@ -101,7 +101,7 @@ def stream_id(escalation_id: UUID) -> str:
 
 
 def decide(command: Command, state: Escalation | None) -> list[Event]:
-    """The events a command produces on an escalation, or a RoutingError saying why not."""
+    """The events a command produces on an escalation, or a refusal (libs.errors) saying why not."""
     if state is None:
         raise NotFound("no such escalation")
     match command:

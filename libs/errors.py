@@ -1,0 +1,27 @@
+"""Why a command or request was refused, by kind: the one error set every service shares.
+
+Pure (standard library only): every service's domain may raise these. The message is meant
+for people; libs.platform.problems maps each kind to one HTTP status.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every refusal a service makes; the message says why."""
+
+
+class NotFound(DomainError):
+    """The request names something that does not exist (a client, a call, an invoice)."""
+
+
+class Conflict(DomainError):
+    """Well-formed, but the current state does not allow it (answering an ended call)."""
+
+
+class Rejected(DomainError):
+    """Well-formed, but against a business rule (invoicing a month that has not ended)."""
+
+
+class Forbidden(DomainError):
+    """The request does not prove it may do this (a wrong acknowledgement token)."""
