@@ -50,6 +50,10 @@ class CallReceived(CallEvent):
     received_at: UtcDatetime
     book_version: int | None = Field(ge=1)
     office_open: bool
+    caller_language: Language | None = Field(
+        default=None,
+        description="The caller's language when known (the IVR choice or the caller's country)",
+    )
 
 
 class CallAnswered(CallEvent):

@@ -62,6 +62,24 @@ def event_store(rt: Runtime) -> EventStore:
 Store = Annotated[EventStore, Depends(event_store)]
 
 
+def service_settings(request: Request) -> Any:
+    """The service's own settings, put on `app.state.service_settings` by its composition root.
+
+    A service names the type once: `Config = Annotated[BillingSettings, Depends(service_settings)]`.
+    """
+    return request.app.state.service_settings
+
+
+def app_state(name: str) -> Any:
+    """A dependency handing out what the composition root put on `app.state` under `name`."""
+
+    def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    dependency.__name__ = f"app_state_{name}"
+    return Depends(dependency)
+
+
 ops = APIRouter(tags=["operations"])
 
 
