@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time
 from itertools import pairwise
 from typing import Annotated, Literal
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -13,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -64,6 +66,38 @@ Count = Annotated[int, Field(ge=0)]
 PhoneNumber = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
 """A telephone number in E.164 form, e.g. +31851234567."""
 Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
+"""An e-mail address as events carry it: the loose form every stored event was written under.
+
+New addresses are checked at the edge with `EmailAddress`; events keep this form so that
+history written under an older rule still reads.
+"""
+
+
+def checked_email(address: str) -> str:
+    """The address as given once email-validator finds it well-formed; else a ValueError why."""
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not an e-mail address: {exc}") from None
+    return address
+
+
+def is_email(address: str) -> bool:
+    """Whether `address` is a well-formed e-mail address (no DNS lookup)."""
+    try:
+        checked_email(address)
+    except ValueError:
+        return False
+    return len(address) <= 254
+
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(checked_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
+]
+"""An e-mail address given at an edge (an API body), checked by email-validator."""
 HttpsUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https://[^\s]+$")]
 WebUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s]+$")]
 """An http(s) link, e.g. one a person opens from an SMS or e-mail."""

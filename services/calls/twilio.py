@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape, quoteattr
+from twilio.twiml.voice_response import VoiceResponse
 
 from libs.events.values import Language
-from libs.twilio import SAY_LANGUAGE, twiml
+from libs.twilio import say, twiml
 
 _AFTER_HOURS: dict[Language, str] = {
     "nl": "U belt buiten kantoortijden van {name}. Spreek na de toon uw bericht in.",
@@ -19,25 +19,28 @@ _AFTER_HOURS: dict[Language, str] = {
 
 def to_operators(queue: str) -> str:
     """TwiML that puts the caller in the operators' queue for the client's language."""
-    return twiml(f"<Enqueue>{escape(queue)}</Enqueue>")
+    response = VoiceResponse()
+    response.enqueue(queue)
+    return twiml(response)
 
 
 def to_voicemail(name: str, language: Language, recording_url: str, max_seconds: int) -> str:
     """TwiML that tells the caller the office is closed and records a message."""
-    text = _AFTER_HOURS[language].format(name=name)
-    return twiml(
-        f"<Say language={quoteattr(SAY_LANGUAGE[language])}>{escape(text)}</Say>"
-        f'<Record action={quoteattr(recording_url)} method="POST" '
-        f'maxLength="{max_seconds}" playBeep="true"/>'
-        "<Hangup/>"
-    )
+    response = say(VoiceResponse(), _AFTER_HOURS[language].format(name=name), language)
+    response.record(action=recording_url, method="POST", max_length=max_seconds, play_beep=True)
+    response.hangup()
+    return twiml(response)
 
 
 def reject() -> str:
     """TwiML that refuses a call to a number nobody holds."""
-    return twiml('<Reject reason="rejected"/>')
+    response = VoiceResponse()
+    response.reject(reason="rejected")
+    return twiml(response)
 
 
 def hang_up() -> str:
     """TwiML that ends the call."""
-    return twiml("<Hangup/>")
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(response)

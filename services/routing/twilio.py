@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape, quoteattr
+from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from libs.events.values import Language
-from libs.twilio import SAY_LANGUAGE, twiml
+from libs.twilio import say, twiml
 
 _NOBODY: dict[Language, str] = {
     "nl": "Er is op dit moment niemand bereikbaar. We bellen u zo snel mogelijk terug.",
@@ -17,10 +17,13 @@ _NOBODY: dict[Language, str] = {
 
 def dial(number: str, timeout_seconds: int) -> str:
     """TwiML that puts the call leg through to a contact's number."""
-    return twiml(f'<Dial timeout="{timeout_seconds}"><Number>{escape(number)}</Number></Dial>')
+    leg = Dial(timeout=timeout_seconds)
+    leg.number(number)
+    return twiml(VoiceResponse().append(leg))
 
 
 def nobody(language: Language) -> str:
     """TwiML that tells the caller nobody can be reached, then hangs up."""
-    say = f"<Say language={quoteattr(SAY_LANGUAGE[language])}>{escape(_NOBODY[language])}</Say>"
-    return twiml(say + "<Hangup/>")
+    response = say(VoiceResponse(), _NOBODY[language], language)
+    response.hangup()
+    return twiml(response)

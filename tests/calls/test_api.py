@@ -290,7 +290,7 @@ async def test_twilio_call_with_a_bad_signature_is_403_and_records_nothing(
 async def test_twilio_call_to_a_number_nobody_holds_is_rejected(stack: Stack) -> None:
     response = await twilio_post(stack, "/calls/twilio/voice", twilio_call("+31850000002"))
     assert response.status_code == 200
-    assert '<Reject reason="rejected"/>' in response.text
+    assert '<Reject reason="rejected" />' in response.text
 
 
 async def test_twilio_recording_becomes_the_calls_voicemail_once(stack: Stack) -> None:
@@ -304,7 +304,7 @@ async def test_twilio_recording_becomes_the_calls_voicemail_once(stack: Stack) -
     }
     for _ in range(2):
         response = await twilio_post(stack, "/calls/twilio/recording", recording)
-        assert (response.status_code, "<Hangup/>" in response.text) == (200, True)
+        assert (response.status_code, "<Hangup />" in response.text) == (200, True)
     call = (await stack.http.get(f"/calls/{call_id_for(params['CallSid'])}")).json()
     assert call["voicemail"]["recording_ref"] == recording["RecordingUrl"]
     assert [h["type"] for h in call["history"]] == ["CallReceived", "VoicemailRecorded"]

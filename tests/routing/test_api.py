@@ -247,7 +247,7 @@ async def test_the_transfer_twiml_dials_the_contact_only_for_a_valid_signature(
     tampered = {**params, "To": "+31600000000"}
     assert (await twiml(stack, requested.escalation_id, tampered, good)).status_code == 403
     nobody = await twiml(stack, uuid4(), twilio_params(), None)
-    assert (nobody.status_code, "<Dial" in nobody.text, "<Hangup/>" in nobody.text) == (
+    assert (nobody.status_code, "<Dial" in nobody.text, "<Hangup />" in nobody.text) == (
         200,
         False,
         True,

@@ -56,4 +56,4 @@ def test_twilio_signatures_match_twilios_published_example() -> None:
 def test_twiml_dials_the_contact_or_says_nobody_can_be_reached() -> None:
     assert '<Dial timeout="30"><Number>+31611111111</Number></Dial>' in dial("+31611111111", 30)
     assert 'language="de-DE"' in nobody("de")
-    assert nobody("nl").endswith("<Hangup/></Response>")
+    assert nobody("nl").endswith("<Hangup /></Response>")
