@@ -47,7 +47,8 @@ from libs.events import (
 )
 from libs.platform import kafka
 from libs.platform.replay import read_log
-from services.billing.domain import fold, run_period
+from services.billing.domain.documents import run_period
+from services.billing.domain.ledger import fold
 
 START = datetime(2026, 1, 1, 8, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
@@ -29,6 +29,8 @@ LineKind = Literal[
     "punch_card_credit",
     "correction",
 ]
+InvoicePurpose = Literal["monthly", "top_up"]
+"""What an invoice is for: a calendar month's usage and fees, or punch-card credit bought."""
 
 
 class LogPosition(ValueObject):
@@ -85,12 +87,31 @@ class BillingDocument(BillingEvent):
 
 
 class InvoiceIssued(BillingDocument):
-    """A monthly invoice, fixed forever, with the log positions it was computed from."""
+    """An invoice, fixed forever: what it is for and exactly which events it was computed from.
+
+    It saw the input topics up to `computed_from` (per partition) and the first
+    `billing_stream_position` events of the client's billing stream, so a replay that takes
+    just those events recomputes it. Version 1 had neither `purpose` nor that position.
+    """
 
     type: Literal["InvoiceIssued"] = "InvoiceIssued"
+    schema_version: int = Field(default=2, ge=1)
     invoice_id: UUID
     invoice_number: DocumentNumber
+    purpose: InvoicePurpose
     computed_from: tuple[LogPosition, ...] = Field(max_length=1000)
+    billing_stream_position: Count | None = Field(
+        description="How many of the client's billing events (in stream order) the invoice "
+        "was computed from; null for invoices issued before it was recorded"
+    )
+
+
+def invoice_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 invoice: its purpose follows from its lines; its stream position is unknown."""
+    lines = raw.get("lines") or ()
+    bought_credit = any(line.get("kind") == "punch_card_credit" for line in lines)
+    return {**raw, "purpose": "top_up" if bought_credit else "monthly",
+            "billing_stream_position": None}  # fmt: skip
 
 
 class CreditNoteIssued(BillingDocument):

@@ -14,6 +14,7 @@ from libs.events.billing import (
     PaymentRecorded,
     PunchCardLow,
     PunchCardToppedUp,
+    invoice_v1_to_v2,
 )
 from libs.events.calls import (
     CallAnswered,
@@ -44,6 +45,9 @@ from libs.events.routing import (
     EscalationAcknowledged,
     EscalationDispatched,
     EscalationExhausted,
+    OperatorDetailsChanged,
+    OperatorPresenceChanged,
+    OperatorRegistered,
 )
 
 AnyEvent = Annotated[
@@ -69,6 +73,9 @@ AnyEvent = Annotated[
     | EscalationDispatched
     | EscalationAcknowledged
     | EscalationExhausted
+    | OperatorRegistered
+    | OperatorDetailsChanged
+    | OperatorPresenceChanged
     | NotificationSent
     | NotificationFailed
     | InvoiceIssued
@@ -85,7 +92,7 @@ ALL_SERVICES: tuple[Service, ...] = ("intake", "calls", "routing", "notify", "bi
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns the JSON object of one schema version into that of the next version."""
 
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {("InvoiceIssued", 1): invoice_v1_to_v2}
 """Registered upcasters by (event type, schema version they read)."""
 
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 
 from libs.events.envelope import Event, Service
-from libs.events.values import Email, PhoneNumber, ShortText, Text
+from libs.events.values import (
+    E164_PATTERN,
+    EMAIL_PATTERN,
+    Email,
+    PhoneNumber,
+    ShortText,
+    Text,
+    WebUrl,
+)
 
-NotificationChannel = Literal["email", "sms"]
+NotificationChannel = Literal["email", "sms", "chat"]
+"""How a message travelled: SMTP, the SMS provider, or a chat incoming webhook (Teams, Slack)."""
 NotificationKind = Literal["per_call", "daily_digest", "voicemail_summary", "escalation"]
 DedupeKey = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 """Identifies one logical message: a second send with the same key is a duplicate."""
@@ -24,22 +34,27 @@ class NotificationEvent(Event):
     notification_id: UUID
     channel: NotificationChannel
     kind: NotificationKind
-    recipients: tuple[Email | PhoneNumber, ...] = Field(min_length=1, max_length=20)
+    recipients: tuple[Email | PhoneNumber | WebUrl, ...] = Field(min_length=1, max_length=20)
     dedupe_key: DedupeKey
     call_ids: tuple[UUID, ...] = Field(default=(), max_length=5000)
 
     @model_validator(mode="after")
     def _recipients_fit_channel(self) -> NotificationEvent:
-        is_mail = self.channel == "email"
-        if any(("@" in r) != is_mail for r in self.recipients):
-            raise ValueError(
-                f"recipients must all be {'e-mail addresses' if is_mail else 'phone numbers'}"
-            )
+        pattern, what = _RECIPIENTS[self.channel]
+        if not all(re.match(pattern, r) for r in self.recipients):
+            raise ValueError(f"recipients must all be {what}")
         return self
 
 
+_RECIPIENTS: dict[str, tuple[str, str]] = {
+    "email": (EMAIL_PATTERN, "e-mail addresses"),
+    "sms": (E164_PATTERN, "phone numbers"),
+    "chat": (r"^https?://", "webhook URLs"),
+}
+
+
 class NotificationSent(NotificationEvent):
-    """The message was accepted by the mail relay or SMS gateway."""
+    """The message was accepted by the mail relay, SMS gateway or chat webhook."""
 
     type: Literal["NotificationSent"] = "NotificationSent"
     message_id: ShortText = Field(min_length=1)

@@ -1,8 +1,10 @@
-"""Events of the routing service: where a call goes and how an escalation travels the chain."""
+"""Events of the routing service: where a call goes, how an escalation travels the chain, and
+the operator roster (who is on it, what they speak, whether they take calls).
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -18,6 +20,15 @@ from libs.events.values import (
     UtcDatetime,
     WebUrl,
 )
+
+Presence = Literal["available", "busy", "offline"]
+"""Whether an operator can take a call now."""
+BUREAU_ID = UUID(int=0)
+"""The client_id of events that belong to the bureau rather than a client (the roster).
+
+The nil UUID is no client's id, so no client ever sees these events; on Kafka they share one
+key and so stay in order.
+"""
 
 
 class RoutingEvent(Event):
@@ -36,6 +47,11 @@ class CallRouted(RoutingEvent):
     operator_id: Identifier | None = None
     language: Language
     office_open: bool
+    queue: Language | None = Field(
+        default=None,
+        description="The language queue the call went to: the operator's language, or the first "
+        "language looked for when nobody was free; none after hours and in older events",
+    )
 
     @model_validator(mode="after")
     def _operator_iff_operator(self) -> CallRouted:
@@ -76,9 +92,57 @@ class EscalationExhausted(RoutingEvent):
     attempts: Count
 
 
-ROUTING_EVENTS: tuple[type[RoutingEvent], ...] = (
+class OperatorEvent(Event):
+    """Base of the roster's events: one stream per operator, owned by the bureau."""
+
+    service: ClassVar[Service] = "routing"
+
+    client_id: UUID = BUREAU_ID
+    operator_id: Identifier
+
+
+Languages = Annotated[tuple[Language, ...], Field(min_length=1, max_length=4)]
+
+
+class OperatorRegistered(OperatorEvent):
+    """An operator joined the roster (offline until they say otherwise)."""
+
+    type: Literal["OperatorRegistered"] = "OperatorRegistered"
+    name: Name
+    languages: Languages
+
+
+class OperatorDetailsChanged(OperatorEvent):
+    """An operator's name or the languages they take calls in changed."""
+
+    type: Literal["OperatorDetailsChanged"] = "OperatorDetailsChanged"
+    name: Name
+    languages: Languages
+
+
+class OperatorPresenceChanged(OperatorEvent):
+    """An operator logged in, took a call, paused or logged off."""
+
+    type: Literal["OperatorPresenceChanged"] = "OperatorPresenceChanged"
+    presence: Presence
+    previous: Presence
+    call_id: UUID | None = Field(
+        default=None, description="the call the operator is busy with (only when busy)"
+    )
+
+    @model_validator(mode="after")
+    def _call_only_when_busy(self) -> OperatorPresenceChanged:
+        if self.call_id is not None and self.presence != "busy":
+            raise ValueError("call_id is given only when presence is 'busy'")
+        return self
+
+
+ROUTING_EVENTS: tuple[type[Event], ...] = (
     CallRouted,
     EscalationDispatched,
     EscalationAcknowledged,
     EscalationExhausted,
+    OperatorRegistered,
+    OperatorDetailsChanged,
+    OperatorPresenceChanged,
 )

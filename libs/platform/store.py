@@ -218,13 +218,13 @@ class EventStore:
             return int(await self.pool.fetchval(query, stream_id))
         return int(await conn.fetchval(query, stream_id))
 
-    async def load(self, stream_id: str) -> list[StoredEvent]:
-        """Every event of a stream, in order."""
-        rows = await self.pool.fetch(
+    async def load(self, stream_id: str, *, conn: Connection | None = None) -> list[StoredEvent]:
+        """Every event of a stream, in order (as `conn`'s transaction sees it, when given)."""
+        query = (
             f"SELECT position, stream_id, stream_version, payload FROM {self.schema}.events "
-            "WHERE stream_id = $1 ORDER BY stream_version",
-            stream_id,
+            "WHERE stream_id = $1 ORDER BY stream_version"
         )
+        rows = await (self.pool if conn is None else conn).fetch(query, stream_id)
         return [_stored(row) for row in rows]
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:

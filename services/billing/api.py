@@ -6,16 +6,19 @@ import asyncio
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from libs.errors import NotFound, Rejected
-from libs.platform.http import Runtime, Store
+from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
-from services.billing import handlers, metrics, pdf, projections, views
-from services.billing.consumers import input_topics
-from services.billing.domain import balance, outstanding, run_period, statement, wallet, what_if
+from services.billing import commands, directory, metrics, pdf, read_model, views
+from services.billing.domain.documents import run_period, statement
+from services.billing.domain.issue import outstanding
+from services.billing.domain.wallet import balance, wallet
+from services.billing.domain.what_if import what_if
+from services.billing.reactions import input_topics
 from services.billing.replays import replay_from_log
 from services.billing.schemas import (
     CreditNoteRead,
@@ -51,20 +54,14 @@ PDF: dict[int | str, dict[str, Any]] = {
 }
 
 
-def billing_settings(request: Request) -> BillingSettings:
-    """The billing settings the app was created with."""
-    found: BillingSettings = request.app.state.billing_settings
-    return found
-
-
-Config = Annotated[BillingSettings, Depends(billing_settings)]
+Config = Annotated[BillingSettings, Depends(service_settings)]
 
 
 @router.post("/invoices/run", responses=ERRORS)
 async def run_invoices(body: InvoiceRunCreate, rt: Runtime, store: Store) -> InvoiceRunRead:
     """Invoice a month that has ended; idempotent per client and month."""
     topics = input_topics(rt.settings.topic_prefix)
-    results = await handlers.run_invoices(
+    results = await commands.run_invoices(
         store, body.period, body.client_id, rt.clock.now(), topics
     )
     return InvoiceRunRead(
@@ -78,12 +75,12 @@ async def list_invoices(
     store: Store, client_id: UUID | None = None, period: Period | None = None
 ) -> list[InvoiceSummary]:
     """Issued invoices, of one client or all, optionally of one month; oldest first."""
-    rows = await projections.documents(store.pool, store.schema, client_id, period, "invoice")
+    rows = await read_model.documents(store.pool, store.schema, client_id, period, "invoice")
     return [InvoiceSummary.model_validate(_summary(row)) for row in rows]
 
 
 def _summary(row: Any) -> dict[str, Any]:
-    return {**projections.payload(row), "purpose": row["purpose"], "issued_at": row["issued_at"]}
+    return {**read_model.payload(row), "purpose": row["purpose"], "issued_at": row["issued_at"]}
 
 
 @router.get("/invoices/{invoice_id}.pdf", responses={**ERRORS, **PDF}, response_class=Response)
@@ -103,11 +100,11 @@ async def invoice_document(invoice_id: UUID, store: Store, config: Config) -> In
 @router.get("/invoices/{invoice_id}", responses=ERRORS)
 async def get_invoice(invoice_id: UUID, store: Store) -> InvoiceRead:
     """An issued invoice with its lines (and their call ids) and what is paid."""
-    row = await projections.document(store.pool, store.schema, invoice_id, "invoice")
+    row = await read_model.document(store.pool, store.schema, invoice_id, "invoice")
     if row is None:
         raise NotFound(f"no invoice {invoice_id}")
-    paid, credited = await projections.settled(store.pool, store.schema, invoice_id)
-    data = projections.payload(row)
+    paid, credited = await read_model.settled(store.pool, store.schema, invoice_id)
+    data = read_model.payload(row)
     return InvoiceRead.model_validate(views.invoice_fields(row, data, paid, credited))
 
 
@@ -116,10 +113,10 @@ async def record_payment(
     invoice_id: UUID, body: PaymentCreate, rt: Runtime, store: Store
 ) -> PaymentRead:
     """Money received against an invoice; more than is outstanding is refused."""
-    event = await handlers.pay(
+    event = await commands.pay(
         store, invoice_id, body.amount_cents, body.paid_at, body.reference, rt.clock.now()
     )
-    client = await handlers.facts(store.pool, store.schema, event.client_id)
+    client = await commands.facts(store.pool, store.schema, event.client_id)
     return PaymentRead.model_validate(
         {**event.model_dump(), "outstanding_cents": outstanding(client, invoice_id)}
     )
@@ -128,12 +125,12 @@ async def record_payment(
 @router.get("/credit-notes", responses=ERRORS)
 async def list_credit_notes(store: Store, client_id: UUID | None = None) -> list[CreditNoteRead]:
     """Issued credit notes, of one client or all; oldest first."""
-    rows = await projections.documents(store.pool, store.schema, client_id, None, "credit_note")
+    rows = await read_model.documents(store.pool, store.schema, client_id, None, "credit_note")
     return [CreditNoteRead.model_validate(_credit_note(row)) for row in rows]
 
 
 def _credit_note(row: Any) -> dict[str, Any]:
-    return {**projections.payload(row), "issued_at": row["issued_at"]}
+    return {**read_model.payload(row), "issued_at": row["issued_at"]}
 
 
 @router.get(
@@ -149,7 +146,7 @@ async def credit_note_pdf(credit_note_id: UUID, store: Store, config: Config) ->
 @router.get("/credit-notes/{credit_note_id}", responses=ERRORS)
 async def get_credit_note(credit_note_id: UUID, store: Store) -> CreditNoteRead:
     """An issued credit note with its lines."""
-    row = await projections.document(store.pool, store.schema, credit_note_id, "credit_note")
+    row = await read_model.document(store.pool, store.schema, credit_note_id, "credit_note")
     if row is None:
         raise NotFound(f"no credit note {credit_note_id}")
     return CreditNoteRead.model_validate(_credit_note(row))
@@ -158,28 +155,28 @@ async def get_credit_note(credit_note_id: UUID, store: Store) -> CreditNoteRead:
 async def _document_view(
     store: EventStore, config: BillingSettings, document_id: UUID, kind: str
 ) -> InvoiceDocument:
-    row = await projections.document(store.pool, store.schema, document_id, kind)
+    row = await read_model.document(store.pool, store.schema, document_id, kind)
     if row is None:
         raise NotFound(f"no {kind.replace('_', ' ')} {document_id}")
-    client = await projections.client_row(store.pool, store.schema, row["client_id"])
+    client = await directory.client_row(store.pool, store.schema, row["client_id"])
     if client is None:
         raise NotFound(f"the client of {kind.replace('_', ' ')} {document_id} is not known")
     original = None
     if row["original_invoice_id"] is not None:
-        found = await projections.document(
+        found = await read_model.document(
             store.pool, store.schema, row["original_invoice_id"], "invoice"
         )
         original = found["number"] if found is not None else None
-    return pdf.document_view(projections.payload(row), client, config, original)
+    return pdf.document_view(read_model.payload(row), client, config, original)
 
 
 @router.post("/clients/{client_id}/punch-card", status_code=201, responses=ERRORS)
 async def buy_credit(client_id: UUID, body: TopUpCreate, rt: Runtime, store: Store) -> TopUpRead:
     """Buy punch-card credit; it is invoiced at once."""
-    if await projections.client_row(store.pool, store.schema, client_id) is None:
+    if await directory.client_row(store.pool, store.schema, client_id) is None:
         raise NotFound(f"no client {client_id}")
     topics = input_topics(rt.settings.topic_prefix)
-    topped, invoice = await handlers.buy_credit(
+    topped, invoice = await commands.buy_credit(
         store, client_id, body.amount_cents, rt.clock.now(), topics
     )
     return TopUpRead.model_validate(
@@ -190,7 +187,7 @@ async def buy_credit(client_id: UUID, body: TopUpCreate, rt: Runtime, store: Sto
 @router.get("/clients/{client_id}/punch-card", responses=ERRORS)
 async def read_wallet(client_id: UUID, store: Store) -> WalletRead:
     """The punch card's balance and every top-up and draw."""
-    client = await handlers.facts(store.pool, store.schema, client_id)
+    client = await commands.facts(store.pool, store.schema, client_id)
     entries = [WalletEntryRead.model_validate(e, from_attributes=True) for e in wallet(client)]
     return WalletRead(client_id=client_id, balance_cents=balance(client), entries=entries)
 
@@ -198,7 +195,7 @@ async def read_wallet(client_id: UUID, store: Store) -> WalletRead:
 @router.get("/clients/{client_id}/usage", responses=ERRORS)
 async def usage(client_id: UUID, period: Annotated[Period, Query()], store: Store) -> UsageRead:
     """The month as it stands: each call's decision, the cost, what a run would issue."""
-    client = await handlers.facts(store.pool, store.schema, client_id)
+    client = await commands.facts(store.pool, store.schema, client_id)
     return views.usage_read(
         client_id, period, run_period(client, period), statement(client, period)
     )
@@ -226,7 +223,7 @@ async def replay(body: ReplayCreate, rt: Runtime, config: Config) -> ReplayRead:
 @router.post("/what-if", responses=ERRORS)
 async def what_if_terms(body: WhatIfCreate, store: Store) -> WhatIfRead:
     """The month recomputed under other terms, next to the actual ones."""
-    client = await handlers.facts(store.pool, store.schema, body.client_id)
+    client = await commands.facts(store.pool, store.schema, body.client_id)
     if client.registration is None:
         raise Rejected(f"the terms of client {body.client_id} are not known yet")
     result = what_if(client, body.period, body.plan, body.email_handling)

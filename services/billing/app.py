@@ -10,7 +10,7 @@ from libs.platform.consumer import Subscription
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.billing import api, consumers
+from services.billing import api, reactions
 from services.billing.migrations import MIGRATIONS
 from services.billing.settings import BillingSettings
 
@@ -19,7 +19,7 @@ def definition(billing: BillingSettings) -> ServiceDefinition:
     """Billing's tables and its consumer of the intake, calls, notify and billing topics."""
 
     def subscriptions(settings: Settings) -> Sequence[Subscription]:
-        return consumers.subscriptions(settings, billing)
+        return reactions.subscriptions(settings, billing)
 
     return ServiceDefinition(service="billing", migrations=MIGRATIONS, subscriptions=subscriptions)
 
@@ -30,5 +30,5 @@ def create_app(settings: Settings, billing_settings: BillingSettings | None = No
     app = create_service_app(
         settings, definition(billing), routers=(api.router,), title="Frontdesk billing"
     )
-    app.state.billing_settings = billing
+    app.state.service_settings = billing
     return app

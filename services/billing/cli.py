@@ -19,7 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from libs.events.values import PERIOD_PATTERN
-from services.billing.domain import Replay, euros, explain
+from services.billing.domain.explain import explain
+from services.billing.domain.money import euros
+from services.billing.domain.replay import Replay
 from services.billing.replays import replay_from_log
 
 app = typer.Typer(help="Billing tools for staff.", no_args_is_help=True)

@@ -8,7 +8,7 @@ from prometheus_client import Counter
 
 from libs.events.billing import CreditNoteIssued, InvoiceIssued, PunchCardLow
 from libs.events.envelope import Event
-from services.billing.domain import CallDecision, is_top_up
+from services.billing.domain.decisions import CallDecision
 
 CALL_DECISIONS = Counter(
     "frontdesk_billing_call_decisions_total",
@@ -43,8 +43,9 @@ REPLAYS = Counter(
 def documents_issued(events: Iterable[Event]) -> None:
     """Count issued documents and their totals."""
     for event in events:
+        kind: str
         if isinstance(event, InvoiceIssued):
-            kind = "top_up" if is_top_up(event) else "monthly"
+            kind = event.purpose
             INVOICES_ISSUED.labels(kind).inc()
         elif isinstance(event, CreditNoteIssued):
             kind = "credit_note"

@@ -8,7 +8,8 @@ from typing import Any
 
 from fpdf import FPDF
 
-from services.billing.domain import euros, local_date
+from services.billing.domain.calendar import local_date
+from services.billing.domain.money import euros
 from services.billing.schemas import BureauRead, DocumentLineView, InvoiceDocument
 from services.billing.settings import BillingSettings
 

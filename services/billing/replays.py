@@ -14,7 +14,7 @@ from uuid import UUID
 from libs.events.catalogue import UndecodableEvent, decode, topic_for
 from libs.platform import kafka
 from libs.platform.replay import end_offsets, read_log
-from services.billing.domain import LoggedEvent, Replay, rebuild
+from services.billing.domain.replay import LoggedEvent, Replay, rebuild
 
 LOG_SERVICES = ("intake", "calls", "notify", "billing")
 Progress = Callable[[int, int], None]

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from libs.events.billing import InvoicePurpose
 from libs.events.values import EmailHandling, Plan, UtcDatetime
 
 
@@ -100,7 +101,7 @@ class InvoiceSummary(BaseModel):
     invoice_number: str
     client_id: UUID
     period: str
-    purpose: Literal["monthly", "top_up"]
+    purpose: InvoicePurpose
     issued_at: datetime
     total_cents: int
 
@@ -117,6 +118,9 @@ class InvoiceRead(InvoiceSummary):
     credited_cents: int
     outstanding_cents: int
     status: Literal["open", "paid"]
+    billing_stream_position: int | None = Field(
+        default=None, description="How many of the client's billing events it was computed from"
+    )
 
 
 class CreditNoteRead(BaseModel):
@@ -245,8 +249,12 @@ class IssuedRead(DraftRead):
 
     invoice_id: UUID
     invoice_number: str
+    purpose: InvoicePurpose
     issued_at: datetime
     computed_from: list[PositionRead]
+    billing_stream_position: int | None = Field(
+        default=None, description="How many of the client's billing events it was computed from"
+    )
 
 
 class ReplayRead(BaseModel):

@@ -7,7 +7,10 @@ from typing import Any
 from uuid import UUID
 
 from libs.events.billing import DocumentLine, InvoiceIssued
-from services.billing.domain import CallDecision, Draft, PeriodRun, Replay, explain
+from services.billing.domain.decisions import CallDecision
+from services.billing.domain.documents import Draft, PeriodRun
+from services.billing.domain.explain import explain
+from services.billing.domain.replay import Replay
 from services.billing.schemas import (
     CallDecisionRead,
     DifferenceRead,

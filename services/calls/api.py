@@ -10,24 +10,13 @@ from fastapi import APIRouter, Query
 from libs.errors import NotFound, Rejected
 from libs.events.envelope import Actor, new_id
 from libs.events.values import PhoneNumber
+from libs.office_hours import office_status
 from libs.platform.http import Runtime, Store
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
-from services.calls import directory, projections
-from services.calls.domain import (
-    AnswerCall,
-    Command,
-    EndCall,
-    MarkNonBillable,
-    ReceiveCall,
-    RecordNote,
-    RecordVoicemail,
-    RequestEscalation,
-    RestoreBillability,
-    TransferCall,
-    office_status,
-)
-from services.calls.handlers import Outcome, execute
+from services.calls import directory, read_model
+from services.calls.commands import execute
+from services.calls.domain import commands
 from services.calls.schemas import (
     CallAnswer,
     CallCreate,
@@ -65,12 +54,13 @@ def operator(operator_id: str | None) -> Actor | None:
 async def receive_call(body: CallCreate, rt: Runtime, store: Store) -> ScreenPop:
     """A call to a reserved number arrived: record it and return the screen pop."""
     now = rt.clock.now()
-    command = ReceiveCall(
+    command = commands.ReceiveCall(
         call_id=new_id(),
         at=now,
         dialled_number=body.dialled_number,
         caller_number=body.caller_number,
         received_at=body.received_at or now,
+        caller_language=body.caller_language,
     )
     outcome = await execute(store, command)
     return await read_screen(store, outcome.call.call_id)
@@ -87,14 +77,14 @@ async def read_screen(store: EventStore, call_id: UUID) -> ScreenPop:
 @router.post("/calls/{call_id}/answer", responses=ERRORS)
 async def answer_call(call_id: UUID, body: CallAnswer, rt: Runtime, store: Store) -> CallRead:
     """An operator picks up the call."""
-    command = AnswerCall(call_id=call_id, at=rt.clock.now(), **body.model_dump())
+    command = commands.AnswerCall(call_id=call_id, at=rt.clock.now(), **body.model_dump())
     return await _run(store, command)
 
 
 @router.post("/calls/{call_id}/notes", status_code=201, responses=ERRORS)
 async def record_note(call_id: UUID, body: NoteCreate, rt: Runtime, store: Store) -> NoteRead:
     """Record the message for the client; it keeps the book version that was on screen."""
-    command = RecordNote(
+    command = commands.RecordNote(
         call_id=call_id, at=rt.clock.now(), actor=operator(body.operator_id), **body.model_dump()
     )
     call = await _run(store, command)
@@ -107,7 +97,7 @@ async def request_escalation(
     call_id: UUID, body: EscalationCreate, rt: Runtime, store: Store
 ) -> EscalationRead:
     """Escalate the call under one of the book's urgency rules."""
-    command = RequestEscalation(
+    command = commands.RequestEscalation(
         call_id=call_id,
         at=rt.clock.now(),
         actor=operator(body.operator_id),
@@ -122,7 +112,7 @@ async def request_escalation(
 @router.post("/calls/{call_id}/transfer", responses=ERRORS)
 async def transfer_call(call_id: UUID, body: TransferCreate, rt: Runtime, store: Store) -> CallRead:
     """Put the call through to another number."""
-    command = TransferCall(
+    command = commands.TransferCall(
         call_id=call_id,
         at=rt.clock.now(),
         actor=operator(body.operator_id),
@@ -137,14 +127,14 @@ async def record_voicemail(
     call_id: UUID, body: VoicemailCreate, rt: Runtime, store: Store
 ) -> CallRead:
     """The caller left a voicemail (after hours, or no operator free)."""
-    command = RecordVoicemail(call_id=call_id, at=rt.clock.now(), **body.model_dump())
+    command = commands.RecordVoicemail(call_id=call_id, at=rt.clock.now(), **body.model_dump())
     return await _run(store, command)
 
 
 @router.post("/calls/{call_id}/end", responses=ERRORS)
 async def end_call(call_id: UUID, rt: Runtime, store: Store) -> CallRead:
     """The line was closed."""
-    return await _run(store, EndCall(call_id=call_id, at=rt.clock.now()))
+    return await _run(store, commands.EndCall(call_id=call_id, at=rt.clock.now()))
 
 
 @router.post("/calls/{call_id}/non-billable", status_code=201, responses=ERRORS)
@@ -152,7 +142,7 @@ async def mark_non_billable(
     call_id: UUID, body: NonBillableCreate, rt: Runtime, store: Store
 ) -> CallRead:
     """Do not bill the call (cold_call only where the client agreed cold calls are free)."""
-    command = MarkNonBillable(
+    command = commands.MarkNonBillable(
         call_id=call_id,
         at=rt.clock.now(),
         actor=operator(body.operator_id),
@@ -167,7 +157,7 @@ async def restore_billability(
     call_id: UUID, rt: Runtime, store: Store, comment: Annotated[ShortText, Query()] = ""
 ) -> CallRead:
     """Revert the call's non-billable mark: it is billable again."""
-    command = RestoreBillability(call_id=call_id, at=rt.clock.now(), comment=comment)
+    command = commands.RestoreBillability(call_id=call_id, at=rt.clock.now(), comment=comment)
     return await _run(store, command)
 
 
@@ -182,7 +172,7 @@ async def list_calls(
     """Calls received in [from, to), of one client or all, oldest first."""
     if start is not None and end is not None and start > end:
         raise Rejected("'from' must not be after 'to'")
-    rows = await projections.list_calls(
+    rows = await read_model.list_calls(
         store.pool, store.schema, client_id=client_id, start=start, end=end, limit=limit
     )
     return [CallRead.model_validate(row) for row in rows]
@@ -191,10 +181,10 @@ async def list_calls(
 @router.get("/calls/{call_id}", responses=ERRORS)
 async def get_call(call_id: UUID, store: Store) -> CallDetail:
     """One call with its event history."""
-    row = await projections.get_call(store.pool, store.schema, call_id)
+    row = await read_model.get_call(store.pool, store.schema, call_id)
     if row is None:
         raise NotFound(f"no call {call_id}")
-    events = await projections.history(store.pool, store.schema, call_id)
+    events = await read_model.history(store.pool, store.schema, call_id)
     return CallDetail.model_validate({**row, "history": events})
 
 
@@ -217,7 +207,7 @@ async def read_line(number: PhoneNumber, rt: Runtime, store: Store) -> LineRead:
     )
 
 
-async def _run(store: EventStore, command: Command) -> CallRead:
-    outcome: Outcome = await execute(store, command)
-    row = await projections.get_call(store.pool, store.schema, outcome.call.call_id)
+async def _run(store: EventStore, command: commands.Command) -> CallRead:
+    outcome = await execute(store, command)
+    row = await read_model.get_call(store.pool, store.schema, outcome.call.call_id)
     return CallRead.model_validate(row)

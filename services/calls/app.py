@@ -7,22 +7,22 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.calls import api, directory, telephony
+from services.calls import api, reactions, telephony
 from services.calls.migrations import MIGRATIONS
 from services.calls.settings import CallsSettings
 
 DEFINITION = ServiceDefinition(
     service="calls",
     migrations=MIGRATIONS,
-    subscriptions=directory.subscriptions,
-    startup=(directory.show_clients,),
+    subscriptions=reactions.subscriptions,
+    startup=(reactions.show_clients,),
 )
 
 
-def create_app(settings: Settings, calls_settings: CallsSettings | None = None) -> FastAPI:
+def create_app(settings: Settings, service_settings: CallsSettings | None = None) -> FastAPI:
     """The calls service's HTTP API with its event store, relay and consumers."""
     app = create_service_app(
         settings, DEFINITION, routers=(telephony.router, api.router), title="Frontdesk calls"
     )
-    app.state.calls_settings = calls_settings or CallsSettings()
+    app.state.service_settings = service_settings or CallsSettings()
     return app

@@ -1,21 +1,18 @@
-"""Calls' own projection of intake: who holds which number, their book versions and hours.
+"""What calls keeps of intake's facts: who holds which number, their book versions and hours.
 
-Fed by the intake topic (no synchronous calls to intake). Kafka keys by client, so one
-client's events arrive in order; a number moving between clients is resolved by the time of
-each assignment, whichever order the two clients' events arrive in. The client info gauge
-follows the clients table: loaded at start, then after each client event commits.
+Written by the reactions to the intake topic (services/calls/reactions.py; no synchronous
+calls to intake). Kafka keys by client, so one client's events arrive in order; a number
+moving between clients is resolved by the time of each assignment, whichever order the two
+clients' events arrive in.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
-from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
 from libs.events.intake import (
     ClientActivated,
@@ -23,19 +20,12 @@ from libs.events.intake import (
     ClientRegistered,
     NumberAssigned,
     NumberReleased,
-    OfficeHoursChanged,
     SecretaryBookRevised,
 )
 from libs.events.values import Language, OfficeHours
-from libs.platform.consumer import Handler, HandlerContext, Subscription, projecting, typed
 from libs.platform.db import Connection
-from libs.platform.runtime import ServiceRuntime
-from libs.platform.settings import Settings
-from services.calls import metrics
-from services.calls.domain import ClientStatus, Line
-from services.calls.projections import Queryable
-
-E = TypeVar("E", bound=Event)
+from services.calls.domain.commands import ClientStatus, Line
+from services.calls.read_model import Queryable
 
 
 async def client_registered(event: ClientRegistered, conn: Connection, schema: str) -> None:
@@ -66,15 +56,6 @@ async def _set_status(conn: Connection, schema: str, event: Event, status: Clien
         f"UPDATE {schema}.directory_clients SET status = $2, updated_at = $3 "
         "WHERE client_id = $1 AND status <> 'offboarded'",
         event.client_id, status, event.occurred_at,
-    )  # fmt: skip
-
-
-async def office_hours_changed(event: OfficeHoursChanged, conn: Connection, schema: str) -> None:
-    """The client's office hours were replaced."""
-    await conn.execute(
-        f"UPDATE {schema}.directory_clients SET office_hours = $2::jsonb, updated_at = $3 "
-        "WHERE client_id = $1",
-        event.client_id, event.office_hours.model_dump_json(), event.occurred_at,
     )  # fmt: skip
 
 
@@ -112,20 +93,8 @@ async def book_revised(event: SecretaryBookRevised, conn: Connection, schema: st
     )  # fmt: skip
 
 
-def showing_client(
-    cls: type[E], apply: Callable[[E, Connection, str], Awaitable[None]]
-) -> tuple[str, Handler]:
-    """(event type, handler) for a client step after which the client info gauge follows."""
-
-    async def project(event: E, ctx: HandlerContext) -> None:
-        await apply(event, ctx.conn, ctx.store.schema)
-        company = await _shown_name(ctx.conn, ctx.store.schema, event.client_id)
-        ctx.after_commit(partial(metrics.show_client, event.client_id, company))
-
-    return str(cls.model_fields["type"].default), typed(cls, project)
-
-
-async def _shown_name(db: Queryable, schema: str, client_id: UUID) -> str | None:
+async def shown_name(db: Queryable, schema: str, client_id: UUID) -> str | None:
+    """The client's name while it has not left (None once it has, or if unknown)."""
     name: str | None = await db.fetchval(
         f"SELECT name FROM {schema}.directory_clients "
         "WHERE client_id = $1 AND status <> 'offboarded'",
@@ -134,40 +103,12 @@ async def _shown_name(db: Queryable, schema: str, client_id: UUID) -> str | None
     return name
 
 
-async def show_clients(runtime: ServiceRuntime) -> None:
-    """Put every client that has not left on the client info gauge (at start)."""
-    assert runtime.store is not None
-    rows = await runtime.store.pool.fetch(
-        f"SELECT client_id, name FROM {runtime.store.schema}.directory_clients "
-        "WHERE status <> 'offboarded'"
+async def shown_clients(db: Queryable, schema: str) -> list[tuple[UUID, str]]:
+    """Every client that has not left, with its name."""
+    rows = await db.fetch(
+        f"SELECT client_id, name FROM {schema}.directory_clients WHERE status <> 'offboarded'"
     )
-    for row in rows:
-        metrics.show_client(row["client_id"], row["name"])
-
-
-HANDLERS: dict[str, Handler] = dict(
-    [
-        showing_client(ClientRegistered, client_registered),
-        showing_client(ClientActivated, client_activated),
-        showing_client(ClientOffboarded, client_offboarded),
-        projecting(OfficeHoursChanged, office_hours_changed),
-        projecting(NumberAssigned, number_assigned),
-        projecting(NumberReleased, number_released),
-        projecting(SecretaryBookRevised, book_revised),
-    ]
-)
-"""The intake events calls keeps, by type; the others (plan, notifications) it ignores."""
-
-
-def subscriptions(settings: Settings) -> tuple[Subscription, ...]:
-    """The directory's subscription to the intake topic."""
-    return (
-        Subscription(
-            name=f"{settings.topic_prefix}-calls-directory",
-            topics=(topic_for("intake", settings.topic_prefix),),
-            handlers=HANDLERS,
-        ),
-    )
+    return [(row["client_id"], row["name"]) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from libs.events.calls import (
     VoicemailRecorded,
 )
 from libs.events.envelope import Event
-from services.calls.domain import Call
+from services.calls.domain.model import Call
 
 CALLS_RECEIVED = Counter(
     "frontdesk_calls_received_total",
@@ -79,7 +79,7 @@ def observe(events: Sequence[Event], before: Call | None) -> None:
             case CallMarkedNonBillable():
                 NON_BILLABLE.labels(event.reason, "marked").inc()
             case CallBillabilityRestored() if before is not None and before.non_billable:
-                NON_BILLABLE.labels(before.non_billable, "reverted").inc()
+                NON_BILLABLE.labels(before.non_billable.reason, "reverted").inc()
 
 
 def show_client(client_id: UUID, company: str | None) -> None:

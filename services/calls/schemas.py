@@ -41,6 +41,9 @@ class CallCreate(Request):
     dialled_number: PhoneNumber
     caller_number: PhoneNumber | None = None
     received_at: Instant | None = None
+    caller_language: Language | None = Field(
+        default=None, description="The caller's language when known (e.g. the IVR choice)"
+    )
 
 
 class CallAnswer(Request):

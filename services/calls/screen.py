@@ -7,9 +7,9 @@ from typing import Any
 from uuid import UUID
 
 from libs.events.values import Language
-from services.calls import directory, projections
-from services.calls.domain import office_status
-from services.calls.projections import Queryable
+from libs.office_hours import office_status
+from services.calls import directory, read_model
+from services.calls.read_model import Queryable
 
 DEFAULT_GREETINGS: dict[Language, str] = {
     "nl": "Goedendag, {name}, waarmee kan ik u helpen?",
@@ -25,7 +25,7 @@ _FROM_CALL = (
 
 async def screen_pop(db: Queryable, schema: str, call_id: UUID) -> dict[str, Any] | None:
     """Everything the operator sees for a call, as of the moment it came in."""
-    call = await projections.get_call(db, schema, call_id)
+    call = await read_model.get_call(db, schema, call_id)
     if call is None:
         return None
     card = await directory.client_card(db, schema, call["client_id"], call["book_version"])

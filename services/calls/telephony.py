@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import libs.twilio as libtwilio
 from libs.errors import DomainError, NotFound
 from libs.events.envelope import Actor
-from libs.platform.http import Runtime, Store
+from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.store import EventStore
 from services.calls import directory, twilio
-from services.calls.domain import Call, ReceiveCall, RecordVoicemail
-from services.calls.handlers import execute
+from services.calls.commands import execute
+from services.calls.domain.commands import ReceiveCall, RecordVoicemail
+from services.calls.domain.model import Call
 from services.calls.settings import CallsSettings
 
 M = TypeVar("M", bound=BaseModel)
@@ -78,13 +79,7 @@ class RecordingWebhook(BaseModel):
     duration: int = Field(default=0, alias="RecordingDuration", ge=0, le=86400)
 
 
-def calls_settings(request: Request) -> CallsSettings:
-    """The calls-specific settings of this app."""
-    found: CallsSettings = request.app.state.calls_settings
-    return found
-
-
-Config = Annotated[CallsSettings, Depends(calls_settings)]
+Config = Annotated[CallsSettings, Depends(service_settings)]
 
 
 def call_id_for(call_sid: str) -> UUID:

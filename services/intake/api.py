@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import AwareDatetime
 
@@ -17,33 +17,22 @@ from libs.events import (
     SecretaryBookRevised,
     new_id,
 )
-from libs.platform.http import Runtime
+from libs.platform.http import Runtime, Store
 from libs.platform.problems import refusals
 from libs.platform.runtime import ServiceRuntime
 from libs.platform.store import EventStore
-from services.intake import queries
-from services.intake.domain import (
-    ActivateClient,
-    AssignNumber,
-    BookContent,
-    ChangeNotification,
-    ChangeOfficeHours,
-    ChangePlan,
-    Command,
-    OffboardClient,
-    RegisterClient,
-    ReleaseNumber,
-    ReviseBook,
-    book_version_as_of,
-    normalise_number,
-)
-from services.intake.handlers import execute
-from services.intake.queries import ClientRow
+from services.intake import read_model
+from services.intake.commands import execute
+from services.intake.domain import commands
+from services.intake.domain.phone import normalise_number
+from services.intake.domain.rules import book_version_as_of
+from services.intake.read_model import ClientRow
 from services.intake.schemas import (
     BookRead,
     BookRevisionRead,
     BookVersion,
     BookWrite,
+    CheckedNotification,
     ClientCreate,
     ClientCreated,
     ClientRead,
@@ -66,35 +55,23 @@ Number = Annotated[str, Path(max_length=64, description="E.164, e.g. +3185123456
 AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with offset")]
 
 
-def _store(rt: ServiceRuntime) -> EventStore:
-    return rt.require_store()
-
-
-def _pool(rt: ServiceRuntime) -> asyncpg.Pool:
-    return _store(rt).pool
-
-
-def _schema(rt: ServiceRuntime) -> str:
-    return _store(rt).schema
-
-
-async def _client(rt: ServiceRuntime, client_id: UUID) -> ClientRead:
-    row = await queries.client(_pool(rt), _schema(rt), client_id)
+async def _client(store: EventStore, client_id: UUID, now: datetime) -> ClientRead:
+    row = await read_model.client(store.pool, store.schema, client_id)
     if row is None:
         raise NotFound(f"no client {client_id}")
-    return await _with_plan(rt, row)
+    return await _with_plan(store, row, now)
 
 
-async def _with_plan(rt: ServiceRuntime, row: ClientRow) -> ClientRead:
-    periods = await queries.plan_periods(_pool(rt), _schema(rt), row.client_id)
-    return client_read(row, periods, rt.clock.now())
+async def _with_plan(store: EventStore, row: ClientRow, now: datetime) -> ClientRead:
+    periods = await read_model.plan_periods(store.pool, store.schema, row.client_id)
+    return client_read(row, periods, now)
 
 
 @router.post("/clients", status_code=201)
-async def register_client(body: ClientCreate, rt: Runtime) -> ClientCreated:
+async def register_client(body: ClientCreate, rt: Runtime, store: Store) -> ClientCreated:
     """Register a client from its intake form."""
     default_notification = NotificationPreferences(recipients=(body.contact_email,))
-    command = RegisterClient(
+    command = commands.RegisterClient(
         client_id=new_id(),
         at=rt.clock.now(),
         name=body.name,
@@ -106,96 +83,114 @@ async def register_client(body: ClientCreate, rt: Runtime) -> ClientCreated:
         office_hours=body.office_hours,
         cold_calls_free=body.cold_calls_free,
     )
-    await execute(_store(rt), command)
+    await execute(store, command)
     return ClientCreated(client_id=command.client_id)
 
 
 @router.get("/clients")
 async def list_clients(
     rt: Runtime,
+    store: Store,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[ClientRead]:
     """Clients by name, optionally only those in one status."""
-    rows = await queries.clients(_pool(rt), _schema(rt), status, limit, offset)
-    return [await _with_plan(rt, row) for row in rows]
+    rows = await read_model.clients(store.pool, store.schema, status, limit, offset)
+    return [await _with_plan(store, row, rt.clock.now()) for row in rows]
 
 
 @router.get("/clients/{client_id}", responses=READ)
-async def read_client(client_id: ClientId, rt: Runtime) -> ClientRead:
+async def read_client(client_id: ClientId, rt: Runtime, store: Store) -> ClientRead:
     """One client, with the plan in force today."""
-    return await _client(rt, client_id)
+    return await _client(store, client_id, rt.clock.now())
 
 
-async def _change(rt: ServiceRuntime, command: Command) -> ClientRead:
-    await execute(_store(rt), command)
-    return await _client(rt, command.client_id)
+async def _change(rt: ServiceRuntime, store: EventStore, command: commands.Command) -> ClientRead:
+    await execute(store, command)
+    return await _client(store, command.client_id, rt.clock.now())
 
 
 @router.post("/clients/{client_id}/activate", responses=CHANGE)
-async def activate_client(client_id: ClientId, rt: Runtime) -> ClientRead:
+async def activate_client(client_id: ClientId, rt: Runtime, store: Store) -> ClientRead:
     """The intake is complete (a book and a number in place): start answering calls."""
-    return await _change(rt, ActivateClient(client_id=client_id, at=rt.clock.now()))
+    return await _change(rt, store, commands.ActivateClient(client_id=client_id, at=rt.clock.now()))
 
 
 @router.post("/clients/{client_id}/offboard", responses=CHANGE)
 async def offboard_client(
-    client_id: ClientId, rt: Runtime, body: Annotated[Offboarding | None, Body()] = None
+    client_id: ClientId,
+    rt: Runtime,
+    store: Store,
+    body: Annotated[Offboarding | None, Body()] = None,
 ) -> ClientRead:
     """The client leaves; its forwarding numbers are released."""
-    reason = body.reason if body else ""
-    return await _change(rt, OffboardClient(client_id=client_id, at=rt.clock.now(), reason=reason))
+    command = commands.OffboardClient(
+        client_id=client_id, at=rt.clock.now(), reason=body.reason if body else ""
+    )
+    return await _change(rt, store, command)
 
 
 @router.put("/clients/{client_id}/notification", responses=CHANGE)
 async def change_notification(
-    client_id: ClientId, body: NotificationPreferences, rt: Runtime
+    client_id: ClientId, body: CheckedNotification, rt: Runtime, store: Store
 ) -> ClientRead:
     """Replace how and to whom call messages are sent."""
-    command = ChangeNotification(client_id=client_id, at=rt.clock.now(), notification=body)
-    return await _change(rt, command)
+    command = commands.ChangeNotification(client_id=client_id, at=rt.clock.now(), notification=body)
+    return await _change(rt, store, command)
 
 
 @router.put("/clients/{client_id}/office-hours", responses=CHANGE)
-async def change_office_hours(client_id: ClientId, body: OfficeHours, rt: Runtime) -> ClientRead:
+async def change_office_hours(
+    client_id: ClientId, body: OfficeHours, rt: Runtime, store: Store
+) -> ClientRead:
     """Replace the client's office hours (weekly schedule, holidays, closures)."""
-    command = ChangeOfficeHours(client_id=client_id, at=rt.clock.now(), office_hours=body)
-    return await _change(rt, command)
+    command = commands.ChangeOfficeHours(client_id=client_id, at=rt.clock.now(), office_hours=body)
+    return await _change(rt, store, command)
 
 
 @router.post("/clients/{client_id}/numbers", status_code=201, responses=CHANGE)
-async def assign_number(client_id: ClientId, body: NumberAssign, rt: Runtime) -> NumberRead:
+async def assign_number(
+    client_id: ClientId, body: NumberAssign, rt: Runtime, store: Store
+) -> NumberRead:
     """Reserve a forwarding number for the client; 409 if any client holds it already."""
     number = normalise_number(body.number)
-    await execute(_store(rt), AssignNumber(client_id=client_id, at=rt.clock.now(), number=number))
+    await execute(
+        store, commands.AssignNumber(client_id=client_id, at=rt.clock.now(), number=number)
+    )
     return NumberRead(number=number, client_id=client_id)
 
 
 @router.delete("/clients/{client_id}/numbers/{number}", status_code=204, responses=CHANGE)
-async def release_number(client_id: ClientId, number: Number, rt: Runtime) -> Response:
+async def release_number(
+    client_id: ClientId, number: Number, rt: Runtime, store: Store
+) -> Response:
     """Take a forwarding number back from the client; 404 if the client does not hold it."""
-    command = ReleaseNumber(client_id=client_id, at=rt.clock.now(), number=normalise_number(number))
-    await execute(_store(rt), command)
+    command = commands.ReleaseNumber(
+        client_id=client_id, at=rt.clock.now(), number=normalise_number(number)
+    )
+    await execute(store, command)
     return Response(status_code=204)
 
 
 @router.put("/clients/{client_id}/book", responses=CHANGE)
-async def revise_book(client_id: ClientId, body: BookWrite, rt: Runtime) -> BookVersion:
+async def revise_book(
+    client_id: ClientId, body: BookWrite, rt: Runtime, store: Store
+) -> BookVersion:
     """Store a new, complete version of the secretary book."""
-    command = ReviseBook(
+    command = commands.ReviseBook(
         client_id=client_id,
         at=rt.clock.now(),
         content=_content(body),
         expected_version=body.expected_book_version,
     )
-    events = await execute(_store(rt), command)
+    events = await execute(store, command)
     revised = next(e for e in events if isinstance(e, SecretaryBookRevised))
     return BookVersion(book_version=revised.book_version)
 
 
-def _content(body: BookWrite) -> BookContent:
-    return BookContent(
+def _content(body: BookWrite) -> commands.BookContent:
+    return commands.BookContent(
         greeting=body.greeting,
         instructions=body.instructions,
         faq=tuple(body.faq),
@@ -208,14 +203,16 @@ def _content(body: BookWrite) -> BookContent:
 
 
 @router.get("/clients/{client_id}/book", responses=READ)
-async def read_book(client_id: ClientId, rt: Runtime, as_of: AsOf = None) -> BookRead:
+async def read_book(client_id: ClientId, rt: Runtime, store: Store, as_of: AsOf = None) -> BookRead:
     """The book version in force at `as_of` (default now); 404 if there was none yet."""
-    await _client(rt, client_id)
+    await _client(store, client_id, rt.clock.now())
     instant = as_of or rt.clock.now()
-    revisions = await queries.book_revisions(_pool(rt), _schema(rt), client_id)
+    revisions = await read_model.book_revisions(store.pool, store.schema, client_id)
     version = book_version_as_of(revisions, instant)
     row = (
-        None if version is None else await queries.book(_pool(rt), _schema(rt), client_id, version)
+        None
+        if version is None
+        else await read_model.book(store.pool, store.schema, client_id, version)
     )
     if row is None:
         raise NotFound(f"client {client_id} had no secretary book at {instant.isoformat()}")
@@ -223,24 +220,26 @@ async def read_book(client_id: ClientId, rt: Runtime, as_of: AsOf = None) -> Boo
 
 
 @router.get("/clients/{client_id}/book/versions", responses=READ)
-async def list_book_versions(client_id: ClientId, rt: Runtime) -> list[BookRevisionRead]:
+async def list_book_versions(
+    client_id: ClientId, rt: Runtime, store: Store
+) -> list[BookRevisionRead]:
     """Every version of the client's book and when it was written."""
-    await _client(rt, client_id)
-    revisions = await queries.book_revisions(_pool(rt), _schema(rt), client_id)
+    await _client(store, client_id, rt.clock.now())
+    revisions = await read_model.book_revisions(store.pool, store.schema, client_id)
     return [BookRevisionRead(book_version=r.version, revised_at=r.revised_at) for r in revisions]
 
 
 @router.post("/clients/{client_id}/plan", status_code=201, responses=CHANGE)
-async def change_plan(client_id: ClientId, body: PlanChange, rt: Runtime) -> PlanRead:
+async def change_plan(client_id: ClientId, body: PlanChange, rt: Runtime, store: Store) -> PlanRead:
     """New commercial terms from `effective_from` (a Europe/Amsterdam day, not in the past)."""
-    command = ChangePlan(
+    command = commands.ChangePlan(
         client_id=client_id,
         at=rt.clock.now(),
         plan=body.plan,
         effective_from=body.effective_from,
         email_handling=body.email_handling,
     )
-    events = await execute(_store(rt), command)
+    events = await execute(store, command)
     change = next(e for e in events if isinstance(e, PlanChanged))
     return PlanRead(
         plan=change.plan,
@@ -251,18 +250,18 @@ async def change_plan(client_id: ClientId, body: PlanChange, rt: Runtime) -> Pla
 
 
 @router.get("/clients/{client_id}/plans", responses=READ)
-async def list_plans(client_id: ClientId, rt: Runtime) -> PlansRead:
+async def list_plans(client_id: ClientId, rt: Runtime, store: Store) -> PlansRead:
     """The plan in force today and the whole plan history."""
-    await _client(rt, client_id)
-    periods = await queries.plan_periods(_pool(rt), _schema(rt), client_id)
+    await _client(store, client_id, rt.clock.now())
+    periods = await read_model.plan_periods(store.pool, store.schema, client_id)
     return plans_read(periods, rt.clock.now())
 
 
 @router.get("/numbers/{number}", responses=READ)
-async def read_screen_pop(number: Number, rt: Runtime) -> ScreenPop:
+async def read_screen_pop(number: Number, rt: Runtime, store: Store) -> ScreenPop:
     """The screen pop: the client holding the number and its book as in force now."""
     normal = normalise_number(number)
-    row = await queries.screen_pop(_pool(rt), _schema(rt), normal)
+    row = await read_model.screen_pop(store.pool, store.schema, normal)
     if row is None:
         raise NotFound(f"no client holds {normal}")
     return screen_pop(row, rt.clock.now())

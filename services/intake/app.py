@@ -9,7 +9,7 @@ from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
 from services.intake import openapi
 from services.intake.api import router
-from services.intake.projections import MIGRATIONS
+from services.intake.migrations import MIGRATIONS
 
 DEFINITION = ServiceDefinition(service="intake", migrations=MIGRATIONS)
 

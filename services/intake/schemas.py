@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from libs.events import (
     EmailHandling,
@@ -21,9 +21,35 @@ from libs.events import (
     UrgencyRule,
 )
 from libs.events.intake import AfterHours
-from libs.events.values import Email, HttpsUrl, LongText, Name, ShortText, Text
+from libs.events.values import (
+    EmailAddress,
+    HttpsUrl,
+    LongText,
+    Name,
+    ShortText,
+    Text,
+    checked_email,
+)
 
 Status = Literal["registered", "active", "offboarded"]
+
+
+def _recipients_checked(preferences: NotificationPreferences) -> NotificationPreferences:
+    for recipient in preferences.recipients:
+        checked_email(recipient)
+    return preferences
+
+
+def _contact_checked(contact: EscalationContact) -> EscalationContact:
+    if contact.email is not None:
+        checked_email(contact.email)
+    return contact
+
+
+CheckedNotification = Annotated[NotificationPreferences, AfterValidator(_recipients_checked)]
+"""Notification preferences given through the API: every recipient checked by email-validator."""
+CheckedContact = Annotated[EscalationContact, AfterValidator(_contact_checked)]
+"""An escalation contact given through the API: its e-mail address checked by email-validator."""
 
 
 class RequestBody(BaseModel):
@@ -36,11 +62,11 @@ class ClientCreate(RequestBody):
     """The intake form: who the client is and the terms agreed."""
 
     name: Name
-    contact_email: Email
+    contact_email: EmailAddress
     language: Language
     plan: Plan = PerCallPlan()
     email_handling: EmailHandling = EmailHandling()
-    notification: NotificationPreferences | None = Field(
+    notification: CheckedNotification | None = Field(
         default=None, description="Default: a daily digest to contact_email"
     )
     office_hours: OfficeHours = OfficeHours()
@@ -109,7 +135,7 @@ class BookWrite(RequestBody):
     instructions: LongText = ""
     faq: list[FaqEntry] = Field(default=[], max_length=500)
     urgency_rules: list[UrgencyRule] = Field(default=[], max_length=50)
-    escalation_contacts: list[EscalationContact] = Field(default=[], max_length=20)
+    escalation_contacts: list[CheckedContact] = Field(default=[], max_length=20)
     temporary_instructions: list[TemporaryInstruction] = Field(default=[], max_length=100)
     after_hours: AfterHours = "email_summary"
     calendar_url: HttpsUrl | None = None

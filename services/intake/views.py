@@ -6,13 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from libs.office_hours import office_open
-from services.intake.domain import (
-    PlanPeriod,
-    instructions_in_force,
-    local_date,
-    plan_in_force,
-)
-from services.intake.queries import BookRow, ClientRow, ScreenPopRow
+from services.intake.domain.rules import instructions_in_force, plan_in_force
+from services.intake.domain.state import PlanPeriod, local_date
+from services.intake.read_model import BookRow, ClientRow, ScreenPopRow
 from services.intake.schemas import BookRead, ClientRead, PlanRead, PlansRead, ScreenPop
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from libs.errors import NotFound, Rejected
+from libs.errors import NotFound
 from libs.events.values import OfficeHours
-from libs.platform.http import Runtime, Store
+from libs.platform.http import Runtime, Store, app_state
 from libs.platform.problems import refusals
-from services.notify import directory, outbox, planner
-from services.notify.domain import local_day
+from services.notify import commands, directory, outbox
+from services.notify.domain.schedule import local_day
 from services.notify.notifier import Notifier
 from services.notify.schemas import (
     DigestRead,
@@ -28,16 +27,7 @@ ERRORS = refusals(
     not_found="No such client or notification",
     rejected="Invalid request, or a day that cannot have a digest",
 )
-EARLIEST = date(2000, 1, 1)
-
-
-def notifier(request: Request) -> Notifier:
-    """The notify service's adapters."""
-    found: Notifier = request.app.state.notifier
-    return found
-
-
-NotifierDep = Annotated[Notifier, Depends(notifier)]
+NotifierDep = Annotated[Notifier, app_state("notifier")]
 
 
 @router.post("/digests/run", responses=ERRORS)
@@ -46,24 +36,11 @@ async def run_digests(
 ) -> DigestRunRead:
     """Create every digest client's digest for the day now; runs again return the same."""
     now = rt.clock.now()
-    today = local_day(now, OfficeHours())
-    day = body.date or today
-    _check_day(day, today)
-    clients = await directory.clients_in_mode(store.pool, store.schema, "daily_digest")
-    outcomes = [
-        await planner.run_digest(store.pool, store.schema, n, client, day, now)
-        for client in clients
-    ]
+    outcomes = await commands.run_digests(store.pool, store.schema, n, body.date, now)
     return DigestRunRead(
-        date=day, digests=[DigestRead.model_validate(o, from_attributes=True) for o in outcomes]
+        date=body.date or local_day(now, OfficeHours()),
+        digests=[DigestRead.model_validate(o, from_attributes=True) for o in outcomes],
     )
-
-
-def _check_day(day: date, today: date) -> None:
-    if day < EARLIEST:
-        raise Rejected(f"no digests before {EARLIEST}")
-    if day > today:
-        raise Rejected(f"{day} has not begun yet; digests run for today or earlier")
 
 
 @router.get("/clients/{client_id}/notifications", responses=ERRORS)

@@ -7,10 +7,11 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.notify import api, handlers, scheduler, sender
+from services.notify import api, reactions
 from services.notify.migrations import MIGRATIONS
 from services.notify.notifier import Notifier, bootstrap
 from services.notify.settings import NotifySettings
+from services.notify.workers import schedule, sender
 
 
 def definition(notifier: Notifier) -> ServiceDefinition:
@@ -18,8 +19,8 @@ def definition(notifier: Notifier) -> ServiceDefinition:
     return ServiceDefinition(
         service="notify",
         migrations=MIGRATIONS,
-        subscriptions=lambda settings: handlers.subscriptions(settings, notifier),
-        workers={"digest-schedule": scheduler.worker(notifier), "sender": sender.worker(notifier)},
+        subscriptions=lambda settings: reactions.subscriptions(settings, notifier),
+        workers={"digest-schedule": schedule.worker(notifier), "sender": sender.worker(notifier)},
     )
 
 
@@ -30,4 +31,5 @@ def create_app(settings: Settings, notifier: Notifier | None = None) -> FastAPI:
         settings, definition(notifier), routers=(api.router,), title="Frontdesk notify"
     )
     app.state.notifier = notifier
+    app.state.service_settings = notifier.settings
     return app

@@ -13,13 +13,14 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from libs.events.values import Language
-from libs.office_hours import DEFAULT_ZONE
-from services.notify.domain import Call, Notification
+from services.notify.domain.model import Call
+from services.notify.domain.plan import Notification
+from services.notify.domain.schedule import zone_named
 
 TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_MAX = 200
@@ -67,7 +68,7 @@ class Composer:
 
     def _context(self, n: Notification) -> dict[str, Any]:
         t = self.labels(n.language)
-        tz = _zone(n.timezone)
+        tz = zone_named(n.timezone)
         calls = [call_view(t, call, tz) for call in n.calls]
         day = day_text(t, n.day) if n.day else ""
         values = {"day": day, "count": len(calls), "client": n.client_name or self.brand}
@@ -156,10 +157,3 @@ def one_line(text: str) -> str:
 def _labels(directory: Path, language: str) -> Labels:
     labels: Labels = json.loads((directory / "i18n" / f"{language}.json").read_text("utf-8"))
     return labels
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_ZONE)

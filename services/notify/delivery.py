@@ -8,7 +8,7 @@ from typing import Protocol
 from uuid import UUID
 
 from libs.events.notify import NotificationKind
-from services.notify.domain import Channel
+from services.notify.domain.model import Channel
 
 
 @dataclass(frozen=True)

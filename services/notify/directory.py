@@ -10,7 +10,8 @@ import asyncpg
 
 from libs.events.values import OfficeHours
 from libs.platform.db import Connection
-from services.notify.domain import Client
+from services.notify.domain import filters
+from services.notify.domain.model import Client
 
 Queryable: TypeAlias = asyncpg.Pool | Connection
 
@@ -38,12 +39,12 @@ async def load_client(db: Queryable, schema: str, client_id: UUID) -> Client | N
     return _client(row) if row is not None else None
 
 
-async def clients_in_mode(db: Queryable, schema: str, mode: str) -> list[Client]:
-    """Every active client with this notification mode."""
+async def digest_clients(db: Queryable, schema: str) -> list[Client]:
+    """Every client that gets daily digests (filters.gets_digests)."""
     rows = await db.fetch(
-        f"SELECT * FROM {schema}.clients WHERE mode = $1 AND active ORDER BY client_id", mode
+        f"SELECT * FROM {schema}.clients WHERE {filters.GETS_DIGESTS_SQL} ORDER BY client_id"
     )
-    return [_client(row) for row in rows]
+    return [client for client in map(_client, rows) if filters.gets_digests(client)]
 
 
 def _client(row: asyncpg.Record) -> Client:

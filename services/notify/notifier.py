@@ -1,4 +1,4 @@
-"""What notify's handlers, workers and API share: settings, templates and transports."""
+"""What notify's reactions, commands, workers and API share: settings, templates and transports."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from uuid import UUID
 from libs.events.routing import EscalationDispatched
 from libs.platform.runtime import ServiceRuntime
 from libs.platform.store import EventStore
-from services.notify.chat import ChatTransport
+from services.notify.adapters.chat import ChatTransport
+from services.notify.adapters.sms import SmsTransport
+from services.notify.adapters.smtp import SmtpTransport
 from services.notify.compose import Composer
 from services.notify.delivery import Transport
-from services.notify.domain import Channel
+from services.notify.domain.model import Channel
 from services.notify.settings import NotifySettings, ack_url
-from services.notify.sms import SmsTransport
-from services.notify.smtp import SmtpTransport
 
 
 @dataclass(frozen=True)

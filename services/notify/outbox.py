@@ -9,17 +9,22 @@ they measure how long a process has been silent, not business time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import structlog
 
 from libs.platform.db import Connection, advisory_key
 from services.notify.compose import Rendered
 from services.notify.delivery import Outgoing
 from services.notify.directory import Queryable
-from services.notify.domain import Notification
+from services.notify.domain.plan import Notification, target_problem
+from services.notify.notifier import Notifier
+
+log = structlog.get_logger(__name__)
 
 READ_COLUMNS = (
     "notification_id, client_id, channel, kind, state, recipients, subject, call_ids, "
@@ -70,6 +75,33 @@ async def enqueue(
     )
     await conn.execute("SELECT pg_notify($1, '')", wake_channel(schema))
     return True
+
+
+async def queue(
+    conn: Connection,
+    schema: str,
+    notifier: Notifier,
+    notifications: Iterable[Notification],
+    now: datetime,
+) -> list[UUID]:
+    """Render and queue notifications; a dedupe key seen before is skipped."""
+    queued = []
+    for n in notifications:
+        problem = target_problem(n.channel, n.recipients[0]) if n.kind == "escalation" else None
+        message_id = notifier.message_id(n.notification_id)
+        body = notifier.composer.render(n)
+        if await enqueue(conn, schema, n, body, message_id=message_id, now=now, failed=problem):
+            queued.append(n.notification_id)
+            log.info(
+                "notification.queued",
+                notification_id=str(n.notification_id),
+                client_id=str(n.client_id),
+                kind=n.kind,
+                channel=n.channel,
+                calls=len(n.call_ids),
+                refused=problem,
+            )
+    return queued
 
 
 async def claim(db: Queryable, schema: str, *, limit: int, lease_seconds: float) -> list[Outgoing]:

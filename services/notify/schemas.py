@@ -9,17 +9,21 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.notify import NotificationKind
-from services.notify.domain import Channel
+from services.notify.domain.model import Channel
 
 State = Literal["pending", "sending", "sent", "failed"]
 
 
 class DigestRunCreate(BaseModel):
-    """Run the daily digests of one local day now (default: today)."""
+    """Run the daily digests of one local day now (default: each client's own today)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date | None = Field(default=None, description="Europe/Amsterdam calendar day")
+    date: dt.date | None = Field(
+        default=None,
+        description="Calendar day in each client's office timezone (default Europe/Amsterdam); "
+        "clients for whom it has not begun yet are left out",
+    )
 
 
 class DigestRead(BaseModel):
@@ -35,7 +39,7 @@ class DigestRead(BaseModel):
 class DigestRunRead(BaseModel):
     """What a digest run did, client by client."""
 
-    date: dt.date
+    date: dt.date = Field(description="The requested day, else today in Europe/Amsterdam")
     digests: list[DigestRead]
 
 

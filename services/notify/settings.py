@@ -8,6 +8,8 @@ from uuid import uuid4
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.notify.domain.retry import RetryPolicy
+
 PREFIX = "FRONTDESK_NOTIFY_"
 
 
@@ -83,15 +85,18 @@ class NotifySettings(BaseSettings):
         return max(self.smtp_timeout_seconds, self.http_timeout_seconds)
 
     @property
-    def max_retry_wait(self) -> float:
-        """The longest pause between two tries within one claim."""
-        return 8 * self.retry_base_seconds
+    def retry_policy(self) -> RetryPolicy:
+        """The domain's retry and give-up rule with this deployment's numbers."""
+        return RetryPolicy(
+            max_claims=self.max_claims,
+            tries_per_claim=self.send_attempts,
+            base_seconds=self.retry_base_seconds,
+        )
 
     @model_validator(mode="after")
     def _lease_outlasts_a_claim(self) -> NotifySettings:
         # A claim still sending when its lease ends could be taken over and sent twice.
-        longest = self.send_attempts * self.send_seconds
-        longest += (self.send_attempts - 1) * self.max_retry_wait
+        longest = self.retry_policy.longest_claim(self.send_seconds)
         if self.lease_seconds <= longest:
             raise ValueError(
                 f"lease_seconds ({self.lease_seconds}) must exceed the longest claim ({longest}s: "

@@ -7,19 +7,21 @@ HTTP statuses in one place (libs.platform.problems).
 from __future__ import annotations
 
 from html import escape
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse
 
 from libs.errors import Forbidden, NotFound
 from libs.events.envelope import Actor
+from libs.events.routing import Presence
 from libs.events.values import Language
-from libs.platform.http import Runtime, Store
+from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.problems import refusals
-from services.routing import escalations, links, metrics, projections, roster
-from services.routing.domain import Acknowledge, Presence
+from services.routing import commands, escalations, links, read_model
+from services.routing.domain.escalation import Acknowledge
+from services.routing.domain.operators import PutOperator, RosterCommand, SetPresence
 from services.routing.schemas import (
     AckCreate,
     CallRoutingRead,
@@ -39,15 +41,8 @@ ERRORS = refusals(
 )
 OperatorId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
 Token = Annotated[str, Query(min_length=1, max_length=200)]
-
-
-def routing_settings(request: Request) -> RoutingSettings:
-    """The routing-specific settings of this app."""
-    found: RoutingSettings = request.app.state.routing_settings
-    return found
-
-
-Config = Annotated[RoutingSettings, Depends(routing_settings)]
+Config = Annotated[RoutingSettings, Depends(service_settings)]
+T = TypeVar("T")
 
 
 @router.get("/operators", responses=ERRORS)
@@ -55,17 +50,15 @@ async def list_operators(
     store: Store, presence: Presence | None = None, language: Language | None = None
 ) -> list[OperatorRead]:
     """The roster, optionally only operators with a presence or speaking a language."""
-    rows = await roster.listing(store.pool, store.schema, presence, language)
+    rows = await read_model.operators(store.pool, store.schema, presence, language)
     return [OperatorRead.model_validate(row) for row in rows]
 
 
 @router.get("/operators/{operator_id}", responses=ERRORS)
 async def get_operator(operator_id: OperatorId, store: Store) -> OperatorRead:
     """One operator."""
-    row = await roster.get(store.pool, store.schema, operator_id)
-    if row is None:
-        raise NotFound(f"no operator {operator_id}")
-    return OperatorRead.model_validate(row)
+    row = await read_model.get_operator(store.pool, store.schema, operator_id)
+    return OperatorRead.model_validate(_found(row, f"operator {operator_id}"))
 
 
 @router.put("/operators/{operator_id}", responses=ERRORS)
@@ -73,10 +66,11 @@ async def put_operator(
     operator_id: OperatorId, body: OperatorPut, rt: Runtime, store: Store
 ) -> OperatorRead:
     """Add an operator (offline at first) or change their name and languages."""
-    now = rt.clock.now()
-    row = await roster.upsert(store.pool, store.schema, operator_id, body.name, body.languages, now)
-    await metrics.count_roster(store.pool, store.schema)
-    return OperatorRead.model_validate(row)
+    command = PutOperator(
+        operator_id=operator_id, at=rt.clock.now(), actor=Actor(kind="staff"),
+        name=body.name, languages=tuple(body.languages),
+    )  # fmt: skip
+    return await _roster(store, command)
 
 
 @router.put("/operators/{operator_id}/presence", responses=ERRORS)
@@ -84,19 +78,24 @@ async def put_presence(
     operator_id: OperatorId, body: PresencePut, rt: Runtime, store: Store
 ) -> OperatorRead:
     """Say whether the operator takes calls (available), is busy, or has logged off."""
-    now = rt.clock.now()
-    row = await roster.set_presence(store.pool, store.schema, operator_id, body.presence, now)
-    await metrics.count_roster(store.pool, store.schema)
-    return OperatorRead.model_validate(row)
+    own = Actor(kind="operator", id=operator_id)
+    command = SetPresence(
+        operator_id=operator_id, at=rt.clock.now(), actor=own, presence=body.presence
+    )
+    return await _roster(store, command)
+
+
+async def _roster(store: Store, command: RosterCommand) -> OperatorRead:
+    """Run a roster command and answer with the operator's row."""
+    row = await commands.change_roster(store, command)
+    return OperatorRead.model_validate(_found(row, f"operator {command.operator_id}"))
 
 
 @router.get("/escalations/{escalation_id}", responses=ERRORS)
 async def get_escalation(escalation_id: UUID, store: Store) -> EscalationRead:
     """An escalation: every attempt so far, and whether it was acknowledged or exhausted."""
     state = await escalations.load(store.pool, store.schema, escalation_id)
-    if state is None:
-        raise NotFound(f"no escalation {escalation_id}")
-    return EscalationRead.of(state)
+    return EscalationRead.of(_found(state, f"escalation {escalation_id}"))
 
 
 @router.post("/escalations/{escalation_id}/ack", responses=ERRORS)
@@ -108,7 +107,7 @@ async def acknowledge(
     command = Acknowledge(
         at=rt.clock.now(), by=body.by, actor=actor, contact_index=body.contact_index
     )
-    return EscalationRead.of(await escalations.acknowledge(store, escalation_id, command))
+    return EscalationRead.of(await commands.acknowledge(store, escalation_id, command))
 
 
 @router.get(
@@ -127,14 +126,14 @@ async def acknowledge_by_link(
         raise Forbidden("this acknowledgement link is not valid")
     actor = Actor(kind="client", id=f"ack-link:{attempt}")
     command = Acknowledge(at=rt.clock.now(), by="", actor=actor, attempt=attempt)
-    state = await escalations.acknowledge(store, escalation_id, command)
+    state = await commands.acknowledge(store, escalation_id, command)
     return HTMLResponse(_thanks(state.acknowledged_by or ""))
 
 
 @router.get("/calls/{call_id}/routing", responses=ERRORS)
 async def call_routing(call_id: UUID, store: Store) -> CallRoutingRead:
     """Where routing sent a call, and the escalations of the call."""
-    route = await projections.get_route(store.pool, store.schema, call_id)
+    route = await read_model.get_route(store.pool, store.schema, call_id)
     found = await escalations.ids_for_call(store.pool, store.schema, call_id)
     if route is None and not found:
         raise NotFound(f"routing knows no call {call_id}")
@@ -144,6 +143,12 @@ async def call_routing(call_id: UUID, store: Store) -> CallRoutingRead:
         route=RouteRead.model_validate(route) if route else None,
         escalations=[EscalationRead.of(state) for state in states if state is not None],
     )
+
+
+def _found(value: T | None, what: str) -> T:
+    if value is None:
+        raise NotFound(f"no {what}")
+    return value
 
 
 def _thanks(name: str) -> str:

@@ -7,10 +7,11 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.routing import api, handlers, telephony
+from services.routing import api, reactions, telephony
 from services.routing.migrations import MIGRATIONS
 from services.routing.settings import RoutingSettings
-from services.routing.worker import roster_gauge_worker, timer_worker
+from services.routing.workers.roster_gauge import roster_gauge_worker
+from services.routing.workers.timers import timer_worker
 
 
 def definition(config: RoutingSettings) -> ServiceDefinition:
@@ -18,7 +19,7 @@ def definition(config: RoutingSettings) -> ServiceDefinition:
     return ServiceDefinition(
         service="routing",
         migrations=MIGRATIONS,
-        subscriptions=lambda settings: handlers.subscriptions(settings, config),
+        subscriptions=lambda settings: reactions.subscriptions(settings, config),
         workers={
             "escalation-timers": timer_worker(config),
             "roster-gauge": roster_gauge_worker(config),
@@ -35,5 +36,5 @@ def create_app(settings: Settings, routing_settings: RoutingSettings | None = No
         routers=(api.router, telephony.router),
         title="Frontdesk routing",
     )
-    app.state.routing_settings = config
+    app.state.service_settings = config
     return app

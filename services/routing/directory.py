@@ -26,8 +26,9 @@ from libs.events.intake import (
 from libs.events.values import Language, OfficeHours
 from libs.platform.consumer import Handler, Subscription, projecting
 from libs.platform.db import Connection
+from libs.platform.directory import office_hours_changed
 from libs.platform.settings import Settings
-from services.routing.domain import Book
+from services.routing.domain.chain import Book
 
 Queryable: TypeAlias = asyncpg.Pool | Connection
 FALLBACK_LANGUAGE: Language = "nl"
@@ -55,15 +56,6 @@ async def client_registered(event: ClientRegistered, conn: Connection, schema: s
         "office_hours = EXCLUDED.office_hours, updated_at = EXCLUDED.updated_at",
         event.client_id, event.name, event.language, event.office_hours.model_dump_json(),
         event.occurred_at,
-    )  # fmt: skip
-
-
-async def office_hours_changed(event: OfficeHoursChanged, conn: Connection, schema: str) -> None:
-    """The client's office hours (schedule, holidays, closures) were replaced."""
-    await conn.execute(
-        f"UPDATE {schema}.directory_clients SET office_hours = $2::jsonb, updated_at = $3 "
-        "WHERE client_id = $1",
-        event.client_id, event.office_hours.model_dump_json(), event.occurred_at,
     )  # fmt: skip
 
 

@@ -9,9 +9,7 @@ attempt and repeats none.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 from uuid import UUID
 
 import asyncpg
@@ -21,37 +19,15 @@ from libs.errors import NotFound
 from libs.events.calls import EscalationRequested
 from libs.events.catalogue import decode, encode
 from libs.events.envelope import Event
-from libs.events.routing import EscalationDispatched, EscalationExhausted
-from libs.platform.consumer import INFRASTRUCTURE_ERRORS
 from libs.platform.db import Connection
-from libs.platform.faults import crash_point
-from libs.platform.store import EventStore
-from services.routing import directory, links, metrics
+from services.routing import directory, links
 from services.routing.directory import Queryable
-from services.routing.domain import (
-    Acknowledge,
-    Chain,
-    Escalation,
-    FireTimer,
-    StartChain,
-    chain_for,
-    decide,
-    fold,
-    stream_id,
-)
-from services.routing.settings import RoutingSettings
+from services.routing.domain.chain import Chain, book_to_follow, book_wait_until, chain_for
+from services.routing.domain.escalation import Escalation, fold, stream_id
 
 log = structlog.get_logger(__name__)
 Emit = links.Emit
 """Appends events to a stream at an expected version, in the caller's transaction."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """An escalation before a step, and the events the step recorded (none if nothing was due)."""
-
-    before: Escalation
-    events: list[Event]
 
 
 async def open_request(
@@ -64,23 +40,10 @@ async def open_request(
         "VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7, $8::jsonb, $9, $6) "
         "ON CONFLICT (escalation_id) DO NOTHING RETURNING escalation_id",
         event.escalation_id, event.call_id, event.client_id, event.urgency_kind,
-        event.book_version, now, now + book_wait, encode(event).decode(), event.occurred_at,
+        event.book_version, now, book_wait_until(now, book_wait), encode(event).decode(),
+        event.occurred_at,
     )  # fmt: skip
     return found is not None
-
-
-async def advance(
-    conn: Connection, schema: str, escalation_id: UUID, now: datetime, emit: Emit
-) -> Outcome:
-    """Start the chain or move it on if its attempt timed out; the row stays locked till commit."""
-    row, state = await lock(conn, schema, escalation_id)
-    chain = await _chain(conn, schema, row, state, now)
-    if chain is None:  # the book version on screen has not reached routing yet
-        return Outcome(state, [])
-    command = StartChain if state.status == "requested" else FireTimer
-    events = decide(command(at=now, chain=chain), state)
-    await save(conn, schema, state, events, emit, now, chain.book_version)
-    return Outcome(state, events)
 
 
 async def lock(
@@ -100,6 +63,23 @@ async def chain_of(conn: Connection, schema: str, row: asyncpg.Record, state: Es
     version = row["chain_book_version"]
     book = await directory.book(conn, schema, state.client_id, version) if version else None
     return chain_for(book, state.urgency_kind)
+
+
+async def chain_to_follow(
+    conn: Connection, schema: str, row: asyncpg.Record, state: Escalation, now: datetime
+) -> Chain | None:
+    """The chain to follow; None while the book version on screen is still on its way."""
+    if state.status != "requested":
+        return await chain_of(conn, schema, row, state)
+    version = state.book_version
+    on_screen = await directory.book(conn, schema, state.client_id, version) if version else None
+    latest = None if on_screen else await directory.book(conn, schema, state.client_id)
+    choice = book_to_follow(version, on_screen, latest, now=now, wait_until=row["book_wait_until"])
+    if choice.waiting:
+        return None
+    if choice.fell_back:
+        log.warning("escalation.book_missing", book_version=version)
+    return chain_for(choice.book, state.urgency_kind)
 
 
 async def save(
@@ -122,93 +102,17 @@ async def save(
     return after
 
 
-async def acknowledge(store: EventStore, escalation_id: UUID, command: Acknowledge) -> Escalation:
-    """Stop the chain; without a name, the contact of the acknowledged attempt is named."""
-    async with store.transaction() as conn:
-        row, state = await lock(conn, store.schema, escalation_id)
-        if not command.by:
-            command = replace(
-                command, by=await _contact_name(conn, store.schema, row, state, command)
-            )
-        events = decide(command, state)
-        emit = partial(store.append, conn=conn)
-        after = await save(conn, store.schema, state, events, emit, command.at)
-    recorded(Outcome(state, events))
-    return after
-
-
-async def _contact_name(
-    conn: Connection, schema: str, row: asyncpg.Record, state: Escalation, command: Acknowledge
-) -> str:
-    steps = (await chain_of(conn, schema, row, state)).steps
-    attempt = command.attempt or 0
-    return steps[attempt - 1].contact_name if 0 < attempt <= len(steps) else "escalation link"
-
-
-async def fire_due(store: EventStore, now: datetime, *, limit: int, config: RoutingSettings) -> int:
-    """Move on every escalation whose timer is due at `now`, one transaction each."""
-    passed: list[UUID] = []
-    fired = 0
-    while fired + len(passed) < limit:
-        found = await _fire_one(store, now, passed, config)
-        if found is None:
-            break
-        escalation_id, outcome = found
-        if outcome is not None and outcome.events:
-            fired += 1
-            recorded(outcome)
-        else:  # still waiting for its book, or failing: the others must not wait behind it
-            passed.append(escalation_id)
-    return fired
-
-
-async def _fire_one(
-    store: EventStore, now: datetime, passed: list[UUID], config: RoutingSettings
-) -> tuple[UUID, Outcome | None] | None:
-    """The next due timer and what firing it recorded (None: it failed and was rolled back)."""
-    found: UUID | None = None
-    try:
-        async with store.transaction() as conn:
-            found = await conn.fetchval(
-                f"SELECT escalation_id FROM {store.schema}.escalations "
-                "WHERE state IN ('requested', 'dispatched') AND due_at <= $1 "
-                "AND NOT (escalation_id = ANY($2::uuid[])) "
-                "ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-                now,
-                passed,
-            )
-            if found is None:
-                return None
-            emit = links.stamping(config, partial(store.append, conn=conn))
-            outcome = await advance(conn, store.schema, found, now, emit)
-            if outcome.events:
-                crash_point("routing.timer.before_commit")
-    except INFRASTRUCTURE_ERRORS:
-        raise
-    except Exception as exc:  # one broken escalation must not hold up every other timer
-        if found is None:
-            raise
-        log.exception("escalation.timer_failed", escalation_id=str(found), error=repr(exc))
-        return found, None
-    return found, outcome
-
-
-def recorded(outcome: Outcome) -> None:
-    """Metrics and log lines for a step once it is recorded; an exhausted chain alerts."""
-    metrics.observe(outcome.events, outcome.before)
-    state = outcome.before
-    ids = {"escalation_id": str(state.escalation_id), "call_id": str(state.call_id)}
-    for event in outcome.events:
-        if isinstance(event, EscalationDispatched):
-            log.info("escalation.dispatched", **ids, attempt=event.attempt, channel=event.channel)
-        elif isinstance(event, EscalationExhausted):
-            log.error(
-                "escalation.exhausted",
-                **ids,
-                client_id=str(state.client_id),
-                attempts=event.attempts,
-                alert="nobody in the chain acknowledged; the bureau must step in",
-            )
+async def next_due(conn: Connection, schema: str, now: datetime, passed: list[UUID]) -> UUID | None:
+    """The open escalation whose timer is due soonest at `now` (not one of `passed`), locked."""
+    found: UUID | None = await conn.fetchval(
+        f"SELECT escalation_id FROM {schema}.escalations "
+        "WHERE state IN ('requested', 'dispatched') AND due_at <= $1 "
+        "AND NOT (escalation_id = ANY($2::uuid[])) "
+        "ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        now,
+        passed,
+    )
+    return found
 
 
 async def load(db: Queryable, schema: str, escalation_id: UUID) -> Escalation | None:
@@ -229,27 +133,19 @@ async def ids_for_call(db: Queryable, schema: str, call_id: UUID) -> list[UUID]:
     return [row["escalation_id"] for row in rows]
 
 
-async def _chain(
-    conn: Connection, schema: str, row: asyncpg.Record, state: Escalation, now: datetime
-) -> Chain | None:
-    """The chain to follow; None while the book version on screen is still on its way."""
-    if state.status != "requested":
-        return await chain_of(conn, schema, row, state)
-    book = await directory.book(conn, schema, state.client_id, state.book_version)
-    if book is None and state.book_version is not None:
-        if now < row["book_wait_until"]:
-            return None
-        log.warning("escalation.book_missing", book_version=state.book_version)
-        book = await directory.book(conn, schema, state.client_id)
-    return chain_for(book, state.urgency_kind)
+async def history(db: Queryable, schema: str, stream: str) -> list[Event]:
+    """Every event of one of routing's streams, in order, read in the caller's transaction."""
+    rows = await db.fetch(
+        f"SELECT payload FROM {schema}.events WHERE stream_id = $1 ORDER BY stream_version",
+        stream,
+    )
+    return [decode(row["payload"]) for row in rows]
 
 
 async def _fold(db: Queryable, schema: str, row: asyncpg.Record) -> Escalation:
     request = decode(row["request"])
-    stream = await db.fetch(
-        f"SELECT payload FROM {schema}.events WHERE stream_id = $1 ORDER BY stream_version",
-        stream_id(request.escalation_id) if isinstance(request, EscalationRequested) else "",
-    )
-    state = fold([request, *(decode(r["payload"]) for r in stream)])
+    if not isinstance(request, EscalationRequested):
+        raise ValueError(f"an escalation starts with EscalationRequested, not {request.type}")
+    state = fold([request, *await history(db, schema, stream_id(request.escalation_id))])
     assert state is not None
     return state

@@ -17,11 +17,13 @@ from libs.events.routing import (
     EscalationAcknowledged,
     EscalationDispatched,
     EscalationExhausted,
+    Presence,
 )
 from libs.events.values import Language
-from services.routing import roster
+from services.routing import read_model
 from services.routing.directory import Queryable
-from services.routing.domain import Escalation, Presence, reason
+from services.routing.domain.escalation import Escalation
+from services.routing.domain.route import reason
 
 CALLS_ROUTED = Counter(
     "frontdesk_calls_routed_total",
@@ -86,7 +88,7 @@ def routed(event: CallRouted, client_language: Language) -> None:
 
 async def count_roster(db: Queryable, schema: str) -> None:
     """Set the operators gauge from the roster table, zero where nobody is."""
-    set_roster(await roster.counts(db, schema))
+    set_roster(await read_model.roster_counts(db, schema))
 
 
 def set_roster(counts: Mapping[tuple[str, str], int]) -> None:

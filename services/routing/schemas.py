@@ -9,8 +9,10 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from libs.events.intake import Channel
+from libs.events.routing import Presence
 from libs.events.values import Identifier, Language, Name
-from services.routing.domain import Escalation, Presence, Reason, Status
+from services.routing.domain.escalation import Escalation, Status
+from services.routing.domain.route import Reason
 
 
 def _distinct(languages: list[Language]) -> list[Language]:

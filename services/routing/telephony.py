@@ -19,7 +19,7 @@ from libs.platform.http import Store
 from libs.platform.store import EventStore
 from services.routing import directory, escalations, twilio
 from services.routing.api import Config
-from services.routing.domain import Dispatch, Escalation
+from services.routing.domain.escalation import Dispatch, Escalation
 from services.routing.settings import RoutingSettings
 
 router = APIRouter(prefix="/escalations", tags=["telephony"])

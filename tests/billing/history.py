@@ -16,7 +16,6 @@ from libs.events import (
     ClientRegistered,
     EmailHandling,
     Event,
-    NotificationPreferences,
     NotificationSent,
     PerCallPlan,
     Plan,
@@ -25,14 +24,17 @@ from libs.events import (
 )
 from libs.events.calls import NonBillableReason
 from libs.events.notify import NotificationKind
-from services.billing.domain import (
+from services.billing.domain.documents import run_period
+from services.billing.domain.issue import (
     credit_note_issued,
     document_number,
-    fold,
     invoice_issued,
-    run_period,
     top_up,
 )
+from services.billing.domain.ledger import fold
+from tests.support import builders
+
+CONTACT = "info@client.nl"
 
 
 def at(text: str) -> datetime:
@@ -45,11 +47,9 @@ def registered(
     setup_fee_cents: int = 4500, cold_calls_free: bool = False, language: str = "nl",
 ) -> ClientRegistered:  # fmt: skip
     """A client signed up at `when`."""
-    return ClientRegistered(
-        client_id=client, occurred_at=at(when), name=f"Client {client.hex[-4:]}",
-        contact_email="info@client.nl", language=language, plan=plan or PerCallPlan(),
-        email_handling=email or EmailHandling(),
-        notification=NotificationPreferences(recipients=("info@client.nl",)),
+    return builders.registered(
+        client, at(when), name=f"Client {client.hex[-4:]}", contact_email=CONTACT,
+        language=language, plan=plan or PerCallPlan(), email_handling=email or EmailHandling(),
         cold_calls_free=cold_calls_free, setup_fee_cents=setup_fee_cents,
     )  # fmt: skip
 
@@ -66,10 +66,7 @@ def plan_changed(
 
 def call(client: UUID, when: str) -> CallReceived:
     """A call received (and recorded) at `when`."""
-    return CallReceived(
-        client_id=client, occurred_at=at(when), call_id=new_id(), dialled_number="+31851234567",
-        caller_number="+31612345678", received_at=at(when), book_version=1, office_open=True,
-    )  # fmt: skip
+    return builders.call_received(client, at(when))
 
 
 def reported(
@@ -78,23 +75,19 @@ def reported(
     """An e-mail to the client listing the calls."""
     return NotificationSent(
         client_id=client, occurred_at=at(when), notification_id=new_id(), channel="email",
-        kind=kind, recipients=("info@client.nl",), dedupe_key=f"digest-{new_id()}",
+        kind=kind, recipients=(CONTACT,), dedupe_key=f"digest-{new_id()}",
         call_ids=tuple(c.call_id for c in calls), message_id="<m@frontdesk>",
     )  # fmt: skip
 
 
 def marked(call: CallReceived, reason: NonBillableReason, when: str) -> CallMarkedNonBillable:
     """The call marked non-billable."""
-    return CallMarkedNonBillable(
-        client_id=call.client_id, occurred_at=at(when), call_id=call.call_id, reason=reason
-    )
+    return CallMarkedNonBillable(**builders.on_call(call, at(when)), reason=reason)
 
 
 def restored(call: CallReceived, when: str) -> CallBillabilityRestored:
     """The call's non-billable mark reverted."""
-    return CallBillabilityRestored(
-        client_id=call.client_id, occurred_at=at(when), call_id=call.call_id
-    )
+    return CallBillabilityRestored(**builders.on_call(call, at(when)))
 
 
 class Numbers:

@@ -25,17 +25,14 @@ from libs.events import (
     new_id,
 )
 from libs.events.calls import NonBillableReason
-from services.billing.domain import (
-    decide_calls,
-    explain,
-    fold,
-    low_balance_warning,
-    record_payment,
-    run_period,
-    top_up,
-    vat_cents,
-    what_if,
-)
+from services.billing.domain.decisions import decide_calls
+from services.billing.domain.documents import run_period
+from services.billing.domain.explain import explain
+from services.billing.domain.issue import record_payment, top_up
+from services.billing.domain.ledger import fold
+from services.billing.domain.money import vat_cents
+from services.billing.domain.wallet import low_balance_warning
+from services.billing.domain.what_if import what_if
 from tests.billing.history import (
     Numbers,
     at,
@@ -292,3 +289,17 @@ def test_a_run_before_the_calls_are_reported_leaves_them_for_later(month: Month)
     statuses = sorted(d.status for d in run.calls())
     assert statuses.count("pending") == 1
     assert statuses.count("non_billable") == 5
+
+
+def test_an_invoice_says_what_it_is_for_and_how_far_into_the_billing_stream_it_saw(
+    month: Month,
+) -> None:
+    [top_up_invoice] = [
+        e for e in month.history if isinstance(e, InvoiceIssued) and e.client_id == C
+    ]
+    assert (top_up_invoice.purpose, top_up_invoice.billing_stream_position) == ("top_up", 1)
+    month.add(*issue_month(month.history, "2026-01", "2026-02-01T06:00:00", month.numbers))
+    january = month.invoice(C, "2026-01")
+    # C's stream before the run: the top-up and its invoice.
+    assert (january.purpose, january.billing_stream_position) == ("monthly", 2)
+    assert month.invoice(B, "2026-01").billing_stream_position == 1  # December's invoice

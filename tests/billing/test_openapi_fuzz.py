@@ -17,7 +17,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from libs.events import new_id
-from tests.billing.conftest import Stack
+from tests.billing.conftest import BillingStack
 from tests.billing.history import call, registered, reported
 from tests.support.fuzz import failures_of, operations_of
 
@@ -28,7 +28,7 @@ EXAMPLES = {"/replays": 4}  # each replay reads the log: keep these few
 
 
 @pytest.fixture(scope="module")
-async def known(stack: Stack) -> dict[str, str]:
+async def known(stack: BillingStack) -> dict[str, str]:
     """A client with an invoiced January, for path parameters."""
     client = new_id()
     first = call(client, "2026-01-05T09:00:00")
@@ -57,8 +57,8 @@ def _fuzz(operation: schemathesis.APIOperation, known: dict[str, str]) -> None:
     run()
 
 
-def test_no_request_makes_the_billing_api_fail(stack: Stack, known: dict[str, Any]) -> None:
-    spec = schemathesis.openapi.from_url(f"{stack.billing.url}/openapi.json", timeout=10)
+def test_no_request_makes_the_billing_api_fail(stack: BillingStack, known: dict[str, Any]) -> None:
+    spec = schemathesis.openapi.from_url(f"{stack.process.url}/openapi.json", timeout=10)
     operations = [op for op in operations_of(spec) if (op.method.upper(), op.path) not in SKIPPED]
     assert len(operations) >= 14
     failures = failures_of(operations, lambda operation: _fuzz(operation, known))

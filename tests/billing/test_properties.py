@@ -22,7 +22,8 @@ from libs.events import (
     new_id,
 )
 from libs.events.calls import NonBillableReason
-from services.billing.domain import Draft, fold, run_period
+from services.billing.domain.documents import Draft, run_period
+from services.billing.domain.ledger import fold
 from tests.billing.history import at, call, marked, registered, reported, restored
 
 PERIOD = "2026-01"

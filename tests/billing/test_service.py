@@ -1,260 +1,254 @@
-"""A real billing process consuming real topics: runs, numbering, rebuilds, replays, PDFs."""
+"""The billing service layer in-process: reactions and commands on a rolled-back transaction.
+
+No processes and no Kafka: events of intake, calls and notify are handed to billing's reaction
+handlers as the consumer would (one savepoint per message, with a log position), and the
+commands run on an event store whose connection sits inside a transaction that every test
+rolls back. The clock is fixed; nothing sleeps.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import re
-import zlib
-from datetime import date
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
 
+from libs.errors import Conflict, Rejected
 from libs.events import (
-    EmailHandling,
+    CallReceived,
     Event,
-    FixedMonthlyPlan,
-    PerCallPlan,
+    InvoiceIssued,
+    NotificationSent,
+    PunchCardLow,
     PunchCardPlan,
     new_id,
 )
-from tests.billing.conftest import Stack, now
-from tests.billing.history import call, marked, plan_changed, registered, reported
-from tests.support.pipeline import wait_until
+from libs.events.catalogue import topic_for
+from libs.platform.consumer import HandlerContext
+from libs.platform.db import Connection
+from services.billing import commands, read_model
+from services.billing.commands import RunResult, stream_id
+from services.billing.domain.ledger import BILLING_INPUTS
+from services.billing.domain.replay import LoggedEvent, rebuild
+from services.billing.migrations import MIGRATIONS
+from services.billing.reactions import input_topics, reactions
+from services.billing.settings import BillingSettings
+from tests.billing.history import at, call, marked, registered, reported
+from tests.support.rollback import RolledBackStore, rolled_back_store
 
 pytestmark = [pytest.mark.infra]
-PERIOD = "2026-01"
+PREFIX = "inproc"
+JANUARY = "2026-01"
+RUN_AT = at("2026-02-01T09:00:00")
 
 
-def _month(client: UUID, n: int, day: int = 5) -> list[Event]:
-    """n January calls of a client, reported in that day's digest."""
-    calls = [call(client, f"2026-01-{day:02d}T{9 + i:02d}:00:00") for i in range(n)]
-    return [*calls, reported(client, calls, f"2026-01-{day:02d}T16:15:00")]
+@dataclass
+class Billing:
+    """Billing's reactions and commands on one rolled-back transaction, with a fixed clock."""
 
+    conn: Connection
+    store: RolledBackStore
+    now: datetime = RUN_AT
+    logged: list[LoggedEvent] = field(default_factory=list)
+    handlers: dict[str, Any] = field(default_factory=lambda: reactions(BillingSettings()))
 
-@pytest.fixture(scope="module")
-async def january(stack: Stack) -> dict[str, Any]:
-    """Three clients with a January of calls, known to billing."""
-    a, b, c = new_id(), new_id(), new_id()
-    email = EmailHandling(enabled=True, monthly_fee_cents=1250)
-    fixed = FixedMonthlyPlan(monthly_amount_cents=5000, included_calls=2)
-    events: list[Event] = [
-        registered(a, "2025-12-01T08:00:00", language="en"),
-        registered(b, "2025-12-01T08:00:00", email=email, language="de"),
-        registered(c, "2025-12-01T08:00:00", setup_fee_cents=0),
-        plan_changed(c, "2025-12-20T08:00:00", date(2026, 1, 16), fixed),
-        *_month(a, 3), *_month(b, 2), *_month(c, 2, day=5), *_month(c, 3, day=20),
-    ]  # fmt: skip
-    await stack.append(events)
-    await stack.until_billing_has(events)
-    return {"a": a, "b": b, "c": c, "events": events}
+    async def consume(self, *events: Event) -> None:
+        """Hand events to billing's reactions as its consumer would, one savepoint each."""
+        for event in events:
+            topic = topic_for(event.service, PREFIX)
+            offset = sum(1 for e in self.logged if e.topic == topic)
+            self.logged.append(LoggedEvent(event, topic, 0, offset))
+            ctx = HandlerContext(
+                self.conn, self.store, lambda: self.now, position=(topic, 0, offset)
+            )
+            async with self.conn.transaction():
+                await self.handlers[event.type](event, ctx)
 
-
-async def _run(stack: Stack, period: str = PERIOD, **extra: str) -> dict[str, Any]:
-    response = await stack.http.post("/invoices/run", json={"period": period, **extra})
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def _invoice_of(stack: Stack, client: UUID, period: str = PERIOD) -> dict[str, Any]:
-    found = (await stack.http.get("/invoices", params={"client_id": str(client)})).json()
-    [summary] = [i for i in found if i["period"] == period and i["purpose"] == "monthly"]
-    invoice: dict[str, Any] = (await stack.http.get(f"/invoices/{summary['invoice_id']}")).json()
-    return invoice
-
-
-def _now_text() -> str:
-    return now().replace(tzinfo=None).isoformat()
-
-
-def _sequence(number: str) -> int:
-    return int(number.rsplit("-", 1)[1])
-
-
-async def test_two_concurrent_runs_issue_each_invoice_once_with_gap_free_numbers(
-    stack: Stack, january: dict[str, Any]
-) -> None:
-    first, second = await asyncio.gather(_run(stack), _run(stack))
-    outcomes = [r["outcome"] for r in first["results"] + second["results"]]
-    assert outcomes.count("issued") == 3
-    assert outcomes.count("already_issued") == 3
-    invoices = (await stack.http.get("/invoices")).json()
-    numbers = sorted(_sequence(i["invoice_number"]) for i in invoices)
-    assert numbers == list(range(1, len(numbers) + 1))
-    assert {i["invoice_number"][:5] for i in invoices} == {f"{now().year}-"}
-    a = await _invoice_of(stack, january["a"])
-    # A: 3 calls x 200 + setup 4500 = 5100; VAT 1071.
-    assert (a["subtotal_cents"], a["vat_cents"], a["total_cents"]) == (5100, 1071, 6171)
-    b = await _invoice_of(stack, january["b"])
-    # B: 2 calls x 100 + e-mail handling 1250 (Dec: 1250 too, never invoiced) + setup 4500.
-    assert b["subtotal_cents"] == 200 + 1250 + 1250 + 4500
-    c = await _invoice_of(stack, january["c"])
-    # C: 2 calls x 200 before the switch; 16-31 Jan fixed 5000*16/31 = 2581, 2*16/31 -> 1
-    # call included, 2 extra x 200.
-    assert c["subtotal_cents"] == 400 + 2581 + 400
-    assert {p["topic"] for p in a["computed_from"]} == {
-        stack.world.topic("intake"), stack.world.topic("calls"), stack.world.topic("notify")
-    }  # fmt: skip
-    calls = [line for line in a["lines"] if line["kind"] == "calls"]
-    assert len(calls[0]["call_ids"]) == 3
-
-
-async def test_the_invoice_pdf_and_its_data(stack: Stack, january: dict[str, Any]) -> None:
-    await _run(stack)
-    invoice = await _invoice_of(stack, january["b"])
-    response = await stack.http.get(f"/invoices/{invoice['invoice_id']}.pdf")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "application/pdf"
-    body = response.content
-    assert body.startswith(b"%PDF")
-    assert len(re.findall(rb"/Type\s*/Page\b", body)) == 1
-    assert invoice["invoice_number"] in _pdf_text(body)
-    data = (await stack.http.get(f"/invoices/{invoice['invoice_id']}.json")).json()
-    assert (data["language"], data["labels"]["invoice"]) == ("de", "Rechnung")
-    assert data["total_cents"] == invoice["total_cents"]
-    assert data["bureau"]["iban"]
-    assert (await stack.http.get(f"/invoices/{new_id()}.pdf")).status_code == 404
-
-
-def _pdf_text(body: bytes) -> str:
-    """Literal strings of the PDF (metadata included), with compressed streams inflated."""
-    chunks = [body]
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S):
-        try:
-            chunks.append(zlib.decompress(stream))
-        except zlib.error:
-            continue
-    text = b"\n".join(chunks)
-    hexes = [bytes.fromhex(h.decode()) for h in re.findall(rb"<FEFF([0-9A-Fa-f]+)>", text)]
-    decoded = [h.decode("utf-16-be", "replace") for h in hexes]
-    return text.decode("latin-1") + "\n".join(decoded)
-
-
-async def test_late_events_are_corrected_next_month_and_replays_reproduce_the_invoice(
-    stack: Stack, january: dict[str, Any]
-) -> None:
-    await _run(stack)
-    a = january["a"]
-    issued = await _invoice_of(stack, a)
-    a_calls = [e for e in january["events"] if e.client_id == a and e.type == "CallReceived"]
-    late_call = call(a, "2026-01-25T09:00:00")
-    late: list[Event] = [
-        marked(a_calls[0], "wrong_number", _now_text()),
-        late_call,
-        reported(a, [late_call], _now_text()),
-    ]
-    await stack.append(late)
-    await stack.until_billing_has(late)
-    for body in ({}, {"as_of": issued["issued_at"]}):
-        response = await stack.http.post(
-            "/replays", json={"client_id": str(a), "period": PERIOD, **body}
+    async def run(self, period: str = JANUARY, client_id: UUID | None = None) -> list[RunResult]:
+        """An invoice run at the fixed instant."""
+        return await commands.run_invoices(
+            self.store, period, client_id, self.now, input_topics(PREFIX)
         )
-        replay = response.json()
-        assert response.status_code == 200, replay
-        assert replay["difference"]["matches"], replay["difference"]
-        assert replay["issued"]["invoice_number"] == issued["invoice_number"]
-        assert replay["basis"] == ("as_of" if body else "invoice_positions")
-    usage = (await stack.http.get(f"/clients/{a}/usage", params={"period": PERIOD})).json()
-    assert usage["counts"]["non_billable:wrong_number"] == 1
-    [note] = usage["next_credit_notes"]
-    assert (note["original_invoice_id"], note["total_cents"]) == (issued["invoice_id"], 242)
-    february = await _run(stack, "2026-02", client_id=str(a))
-    [result] = february["results"]
-    assert (result["outcome"], result["total_cents"]) == ("issued", 242)  # late call 200 + 42
-    assert len(result["credit_note_ids"]) == 1
-    feb = await _invoice_of(stack, a, "2026-02")
-    [line] = feb["lines"]
-    assert (line["period"], line["corrects_invoice_id"]) == (PERIOD, issued["invoice_id"])
-    assert line["call_ids"] == [str(late_call.call_id)]
-    assert (await stack.http.get(f"/invoices/{issued['invoice_id']}")).json()[
-        "credited_cents"
-    ] == 242
+
+    async def stream(self, client_id: UUID) -> list[Event]:
+        """The client's billing stream, as appended."""
+        return [stored.event for stored in await self.store.load(stream_id(client_id))]
+
+    async def document(self, document_id: UUID | None, kind: str = "invoice") -> dict[str, Any]:
+        """An issued document as stored in the read model."""
+        row = await read_model.document(self.conn, self.store.schema, document_id, kind)
+        assert row is not None, f"no {kind} {document_id}"
+        return {**read_model.payload(row), "purpose": row["purpose"]}
+
+    def log(self, own: Sequence[Event]) -> list[LoggedEvent]:
+        """The log a replay would read: the inputs consumed, then billing's own topic."""
+        topic = topic_for("billing", PREFIX)
+        return [*self.logged, *(LoggedEvent(e, topic, 0, n) for n, e in enumerate(own))]
 
 
-async def test_punch_card_credit_is_invoiced_and_a_low_balance_is_announced(
-    stack: Stack,
+@pytest.fixture
+async def billing(database_url: str) -> AsyncIterator[Billing]:
+    """Billing's tables in a fresh schema, inside a transaction rolled back afterwards."""
+    async with rolled_back_store(database_url, "billing", MIGRATIONS, PREFIX) as store:
+        yield Billing(store.conn, store)
+
+
+def _month(client: UUID, n: int, day: int = 5) -> tuple[list[CallReceived], NotificationSent]:
+    """n January calls of a client and the digest that reported them."""
+    calls = [call(client, f"2026-01-{day:02d}T{9 + i:02d}:00:00") for i in range(n)]
+    return calls, reported(client, calls, f"2026-01-{day:02d}T16:15:00")
+
+
+def _lines(invoice: dict[str, Any]) -> Iterator[tuple[str, str, int, int, int]]:
+    for line in invoice["lines"]:
+        yield (line["kind"], line["period"], line["quantity"], line["unit_price_cents"],
+               line["amount_cents"])  # fmt: skip
+
+
+async def test_a_month_of_usage_becomes_an_invoice_with_the_right_lines(
+    billing: Billing,
 ) -> None:
     client = new_id()
-    joined = registered(
-        client, "2025-12-01T08:00:00", PunchCardPlan(low_balance_threshold_cents=250)
+    calls, digest = _month(client, 3)
+    await billing.consume(registered(client, "2025-12-01T08:00:00"), *calls, digest)
+    [result] = await billing.run()
+    assert (result.outcome, result.invoice_number, result.total_cents) == (
+        "issued", "2026-000001", 6171,
+    )  # fmt: skip
+    invoice = await billing.document(result.invoice_id)
+    # Setup fee 4500 + 3 calls x 200 = 5100; VAT 21% = 1071.
+    assert sorted(_lines(invoice)) == [
+        ("calls", JANUARY, 3, 200, 600), ("setup_fee", JANUARY, 1, 4500, 4500),
+    ]  # fmt: skip
+    [calls_line] = [line for line in invoice["lines"] if line["kind"] == "calls"]
+    assert calls_line["call_ids"] == [str(c.call_id) for c in calls]
+    assert invoice["purpose"] == "monthly"
+    assert {(p["topic"], p["offset"]) for p in invoice["computed_from"]} == {
+        (topic_for("intake", PREFIX), 0), (topic_for("calls", PREFIX), 2),
+        (topic_for("notify", PREFIX), 0),
+    }  # fmt: skip
+    [issued] = await billing.stream(client)
+    assert isinstance(issued, InvoiceIssued)
+    assert (issued.purpose, issued.billing_stream_position) == ("monthly", 0)
+
+
+async def test_a_second_run_issues_nothing_twice(billing: Billing) -> None:
+    first, second = new_id(), new_id()
+    for client in (first, second):
+        calls, digest = _month(client, 2)
+        await billing.consume(registered(client, "2025-12-01T08:00:00"), *calls, digest)
+    issued = {r.client_id: r for r in await billing.run()}
+    again = {r.client_id: r for r in await billing.run()}
+    assert {r.outcome for r in issued.values()} == {"issued"}
+    assert {r.outcome for r in again.values()} == {"already_issued"}
+    for client in (first, second):
+        assert again[client].invoice_number == issued[client].invoice_number
+        assert len(await billing.stream(client)) == 1
+    assert sorted(r.invoice_number or "" for r in issued.values()) == [
+        "2026-000001", "2026-000002",
+    ]  # fmt: skip
+    with pytest.raises(Rejected, match="has not ended"):
+        await billing.run("2026-02")
+
+
+async def test_a_non_billable_or_unreported_call_is_not_on_the_invoice(billing: Billing) -> None:
+    client = new_id()
+    calls, digest = _month(client, 3)
+    unreported = call(client, "2026-01-20T10:00:00")
+    wrong = marked(calls[0], "wrong_number", "2026-01-06T08:00:00")
+    await billing.consume(
+        registered(client, "2025-12-01T08:00:00"), *calls, digest, unreported, wrong
     )
-    await stack.append([joined])
-    await stack.until_billing_has([joined])
-    response = await stack.http.post(f"/clients/{client}/punch-card", json={"amount_cents": 400})
-    assert response.status_code == 201, response.text
-    bought = response.json()
-    assert bought["balance_cents"] == 400
-    invoice = (await stack.http.get(f"/invoices/{bought['invoice_id']}")).json()
-    assert invoice["purpose"] == "top_up"
-    assert invoice["subtotal_cents"] == 400 + 4500  # credit + the setup fee (first invoice)
-    today = call(client, _now_text())
-    await stack.append([today, reported(client, [today], _now_text(), "per_call")])
-
-    async def warned() -> bool:
-        found = await stack.pool.fetchval(
-            f"SELECT count(*) FROM {stack.schema}.history WHERE client_id = $1 "
-            "AND event_type = 'PunchCardLow'",
-            client,
-        )
-        return bool(found == 1)
-
-    await wait_until(warned, within=30, what="a PunchCardLow")
-    wallet = (await stack.http.get(f"/clients/{client}/punch-card")).json()
-    assert wallet["balance_cents"] == 200
-    paid = await stack.http.post(
-        f"/invoices/{invoice['invoice_id']}/payments", json={"amount_cents": invoice["total_cents"]}
-    )
-    assert paid.status_code == 201, paid.text
-    assert paid.json()["outstanding_cents"] == 0
-    again = await stack.http.post(
-        f"/invoices/{invoice['invoice_id']}/payments", json={"amount_cents": 1}
-    )
-    assert again.status_code == 409
+    [result] = await billing.run()
+    invoice = await billing.document(result.invoice_id)
+    [calls_line] = [line for line in invoice["lines"] if line["kind"] == "calls"]
+    assert calls_line["call_ids"] == [str(c.call_id) for c in calls[1:]]
+    assert (calls_line["quantity"], calls_line["amount_cents"]) == (2, 400)
+    assert result.total_cents == 4900 + 1029  # setup 4500 + 2 x 200, VAT 21%
 
 
-async def test_what_if_with_e_mail_handling(stack: Stack, january: dict[str, Any]) -> None:
-    body = {"client_id": str(january["a"]), "period": PERIOD, "plan": {"mode": "per_call"},
-            "email_handling": {"enabled": True, "monthly_fee_cents": 0}}  # fmt: skip
-    result = (await stack.http.post("/what-if", json=body)).json()
-    assert result["hypothetical"]["subtotal_cents"] * 2 == result["actual"]["subtotal_cents"]
-    assert PerCallPlan().mode == "per_call"
-
-
-async def test_rebuilding_billing_from_the_topics_reproduces_every_document(
-    stack: Stack, january: dict[str, Any]
+async def test_a_mark_after_the_invoice_becomes_a_credit_note_the_replay_leaves_out(
+    billing: Billing,
 ) -> None:
-    await _run(stack)
-    before = await _documents(stack)
-    stack.billing.stop()
-    async with stack.pool.acquire() as conn:
-        await conn.execute(f"DROP SCHEMA {stack.schema} CASCADE")
-    await stack.start_billing("billing_rebuilt")
+    client = new_id()
+    calls, digest = _month(client, 2)
+    await billing.consume(registered(client, "2025-12-01T08:00:00"), *calls, digest)
+    [january] = await billing.run()
+    billing.now = at("2026-02-10T09:00:00")
+    february_call = call(client, "2026-02-09T10:00:00")
+    await billing.consume(
+        marked(calls[0], "wrong_number", "2026-02-09T09:00:00"),
+        february_call, reported(client, [february_call], "2026-02-09T16:15:00"),
+    )  # fmt: skip
+    billing.now = at("2026-03-01T09:00:00")
+    [february] = await billing.run("2026-02")
+    [note_id] = february.credit_note_ids
+    note = await billing.document(note_id, "credit_note")
+    assert (note["original_invoice_id"], note["total_cents"]) == (str(january.invoice_id), 242)
+    assert note["credit_note_number"] == "CN-2026-000001"
+    assert await read_model.settled(billing.conn, billing.store.schema, january.invoice_id) == (
+        0, 242,
+    )  # fmt: skip
+    assert february.total_cents == 242  # the February call, 200 + VAT 42
+    own = await billing.stream(client)
+    assert [e.type for e in own] == ["InvoiceIssued", "CreditNoteIssued", "InvoiceIssued"]
+    issued = own[-1]
+    assert isinstance(issued, InvoiceIssued)
+    assert issued.billing_stream_position == 1  # January's invoice, not this run's credit note
+    replay = rebuild(billing.log(own), client, "2026-02", topic_for("billing", PREFIX))
+    assert (replay.basis, replay.difference.matches) == ("invoice_positions", True)
 
-    async def caught_up() -> bool:
-        exists = await stack.pool.fetchval("SELECT to_regclass($1)", f"{stack.schema}.documents")
-        return exists is not None and len(await _documents(stack)) == len(before)
 
-    await wait_until(caught_up, within=60, what="the rebuilt projection")
-    assert await _documents(stack) == before
-    for invoice in before.values():
-        if invoice.get("purpose") != "monthly":
-            continue
-        body = {"client_id": invoice["client_id"], "period": invoice["period"]}
-        replay = (await stack.http.post("/replays", json=body)).json()
-        assert replay["difference"]["matches"], replay["difference"]
-    rerun = await _run(stack)
-    assert {r["outcome"] for r in rerun["results"]} == {"already_issued", "nothing_to_invoice"}
+async def test_the_punch_card_warns_once_when_it_runs_low(billing: Billing) -> None:
+    client = new_id()
+    card = PunchCardPlan(low_balance_threshold_cents=250)
+    await billing.consume(registered(client, "2025-12-01T08:00:00", card))
+    billing.now = at("2026-01-05T08:00:00")
+    topped, invoice = await commands.buy_credit(
+        billing.store, client, 400, billing.now, input_topics(PREFIX)
+    )
+    assert isinstance(invoice, InvoiceIssued)
+    assert (invoice.purpose, invoice.billing_stream_position) == ("top_up", 1)
+    assert invoice.subtotal_cents == 400 + 4500  # the credit and the setup fee
+    first = call(client, "2026-01-05T09:00:00")
+    first_mail = reported(client, [first], "2026-01-05T09:05:00", "per_call")
+    billing.now = at("2026-01-05T09:06:00")
+    await billing.consume(first, first_mail)
+    second = call(client, "2026-01-05T09:30:00")
+    billing.now = at("2026-01-05T09:36:00")
+    await billing.consume(second, reported(client, [second], "2026-01-05T09:35:00", "per_call"))
+    lows = [e for e in await billing.stream(client) if isinstance(e, PunchCardLow)]
+    assert [(w.balance_cents, w.threshold_cents) for w in lows] == [(200, 250)]
+    assert lows[0].causation_id == first_mail.event_id
+    assert topped.type == "PunchCardToppedUp"
 
 
-async def _documents(stack: Stack) -> dict[str, Any]:
-    invoices = (await stack.http.get("/invoices")).json()
-    found = {}
-    for summary in invoices:
-        found[summary["invoice_id"]] = (
-            await stack.http.get(f"/invoices/{summary['invoice_id']}")
-        ).json()
-    for note in (await stack.http.get("/credit-notes")).json():
-        found[note["credit_note_id"]] = note
-    return found
+async def test_an_old_event_warns_about_nothing(billing: Billing) -> None:
+    client = new_id()
+    await billing.consume(registered(client, "2025-12-01T08:00:00", PunchCardPlan()))
+    late = call(client, "2026-01-05T09:00:00")
+    billing.now = at("2026-01-05T09:00:00") + timedelta(days=2)
+    await billing.consume(late, reported(client, [late], "2026-01-05T09:05:00", "per_call"))
+    assert await billing.stream(client) == []
+
+
+async def test_a_payment_settles_the_invoice_and_no_more_is_taken(billing: Billing) -> None:
+    client = new_id()
+    calls, digest = _month(client, 1)
+    await billing.consume(registered(client, "2025-12-01T08:00:00"), *calls, digest)
+    [result] = await billing.run()
+    assert result.invoice_id is not None
+    assert result.total_cents is not None
+    await commands.pay(billing.store, result.invoice_id, result.total_cents, None, "", billing.now)
+    assert await read_model.settled(billing.conn, billing.store.schema, result.invoice_id) == (
+        result.total_cents, 0,
+    )  # fmt: skip
+    with pytest.raises(Conflict, match="nothing outstanding"):
+        await commands.pay(billing.store, result.invoice_id, 1, None, "", billing.now)
+
+
+def test_every_event_billing_folds_has_a_reaction() -> None:
+    assert set(reactions(BillingSettings())) == BILLING_INPUTS

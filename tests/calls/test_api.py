@@ -11,16 +11,9 @@ import pytest
 from libs.events import ClientOffboarded, NumberReleased
 from libs.twilio import compute_signature
 from services.calls.telephony import call_id_for
-from tests.calls.conftest import (
-    TWILIO_TOKEN,
-    Stack,
-    book,
-    calls_events,
-    intake_append,
-    seed_client,
-    until_known,
-)
+from tests.calls.conftest import TWILIO_TOKEN, book, calls_events, seed_client, until_known
 from tests.support.pipeline import wait_until
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.infra]
 
@@ -74,7 +67,7 @@ async def test_a_call_through_its_whole_lifecycle(stack: Stack) -> None:
         stack, f"{call}/answer", {"operator_id": "op-anna", "language": "nl"}, 200
     )
     assert (answered["stage"], answered["operator_id"]) == ("answered", "op-anna")
-    await intake_append(stack, client.client_id, [book(client.client_id, 3)])
+    await stack.append([book(client.client_id, 3)])
     await until_known(stack, client.client_id, 3)
     line = (await stack.http.get(f"/lines/{client.number}")).json()
     assert (line["book_version"], line["client"]["name"]) == (3, client.name)
@@ -138,9 +131,9 @@ async def test_numbers_no_client_holds_are_not_found(stack: Stack) -> None:
     assert (await post(stack, "/calls", body, 404))["detail"] == "no client holds +31850000001"
     assert (await stack.http.get("/lines/+31850000001")).status_code == 404
     assert (await stack.http.get("/lines/0851234567")).status_code == 422
-    await intake_append(
-        stack, client.client_id, [NumberReleased(client_id=client.client_id,
-        occurred_at=datetime.now(UTC), number=client.number)]
+    await stack.append(
+        [NumberReleased(client_id=client.client_id, occurred_at=datetime.now(UTC),
+        number=client.number)]
     )  # fmt: skip
 
     async def released() -> bool:
@@ -153,11 +146,11 @@ async def test_numbers_no_client_holds_are_not_found(stack: Stack) -> None:
 async def test_calls_of_an_offboarded_client_are_not_found(stack: Stack) -> None:
     client = await seed_client(stack)
     gone = ClientOffboarded(client_id=client.client_id, occurred_at=datetime.now(UTC))
-    await intake_append(stack, client.client_id, [gone])
+    await stack.append([gone])
 
     async def offboarded() -> bool:
         status = await stack.pool.fetchval(
-            f"SELECT status FROM {stack.calls_schema}.directory_clients WHERE client_id = $1",
+            f"SELECT status FROM {stack.schema}.directory_clients WHERE client_id = $1",
             client.client_id,
         )
         return bool(status == "offboarded")

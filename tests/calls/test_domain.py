@@ -24,24 +24,22 @@ from libs.events import (
     OfficeHours,
     VoicemailRecorded,
 )
-from services.calls.domain import (
+from services.calls.domain.commands import (
     AnswerCall,
-    CallNotFound,
     Command,
     EndCall,
     Line,
     MarkNonBillable,
-    NumberNotHeld,
     ReceiveCall,
     RecordNote,
     RecordVoicemail,
     RequestEscalation,
     RestoreBillability,
     TransferCall,
-    decide,
-    evolve,
-    fold,
 )
+from services.calls.domain.decide import decide
+from services.calls.domain.errors import CallNotFound, NumberNotHeld
+from services.calls.domain.model import evolve, fold
 
 CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 CALL = UUID("01890a5d-ac96-774b-bcce-b302099a8058")
@@ -355,7 +353,8 @@ class TestEvolve:
         call = fold([received(), answered(), escalated(), marked(), ended()])
         assert call is not None
         assert (call.stage, call.ended, call.operator_id) == ("answered", True, "op-anna")
-        assert (call.escalation_ids, call.non_billable, call.version) == (
+        assert call.non_billable is not None
+        assert (call.escalation_ids, call.non_billable.reason, call.version) == (
             (ESCALATION,), "wrong_number", 5
         )  # fmt: skip
 

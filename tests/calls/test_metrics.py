@@ -8,15 +8,11 @@ from typing import Any
 
 import pytest
 
-from libs.events import (
-    ClientOffboarded,
-    ClientRegistered,
-    NotificationPreferences,
-    OfficeHours,
-    PerCallPlan,
-)
-from tests.calls.conftest import Client, Stack, intake_append, seed_client
+from libs.events import ClientOffboarded, ClientRegistered
+from tests.calls.conftest import Client, seed_client
+from tests.support.builders import registered
 from tests.support.pipeline import metric_value, wait_until
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.infra]
 
@@ -88,26 +84,21 @@ async def test_the_client_info_gauge_follows_intake_and_survives_a_restart(stack
     staying, leaving = await seed_client(stack), await seed_client(stack)
     await shown(stack, staying, staying.name)
     renamed = "Bakker & Zonen"
-    await intake_append(stack, staying.client_id, [registration(staying, renamed)])
+    await stack.append([registration(staying, renamed)])
     await shown(stack, staying, renamed)
     assert counted(stack, CLIENT_INFO, client_id=str(staying.client_id)) == 1, "one name only"
     gone = ClientOffboarded(client_id=leaving.client_id, occurred_at=datetime.now(UTC))
-    await intake_append(stack, leaving.client_id, [gone])
+    await stack.append([gone])
     await shown(stack, leaving, None)
-    stack.calls.stop()
-    stack.calls.start()
+    stack.process.stop()
+    stack.process.start()
     await shown(stack, staying, renamed)
     assert counted(stack, CLIENT_INFO, client_id=str(leaving.client_id)) == 0
 
 
 def registration(client: Client, name: str) -> ClientRegistered:
     """The client registered (again) under a name."""
-    return ClientRegistered(
-        client_id=client.client_id, occurred_at=datetime.now(UTC), name=name,
-        contact_email="jan@bakker.nl", language="nl", plan=PerCallPlan(),
-        notification=NotificationPreferences(recipients=("jan@bakker.nl",)),
-        office_hours=OfficeHours(),
-    )  # fmt: skip
+    return registered(client.client_id, name=name)
 
 
 async def shown(stack: Stack, client: Client, company: str | None) -> None:

@@ -12,8 +12,9 @@ import pytest
 import schemathesis
 from schemathesis import Case
 
-from tests.calls.conftest import Stack, seed_client
+from tests.calls.conftest import seed_client
 from tests.support.fuzz import assert_no_server_error, operations_of
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.infra]
 EXAMPLES = 50

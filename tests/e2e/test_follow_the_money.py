@@ -21,15 +21,15 @@ import httpx
 import pytest
 
 from libs.devstack.smtp import Received, SmtpServer, smtp_server
-from tests.conftest import World
 from tests.support.clock import amsterdam, first_of_next_month, private_clock, working_day
 from tests.support.pipeline import wait_until
 from tests.support.processes import ServiceProcess
+from tests.support.stack import World, expect, get_when
 
 pytestmark = [pytest.mark.infra]
 
 SERVICES = ("intake", "calls", "routing", "notify", "billing")
-RECIPIENT = "jan@bakker.test"
+RECIPIENT = "jan@bakker.example"
 NUMBER = "+31851234567"
 OPERATOR = "op-anna"
 MESSAGE_ID_DOMAIN = "money.test"
@@ -57,12 +57,6 @@ class Stack:
     notify: httpx.AsyncClient
     billing: httpx.AsyncClient
     smtp: SmtpServer
-
-
-def expect(response: httpx.Response, status: int) -> Any:
-    """The JSON of a response with the expected status."""
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
 
 
 def notify_env(smtp: SmtpServer) -> dict[str, str]:
@@ -145,15 +139,11 @@ async def set_up_client(intake: httpx.AsyncClient) -> UUID:
 
 async def wait_for_active_line(calls: httpx.AsyncClient) -> None:
     """Wait until calls has learned, through Kafka, the active client's number and book."""
-
-    async def learned() -> bool:
-        response = await calls.get(f"/lines/{NUMBER}")
-        if response.status_code != 200:
-            return False
-        line = response.json()
-        return (line["client_status"], line["book_version"]) == ("active", 1)
-
-    await wait_until(learned, within=60, what=f"calls to learn the active line {NUMBER}")
+    await get_when(
+        calls, f"/lines/{NUMBER}",
+        lambda line: (line["client_status"], line["book_version"]) == ("active", 1),
+        within=60, what=f"calls to learn the active line {NUMBER}",
+    )  # fmt: skip
 
 
 async def take_call(calls: httpx.AsyncClient, client_id: UUID) -> UUID:
@@ -172,14 +162,10 @@ async def take_call(calls: httpx.AsyncClient, client_id: UUID) -> UUID:
 
 async def check_routed_to_operator(routing: httpx.AsyncClient, call_id: UUID) -> None:
     """Routing, told of the call through Kafka, sent it to the operator on duty."""
-    found: dict[str, Any] = {}
-
-    async def routed() -> bool:
-        response = await routing.get(f"/calls/{call_id}/routing")
-        found.update(response.json() if response.status_code == 200 else {})
-        return bool(found.get("route"))
-
-    await wait_until(routed, within=60, what=f"routing to route call {call_id}")
+    found = await get_when(
+        routing, f"/calls/{call_id}/routing", lambda body: bool(body.get("route")),
+        within=60, what=f"routing to route call {call_id}",
+    )  # fmt: skip
     route = found["route"]
     assert (route["destination"], route["operator_id"]) == ("operator", OPERATOR)
 
@@ -221,15 +207,12 @@ async def check_usage(
     billing: httpx.AsyncClient, client_id: UUID, period: str, call_id: UUID
 ) -> None:
     """Billing, told of the sent mail through Kafka, counts the call billable at EUR 2.00."""
-    found: list[dict[str, Any]] = []
-
-    async def billable() -> bool:
-        response = await billing.get(f"/clients/{client_id}/usage", params={"period": period})
-        found[:] = response.json()["calls"] if response.status_code == 200 else []
-        return [c["status"] for c in found] == ["billable"]
-
-    await wait_until(billable, within=60, what=f"billing to count call {call_id} billable")
-    [decision] = found
+    usage = await get_when(
+        billing, f"/clients/{client_id}/usage",
+        lambda body: [c["status"] for c in body["calls"]] == ["billable"],
+        within=60, what=f"billing to count call {call_id} billable", params={"period": period},
+    )  # fmt: skip
+    [decision] = usage["calls"]
     assert decision["call_id"] == str(call_id)
     assert (decision["rate_cents"], decision["amount_cents"]) == (RATE_CENTS, RATE_CENTS)
 

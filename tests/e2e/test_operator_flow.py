@@ -7,18 +7,15 @@ came in, even after intake has revised the book again.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 
-from libs.events import Event, NoteRecorded, decode
-from libs.platform import kafka
-from libs.platform.replay import read_log
-from tests.conftest import World
-from tests.support.pipeline import wait_until
+from libs.events import Event, NoteRecorded
+from tests.support.builders import fresh_number
+from tests.support.stack import World, events_on_topic, expect, get_when, topic_events
 
 pytestmark = [pytest.mark.infra]
 
@@ -36,22 +33,6 @@ def book(version: int) -> dict[str, Any]:
         "urgency_rules": [{"kind": "leak", "description": "Water leak", "channels": ["sms"]}],
         "escalation_contacts": [{"name": "Piet", "phone": "+31612345678"}],
     }
-
-
-def expect(response: httpx.Response, status: int) -> Any:
-    """The JSON of a response with the expected status."""
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
-
-
-async def topic(world: World, service: str) -> list[Event]:
-    """Every event on a service's topic of this test."""
-    consumer = kafka.plain_consumer(world.infra.bootstrap, client_id="test-e2e-reader")
-    await consumer.start()
-    try:
-        return [decode(r.value) async for r in read_log(consumer, [world.topic(service)])]
-    finally:
-        await consumer.stop()
 
 
 async def test_operator_handles_a_call_for_a_client_set_up_at_intake(world: World) -> None:
@@ -78,7 +59,7 @@ async def set_up_client(intake: httpx.AsyncClient) -> tuple[UUID, str]:
         "cold_calls_free": True,
     }
     client_id = UUID((expect(await intake.post("/clients", json=registration), 201))["client_id"])
-    number = f"+3185{random.randrange(10**7):07d}"
+    number = fresh_number()
     expect(await intake.post(f"/clients/{client_id}/numbers", json={"number": number}), 201)
     for version in (1, 2):
         revised = expect(await intake.put(f"/clients/{client_id}/book", json=book(version)), 200)
@@ -88,12 +69,10 @@ async def set_up_client(intake: httpx.AsyncClient) -> tuple[UUID, str]:
 
 async def wait_for_line(calls: httpx.AsyncClient, number: str, *, book_version: int) -> None:
     """Wait until calls has learned, through Kafka, the number at this book version."""
-
-    async def learned() -> bool:
-        response = await calls.get(f"/lines/{number}")
-        return response.status_code == 200 and response.json()["book_version"] == book_version
-
-    await wait_until(learned, within=60, what=f"calls to learn {number} at book v{book_version}")
+    await get_when(
+        calls, f"/lines/{number}", lambda line: line["book_version"] == book_version,
+        within=60, what=f"calls to learn {number} at book v{book_version}",
+    )  # fmt: skip
 
 
 async def handle_call(
@@ -151,17 +130,13 @@ EXPECTED = [
 
 async def check_kafka(world: World, client_id: UUID, call_id: UUID) -> None:
     """Exactly these events of the call on the calls topic; the client's set-up on intake's."""
-    found: list[Event] = []
-
-    async def published() -> bool:
-        found[:] = [e for e in await topic(world, "calls") if e.client_id == client_id]
-        return len(found) >= len(EXPECTED)
-
-    await wait_until(published, within=30, what="the call's events on the calls topic")
+    found: list[Event] = await events_on_topic(
+        world, "calls", lambda e: e.client_id == client_id, len(EXPECTED), what="call events"
+    )
     assert [e.type for e in found] == EXPECTED
     assert {getattr(e, "call_id", None) for e in found} == {call_id}
     notes = [e for e in found if isinstance(e, NoteRecorded)]
     assert [n.book_version for n in notes] == [2]
-    intake_types = [e.type for e in await topic(world, "intake") if e.client_id == client_id]
+    intake_types = [e.type for e in await topic_events(world, "intake") if e.client_id == client_id]
     assert intake_types[:2] == ["ClientRegistered", "NumberAssigned"]
     assert intake_types.count("SecretaryBookRevised") == 3

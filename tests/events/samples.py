@@ -54,6 +54,11 @@ from libs.events import (
     VoicemailRecorded,
     WeeklySchedule,
 )
+from libs.events.routing import (
+    OperatorDetailsChanged,
+    OperatorPresenceChanged,
+    OperatorRegistered,
+)
 
 CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 CALL = UUID("01890a5d-ac96-774b-bcce-b302099a8058")
@@ -194,6 +199,19 @@ def routing_samples() -> list[Event]:
         ),
         EscalationAcknowledged(**esc, by="Piet", contact_index=0),
         EscalationExhausted(**esc, attempts=4),
+        OperatorRegistered(
+            occurred_at=AT, operator_id="op-anna", name="Anna", languages=("en", "nl")
+        ),
+        OperatorDetailsChanged(
+            occurred_at=AT, operator_id="op-anna", name="Anna de Vries", languages=("nl",)
+        ),
+        OperatorPresenceChanged(
+            occurred_at=AT,
+            operator_id="op-anna",
+            presence="busy",
+            previous="available",
+            call_id=CALL,
+        ),
     ]
 
 
@@ -207,9 +225,17 @@ def notify_samples() -> list[Event]:
         dedupe_key=f"digest:{CLIENT}:2026-01-05",
         call_ids=(CALL,),
     )
+    chat = common | {
+        "channel": "chat",
+        "kind": "escalation",
+        "recipients": ("https://hooks.example.com/services/bakker",),
+        "dedupe_key": f"escalation:{ESCALATION}:1:0:chat",
+        "call_ids": (),
+    }
     return [
         NotificationSent(**common, message_id="<1@frontdesk>"),
         NotificationFailed(**common, error="550 mailbox unavailable", permanent=True),
+        NotificationSent(**chat, message_id="<2@frontdesk>"),
     ]
 
 
@@ -223,10 +249,12 @@ def billing_samples() -> list[Event]:
             **envelope(),
             invoice_id=INVOICE,
             invoice_number="2026-000001",
+            purpose="monthly",
             period="2025-12",
             lines=lines,
             **totals,
             computed_from=(position,),
+            billing_stream_position=3,
         ),
         CreditNoteIssued(
             **envelope(),

@@ -68,7 +68,7 @@ def test_samples_cover_every_event_type() -> None:
 
 def test_catalogue_holds_exactly_the_events_of_the_five_modules() -> None:
     declared = [cls for events in MODULE_EVENTS.values() for cls in events]
-    assert len(EVENT_TYPES) == len(declared) == 29
+    assert len(EVENT_TYPES) == len(declared) == 32
     assert set(EVENT_TYPES.values()) == set(declared)
 
 
@@ -366,7 +366,9 @@ def invoices(draw: st.DrawFn) -> Event:
         subtotal_cents=subtotal,
         vat_cents=vat,
         total_cents=subtotal + vat,
+        purpose="monthly",
         computed_from=tuple(draw(st.lists(positions, max_size=3))),
+        billing_stream_position=draw(st.none() | cents),
     )
 
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
-from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import pytest
 
-from libs.devstack.topics import ensure_topics
-from libs.events.catalogue import dead_letter_topic, topic_for
-from tests.conftest import Infrastructure, World
 from tests.support.processes import ServiceProcess
+from tests.support.stack import Infrastructure, World, private_world
 
 INTAKE_APP = "services.intake.app:create_app"
 
@@ -23,14 +18,8 @@ async def intake_world(
     infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     """A private slice of the infrastructure shared by the tests of one module."""
-    prefix = f"t{uuid4().hex[:10]}"
-    await ensure_topics(
-        infra.bootstrap, [topic_for("intake", prefix), dead_letter_topic("intake", prefix)]
-    )
-    world = World(infra, prefix, Path(tmp_path_factory.mktemp("intake")))
-    yield world
-    for proc in world.processes:
-        proc.stop()
+    async with private_world(infra, tmp_path_factory.mktemp("intake")) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +35,3 @@ async def http(intake: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the intake process."""
     async with httpx.AsyncClient(base_url=intake.url, timeout=30) as client:
         yield client
-
-
-def fresh_number() -> str:
-    """A valid Dutch 085 number no other test uses (with overwhelming probability)."""
-    return f"+3185{random.randrange(10**7):07d}"

@@ -17,7 +17,9 @@ from libs.events import (
     PerCallPlan,
     SecretaryBookRevised,
 )
-from services.intake.domain import STAFF, Command, decide, fold
+from services.intake.domain.commands import STAFF, Command
+from services.intake.domain.decide import decide
+from services.intake.domain.state import fold
 
 CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 OTHER = UUID("01890a5d-ac96-774b-bcce-b302099a8099")

@@ -12,11 +12,9 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from libs.events import decode
-from libs.platform import kafka
-from libs.platform.replay import read_log
-from tests.conftest import World
-from tests.intake.conftest import fresh_number
+from tests.support.builders import fresh_number
 from tests.support.pipeline import wait_until
+from tests.support.stack import World, topic_records
 
 pytestmark = [pytest.mark.infra]
 
@@ -257,6 +255,25 @@ async def test_unknown_ids_are_404(http: httpx.AsyncClient) -> None:
         ("POST", "/clients", {**FORM, "name": ""}, "name"),
         ("POST", "/clients", {**FORM, "language": "es"}, "language"),
         ("POST", "/clients", {**FORM, "contact_email": "not-an-address"}, "contact_email"),
+        ("POST", "/clients", {**FORM, "contact_email": "jan..de@vandijk.example"}, "periods"),
+        (
+            "POST",
+            "/clients",
+            {**FORM, "notification": {"recipients": ["kantoor@-vandijk.example"]}},
+            "not an e-mail address",
+        ),
+        (
+            "PUT",
+            "/clients/{client}/notification",
+            {"mode": "per_call", "recipients": ["kantoor@-vandijk.example"]},
+            "not an e-mail address",
+        ),
+        (
+            "PUT",
+            "/clients/{client}/book",
+            book("Hi", escalation_contacts=[{"name": "Jan", "email": "jan@vandijk.-example"}]),
+            "not an e-mail address",
+        ),
         (
             "POST",
             "/clients",
@@ -314,13 +331,5 @@ async def test_the_events_are_published_on_the_intake_topic(
 
 
 async def _records_of(world: World, client_id: UUID) -> list[ConsumerRecord]:
-    consumer = kafka.plain_consumer(world.infra.bootstrap, client_id="test-intake-reader")
-    await consumer.start()
-    try:
-        return [
-            record
-            async for record in read_log(consumer, [world.topic("intake")])
-            if record.key == str(client_id).encode()
-        ]
-    finally:
-        await consumer.stop()
+    key = str(client_id).encode()
+    return [record for record in await topic_records(world, "intake") if record.key == key]

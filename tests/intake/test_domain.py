@@ -25,7 +25,7 @@ from libs.events import (
     PerCallPlan,
     PunchCardPlan,
 )
-from services.intake.domain import (
+from services.intake.domain.commands import (
     ActivateClient,
     AssignNumber,
     ChangeNotification,
@@ -33,11 +33,10 @@ from services.intake.domain import (
     OffboardClient,
     RegisterClient,
     ReleaseNumber,
-    State,
-    decide,
-    fold,
-    normalise_number,
 )
+from services.intake.domain.decide import decide
+from services.intake.domain.phone import normalise_number
+from services.intake.domain.state import State, fold
 from tests.intake.history import (
     CLIENT,
     NOTIFY,

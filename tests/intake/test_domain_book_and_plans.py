@@ -19,17 +19,9 @@ from libs.events import (
     TemporaryInstruction,
     UrgencyRule,
 )
-from services.intake.domain import (
-    BookContent,
-    BookRevision,
-    ChangePlan,
-    PlanPeriod,
-    ReviseBook,
-    book_version_as_of,
-    fold,
-    instructions_in_force,
-    plan_in_force,
-)
+from services.intake.domain.commands import BookContent, ChangePlan, ReviseBook
+from services.intake.domain.rules import book_version_as_of, instructions_in_force, plan_in_force
+from services.intake.domain.state import BookRevision, PlanPeriod, fold
 from tests.intake.history import (
     AT,
     command,

@@ -20,7 +20,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.intake.conftest import fresh_number
+from tests.support.builders import fresh_number
 from tests.support.fuzz import failures_of, operations_of
 from tests.support.processes import ServiceProcess
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from libs.events import Closure, OfficeHours, OpeningSpan, WeeklySchedule
-from services.calls.domain import office_open, office_status
+from libs.office_hours import office_open, office_status
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 DEFAULT = OfficeHours()

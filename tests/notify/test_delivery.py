@@ -20,13 +20,13 @@ from libs.platform.consumer import DeadLetters, MessageProcessor
 from libs.platform.db import Connection, migrate
 from libs.platform.replay import ResetProjection, rebuild_projection
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
-from services.notify.handlers import subscriptions
 from services.notify.migrations import MIGRATIONS
 from services.notify.notifier import bootstrap
+from services.notify.reactions import subscriptions
 from services.notify.settings import NotifySettings
 from tests.notify.conftest import (
     SMS_TOKEN,
-    Stack,
+    NotifyStack,
     mails_to,
     noted_call,
     notifications,
@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.infra]
 
 
 async def test_a_per_call_client_gets_one_mail_per_noted_call_in_its_language(
-    stack: Stack,
+    stack: NotifyStack,
 ) -> None:
     client, inbox = await register(stack, mode="per_call", language="de")
     first = await noted_call(stack, client, stack.at(9, 20), "Bitte um Rückruf wegen Angebot")
@@ -61,12 +61,12 @@ async def test_a_per_call_client_gets_one_mail_per_noted_call_in_its_language(
     rows = await notifications(stack, client)
     assert {(r["state"], r["kind"], r["channel"]) for r in rows} == {("sent", "per_call", "email")}
     labels = {"channel": "email", "kind": "per_call"}
-    assert metric_value(stack.notify.url, "frontdesk_notifications_sent_total", **labels) >= 2
-    delays = metric_value(stack.notify.url, "frontdesk_notification_delay_seconds_count", **labels)
+    assert metric_value(stack.process.url, "frontdesk_notifications_sent_total", **labels) >= 2
+    delays = metric_value(stack.process.url, "frontdesk_notification_delay_seconds_count", **labels)
     assert delays >= 2
 
 
-async def test_a_refused_recipient_is_a_permanent_failure_on_record(stack: Stack) -> None:
+async def test_a_refused_recipient_is_a_permanent_failure_on_record(stack: NotifyStack) -> None:
     client, _ = await register(
         stack, mode="per_call", language="nl", recipients=[f"nobody@{REFUSED_DOMAIN}"]
     )
@@ -80,7 +80,7 @@ async def test_a_refused_recipient_is_a_permanent_failure_on_record(stack: Stack
     assert "550" in row["error"]
 
 
-async def test_escalations_go_out_by_sms_and_chat(stack: Stack) -> None:
+async def test_escalations_go_out_by_sms_and_chat(stack: NotifyStack) -> None:
     client, _ = await register(stack, mode="per_call", language="en")
     call, escalation = new_id(), new_id()
     request = EscalationRequested(
@@ -100,7 +100,10 @@ async def test_escalations_go_out_by_sms_and_chat(stack: Stack) -> None:
     ]  # fmt: skip
     await stack.stores["routing"].append(f"escalation-{escalation}", None, dispatches)
 
-    [sent] = await notify_events(stack, client, "NotificationSent", 1)
+    sent_events = await notify_events(stack, client, "NotificationSent", 2)  # sms and chat
+    [sent] = [e for e in sent_events if e.channel == "sms"]
+    [chat_sent] = [e for e in sent_events if e.channel == "chat"]
+    assert (chat_sent.kind, chat_sent.recipients) == ("escalation", (chat_url,))
     [failed] = await notify_events(stack, client, "NotificationFailed", 1)
     assert (sent.channel, sent.kind, sent.recipients) == ("sms", "escalation", ("+31611111111",))
     assert (failed.recipients, failed.permanent) == ((REJECTED_NUMBER,), True)
@@ -116,7 +119,7 @@ async def test_escalations_go_out_by_sms_and_chat(stack: Stack) -> None:
     ]  # fmt: skip
 
 
-async def _chat_posted(stack: Stack, url: str, text: str) -> None:
+async def _chat_posted(stack: NotifyStack, url: str, text: str) -> None:
     path = url.removeprefix(stack.stand_in.url)
 
     async def posted() -> bool:
@@ -125,7 +128,7 @@ async def _chat_posted(stack: Stack, url: str, text: str) -> None:
     await wait_until(posted, within=30, what="the chat webhook to be called")
 
 
-async def test_a_replay_rebuilds_the_projections_and_sends_nothing(stack: Stack) -> None:
+async def test_a_replay_rebuilds_the_projections_and_sends_nothing(stack: NotifyStack) -> None:
     client, inbox = await register(stack, mode="per_call", language="nl")
     call = await noted_call(stack, client, stack.at(9, 55), "Replay me")
     await mails_to(stack, inbox, 1)
@@ -164,7 +167,9 @@ def _reset(schema: str) -> ResetProjection:
     return reset
 
 
-async def test_a_daily_digest_is_sent_once_even_when_notify_dies_mid_send(stack: Stack) -> None:
+async def test_a_daily_digest_is_sent_once_even_when_notify_dies_mid_send(
+    stack: NotifyStack,
+) -> None:
     client, inbox = await register(stack, mode="daily_digest", language="fr")
     messages = ["Rappeler pour le devis", "Question sur la facture", "Livraison demain ?"]
     calls = [
@@ -178,13 +183,13 @@ async def test_a_daily_digest_is_sent_once_even_when_notify_dies_mid_send(stack:
     await restart(stack, crash_at="notify.after_smtp_send:1")
     with contextlib.suppress(httpx.TransportError):  # the process may die before it answers
         await stack.http.post("/clock", json={"set_to": stack.at(17, 16).isoformat()})
-    assert await asyncio.to_thread(stack.notify.wait_exit, 60) == -9
+    assert await asyncio.to_thread(stack.process.wait_exit, 60) == -9
     [accepted] = stack.smtp.messages(inbox)
     assert await outgoing_state(stack, client) == "sending"  # sent, not recorded: the window
 
     # 2. Once the lease ends the next process takes the digest over, and dies before sending.
     await restart(stack, crash_at="notify.before_smtp_send:1")
-    assert await asyncio.to_thread(stack.notify.wait_exit, 60) == -9
+    assert await asyncio.to_thread(stack.process.wait_exit, 60) == -9
     assert len(stack.smtp.messages(inbox)) == 1  # a crash before the send adds no copy
 
     # 3. The next process sends it and records it once.
@@ -204,18 +209,18 @@ async def test_a_daily_digest_is_sent_once_even_when_notify_dies_mid_send(stack:
     assert len(await notify_events(stack, client, "NotificationSent", 1)) == 1
 
 
-async def restart(stack: Stack, crash_at: str | None = None) -> None:
+async def restart(stack: NotifyStack, crash_at: str | None = None) -> None:
     """Stop notify if it runs, and start it again (set to die at a crash point)."""
-    await asyncio.to_thread(stack.notify.stop)
+    await asyncio.to_thread(stack.process.stop)
     if crash_at is None:
-        await asyncio.to_thread(stack.notify.start)
+        await asyncio.to_thread(stack.process.start)
         return
     # The crash may come before the process answers at all (a lease that ran out already).
     with contextlib.suppress(RuntimeError):
-        await asyncio.to_thread(stack.notify.start, extra_env={"FRONTDESK_CRASH_AT": crash_at})
+        await asyncio.to_thread(stack.process.start, extra_env={"FRONTDESK_CRASH_AT": crash_at})
 
 
-async def outgoing_state(stack: Stack, client: UUID) -> str:
+async def outgoing_state(stack: NotifyStack, client: UUID) -> str:
     """The state of the client's one queued notification."""
     state: str = await stack.pool.fetchval(
         f"SELECT state FROM {stack.schema}.outgoing WHERE client_id = $1", client
@@ -223,7 +228,7 @@ async def outgoing_state(stack: Stack, client: UUID) -> str:
     return state
 
 
-async def _digest_run_is_idempotent(stack: Stack, client: UUID, notification: UUID) -> None:
+async def _digest_run_is_idempotent(stack: NotifyStack, client: UUID, notification: UUID) -> None:
     response = await stack.http.post("/digests/run", json={"date": stack.day.isoformat()})
     assert response.status_code == 200, response.text
     [digest] = [d for d in response.json()["digests"] if d["client_id"] == str(client)]

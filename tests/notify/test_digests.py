@@ -21,14 +21,14 @@ from libs.platform.db import migrate
 from services.notify import directory
 from services.notify.migrations import MIGRATIONS
 from tests.notify.conftest import (
-    AMS,
-    Stack,
+    NotifyStack,
     mails_to,
     noted_call,
     notify_events,
     register,
     until_noted,
 )
+from tests.support.clock import AMSTERDAM
 from tests.support.pipeline import wait_until
 
 pytestmark = [pytest.mark.infra]
@@ -36,9 +36,9 @@ CAUGHT_UP = "frontdesk_digests_caught_up_total"
 
 
 async def test_a_digest_missed_while_notify_was_down_is_made_for_its_own_day(
-    stack: Stack,
+    stack: NotifyStack,
 ) -> None:
-    day = (await clock_now(stack)).astimezone(AMS).date() + timedelta(days=1)
+    day = (await clock_now(stack)).astimezone(AMSTERDAM).date() + timedelta(days=1)
     later = day + timedelta(days=1)
     await move_clock(stack, local(day, 8))
     client, inbox = await register(stack, mode="daily_digest", language="en", at=local(day, 8))
@@ -48,9 +48,9 @@ async def test_a_digest_missed_while_notify_was_down_is_made_for_its_own_day(
     await until_known(stack, client)
 
     # Down from before the first day's digest time until after the second day's.
-    await asyncio.to_thread(stack.notify.stop)
+    await asyncio.to_thread(stack.process.stop)
     await move_clock(stack, local(later, 18))
-    await asyncio.to_thread(stack.notify.start)
+    await asyncio.to_thread(stack.process.start)
 
     sent = await notify_events(stack, client, "NotificationSent", 2)
     runs = await digest_runs(stack, client)
@@ -71,10 +71,10 @@ async def test_a_digest_missed_while_notify_was_down_is_made_for_its_own_day(
     await _nothing_twice(stack, client, inbox, later + timedelta(days=1))
 
 
-async def _nothing_twice(stack: Stack, client: UUID, inbox: str, next_day: date) -> None:
+async def _nothing_twice(stack: NotifyStack, client: UUID, inbox: str, next_day: date) -> None:
     """After a restart and a schedule run on the next day, still one mail per day."""
-    await asyncio.to_thread(stack.notify.stop)
-    await asyncio.to_thread(stack.notify.start)
+    await asyncio.to_thread(stack.process.stop)
+    await asyncio.to_thread(stack.process.start)
     await move_clock(stack, local(next_day, 18))
 
     async def ran() -> bool:
@@ -114,10 +114,10 @@ async def test_clients_known_before_registrations_were_kept_start_from_their_las
 
 def local(day: date, hour: int) -> datetime:
     """An Amsterdam wall-clock hour on a day."""
-    return datetime.combine(day, time(hour), AMS)
+    return datetime.combine(day, time(hour), AMSTERDAM)
 
 
-async def clock_now(stack: Stack) -> datetime:
+async def clock_now(stack: NotifyStack) -> datetime:
     """Where the stack's simulation clock stands."""
     conn = await asyncpg.connect(stack.clock_dsn)
     try:
@@ -126,7 +126,7 @@ async def clock_now(stack: Stack) -> datetime:
         await conn.close()
 
 
-async def move_clock(stack: Stack, to: datetime) -> None:
+async def move_clock(stack: NotifyStack, to: datetime) -> None:
     """Move the simulation clock forward, whether or not notify is running."""
     conn = await asyncpg.connect(stack.clock_dsn)
     try:
@@ -135,7 +135,7 @@ async def move_clock(stack: Stack, to: datetime) -> None:
         await conn.close()
 
 
-async def until_known(stack: Stack, client: UUID) -> None:
+async def until_known(stack: NotifyStack, client: UUID) -> None:
     """Wait until notify has the client in its directory."""
 
     async def known() -> bool:
@@ -145,7 +145,7 @@ async def until_known(stack: Stack, client: UUID) -> None:
     await wait_until(known, within=60, what=f"notify to know client {client}")
 
 
-async def digest_runs(stack: Stack, client: UUID) -> list[Any]:
+async def digest_runs(stack: NotifyStack, client: UUID) -> list[Any]:
     """The client's digest runs, oldest day first."""
     return await stack.pool.fetch(
         f"SELECT day, calls, notification_id FROM {stack.schema}.digest_runs "
@@ -154,7 +154,7 @@ async def digest_runs(stack: Stack, client: UUID) -> list[Any]:
     )
 
 
-async def caught_up(stack: Stack) -> float:
+async def caught_up(stack: NotifyStack) -> float:
     """Notify's count of digests made after their day (a counter without labels)."""
     text = (await stack.http.get("/metrics")).text
     values = [line.split()[-1] for line in text.splitlines() if line.startswith(CAUGHT_UP + " ")]

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from libs.errors import Rejected
 from libs.events import (
     CallReceived,
     ClientRegistered,
@@ -27,27 +28,31 @@ from libs.events import (
     new_id,
 )
 from libs.events.values import Language
-from services.notify.domain import (
+from services.notify.domain.model import (
     Call,
     Client,
+    client_registered,
+    evolve_call,
+    evolve_client,
+)
+from services.notify.domain.plan import (
     Notification,
     catch_up,
-    client_registered,
+    check_digest_day,
     daily_digest,
+    digest_run_day,
     digest_window,
     digests_due,
     earliest_digest_day,
     escalation,
     escalation_requested,
-    evolve_call,
-    evolve_client,
     language_of,
-    next_opening,
     notification_id,
     on_message,
     target_problem,
     voicemail_summary,
 )
+from services.notify.domain.schedule import next_opening
 
 AMS = ZoneInfo("Europe/Amsterdam")
 CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
@@ -434,3 +439,53 @@ def test_a_transfer_is_not_a_message_and_bad_targets_are_named() -> None:
     assert target_problem("email", "+31611111111") is not None
     assert target_problem("chat", "https://hooks.example/x") is None
     assert target_problem("sms", "jan@bakker.nl") is not None
+
+
+# the client's own "today"
+
+
+def test_a_digest_runs_for_the_clients_own_today_around_its_midnight() -> None:
+    just_after_tokyo_midnight = datetime.combine(TUESDAY, time(15, 30), UTC)  # 00:30 Wed, Tokyo
+    tokyo = digest_client(at(TUESDAY - timedelta(days=30), 8), "Asia/Tokyo")
+    amsterdam = digest_client(at(TUESDAY - timedelta(days=30), 8))
+    wednesday = TUESDAY + timedelta(days=1)
+    assert digest_run_day(tokyo, None, just_after_tokyo_midnight) == wednesday
+    assert digest_run_day(amsterdam, None, just_after_tokyo_midnight) == TUESDAY
+    assert digest_run_day(tokyo, wednesday, just_after_tokyo_midnight) == wednesday
+    assert digest_run_day(amsterdam, wednesday, just_after_tokyo_midnight) is None
+
+
+def test_a_requested_day_is_refused_only_when_it_has_begun_for_nobody() -> None:
+    now = datetime.combine(TUESDAY, time(15, 30), UTC)  # Wednesday in Tokyo, Tuesday here
+    wednesday, thursday = TUESDAY + timedelta(days=1), TUESDAY + timedelta(days=2)
+    tokyo = digest_client(at(TUESDAY - timedelta(days=30), 8), "Asia/Tokyo")
+    check_digest_day(wednesday, [tokyo], now)
+    check_digest_day(TUESDAY, [], now)
+    with pytest.raises(Rejected, match="has not begun"):
+        check_digest_day(wednesday, [], now)
+    with pytest.raises(Rejected, match="has not begun"):
+        check_digest_day(thursday, [tokyo], now)
+    with pytest.raises(Rejected, match="no digests before"):
+        check_digest_day(date(1999, 12, 31), [tokyo], now)
+
+
+def test_a_call_just_before_the_clients_midnight_is_in_that_days_digest() -> None:
+    new_york = ZoneInfo("America/New_York")
+    late = datetime.combine(TUESDAY, time(23, 50), new_york)  # Wednesday 03:50 UTC
+    client = digest_client(at(TUESDAY - timedelta(days=30), 8), "America/New_York")
+    arrived = received(late)
+    call = fold([arrived, noted(arrived)])
+    digest = daily_digest(client, TUESDAY, [call])
+    assert digest is not None
+    assert digest.call_ids == (call.call_id,)
+    assert digest_run_day(client, None, late + timedelta(minutes=5)) == TUESDAY
+    assert digest_run_day(client, None, late + timedelta(minutes=15)) == TUESDAY + timedelta(1)
+
+
+def test_the_digest_is_due_at_the_clients_digest_time_not_the_servers() -> None:
+    client = digest_client(at(TUESDAY - timedelta(days=30), 8), "America/New_York")
+    new_york = ZoneInfo("America/New_York")
+    before = datetime.combine(TUESDAY, time(17, 14), new_york)
+    after = datetime.combine(TUESDAY, time(17, 15), new_york)
+    assert TUESDAY not in digests_due(client, before, set(), WINDOW)
+    assert TUESDAY in digests_due(client, after, set(), WINDOW)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 import schemathesis
 
-from tests.notify.conftest import Stack, mails_to, noted_call, notifications, register
+from tests.notify.conftest import NotifyStack, mails_to, noted_call, notifications, register
 from tests.support.fuzz import aim_path_at, assert_no_server_error, operations_of
 
 pytestmark = [pytest.mark.infra]
 
 
-async def test_no_request_gets_a_server_error(stack: Stack) -> None:
+async def test_no_request_gets_a_server_error(stack: NotifyStack) -> None:
     client, inbox = await register(stack, mode="per_call", language="en")
     await noted_call(stack, client, stack.at(9, 50), "Fuzz me")
     await mails_to(stack, inbox, 1)
@@ -26,4 +26,4 @@ async def test_no_request_gets_a_server_error(stack: Stack) -> None:
     operations = operations_of(schemathesis.openapi.from_dict(spec).exclude(tag="operations"))
     assert len(operations) >= 3
     for operation in operations:
-        assert_no_server_error(operation, stack.notify.url, aim=aim_path_at(known))
+        assert_no_server_error(operation, stack.process.url, aim=aim_path_at(known))

@@ -11,15 +11,10 @@ import pytest
 from libs.events import OfficeHours
 from libs.events.values import Language
 from services.notify.compose import TEMPLATES, Composer
-from services.notify.domain import (
+from services.notify.domain.model import Call, Channel, Client, Mode, Note, Voicemail
+from services.notify.domain.plan import (
     Alert,
-    Call,
-    Channel,
-    Client,
-    Mode,
-    Note,
     Notification,
-    Voicemail,
     daily_digest,
     notification_id,
     per_call_mail,

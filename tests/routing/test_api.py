@@ -26,7 +26,6 @@ from tests.routing.conftest import (
     PUBLIC_BASE_URL,
     TWILIO_TOKEN,
     Client,
-    Stack,
     clock,
     end_call,
     escalate,
@@ -39,6 +38,7 @@ from tests.routing.conftest import (
     timers_ran,
 )
 from tests.support.pipeline import metric_value, wait_until
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.infra]
 
@@ -88,7 +88,7 @@ async def test_calls_go_to_the_free_operator_who_speaks_the_language_or_to_voice
         "op-de-1", "op-de-2", None, None
     ]  # fmt: skip
     assert {routed[c].language for c in (first, second, third, fourth)} == {"de"}
-    url = stack.routing.url
+    url = stack.url
     assert (
         metric_value(url, "frontdesk_calls_routed_total", destination="operator", language="de")
         >= 2
@@ -114,7 +114,7 @@ async def test_an_ended_call_frees_its_operator_and_client_hours_are_followed(st
     changed = OfficeHoursChanged(
         client_id=client.client_id, occurred_at=_now(), office_hours=OfficeHours(weekly=saturdays)
     )
-    await stack.intake.append(f"client-{client.client_id}", None, [changed])
+    await stack.append([changed])
     await _until_hours_known(stack, client.client_id)
     _, route = await route_of(stack, client, SATURDAY)
     assert where(route) == ("operator", "op-fr-1", "operator", True)
@@ -175,10 +175,8 @@ async def test_an_acknowledgement_stops_the_chain_and_a_second_one_is_refused(
             1,
             None,
         )
-    assert (
-        metric_value(stack.routing.url, "frontdesk_escalations_total", outcome="acknowledged") >= 2
-    )
-    assert plain_metric(stack.routing.url, "frontdesk_escalation_ack_seconds_count") >= 2
+    assert metric_value(stack.url, "frontdesk_escalations_total", outcome="acknowledged") >= 2
+    assert plain_metric(stack.url, "frontdesk_escalation_ack_seconds_count") >= 2
 
 
 async def _ack_url(stack: Stack, escalation_id: UUID) -> str | None:
@@ -239,7 +237,7 @@ async def test_the_transfer_twiml_dials_the_contact_only_for_a_valid_signature(
     assert '<Dial timeout="30"><Number>+31610000000</Number></Dial>' in answer.text
     good = compute_signature(
         TWILIO_TOKEN,
-        f"{stack.routing.url}/escalations/{requested.escalation_id}/twiml",
+        f"{stack.url}/escalations/{requested.escalation_id}/twiml",
         params.items(),
     )
     for signature in ("", "bm90IGEgc2lnbmF0dXJl", compute_signature("wrong-token", "x", [])):
@@ -256,7 +254,7 @@ async def test_the_transfer_twiml_dials_the_contact_only_for_a_valid_signature(
 
 
 async def _call(stack: Stack, call_id: UUID) -> CallReceived:
-    received = (await stack.calls.load(f"call-{call_id}"))[0].event
+    received = (await stack.stores["calls"].load(f"call-{call_id}"))[0].event
     assert isinstance(received, CallReceived)
     return received
 

@@ -26,21 +26,17 @@ from libs.events import (
     WeeklySchedule,
 )
 from libs.events.values import Language
-from services.routing.domain import (
+from services.routing.domain.chain import Book, Chain, chain_for
+from services.routing.domain.escalation import (
     Acknowledge,
-    Book,
-    Chain,
     Command,
     FireTimer,
-    Operator,
-    RouteCall,
     StartChain,
-    chain_for,
     decide,
     fold,
-    reason,
-    route,
 )
+from services.routing.domain.roster import Operator
+from services.routing.domain.route import RouteCall, reason, route
 
 CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 CALL = UUID("01890a5d-ac96-774b-bcce-b302099a8058")
@@ -77,7 +73,7 @@ def received(at: datetime, **overrides: Any) -> CallReceived:
 def routed(at: datetime, language: Language = "nl", **kw: Any) -> CallRouted:
     """Route a call received at `at` for a Dutch-speaking client."""
     command = RouteCall(
-        call=received(at),
+        call=received(at, caller_language=kw.pop("caller_language", None)),
         at=at,
         client_language=language,
         office_hours=kw.pop("office_hours", OfficeHours()),

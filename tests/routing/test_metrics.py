@@ -9,10 +9,11 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from libs.events.routing import Presence
 from libs.events.values import Language
-from services.routing.domain import Presence
-from tests.routing.conftest import Stack, put_operator, receive, routing_of, seed_client
+from tests.routing.conftest import put_operator, receive, routing_of, seed_client
 from tests.support.pipeline import metric_value, wait_until
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.infra]
 
@@ -26,7 +27,7 @@ async def test_a_call_routed_to_an_operator_counts_for_them_in_the_clients_langu
 ) -> None:
     client = await seed_client(stack, language="en")
     await put_operator(stack, f"op-count-{uuid4().hex[:8]}", "en")
-    url = stack.routing.url
+    url = stack.url
     before = metric_value(url, OPERATOR_CALLS, language="en")
     call = await receive(stack, client, MONDAY_MORNING)
     route = (await routing_of(stack, call.call_id))["route"]
@@ -43,22 +44,22 @@ async def test_the_operators_gauge_follows_the_roster_and_is_right_after_a_resta
     stack: Stack,
 ) -> None:
     operator, body = f"op-gauge-{uuid4().hex[:8]}", {"name": "Gauge", "languages": ["nl", "fr"]}
-    before = roster_gauge(stack.routing.url)
+    before = roster_gauge(stack.url)
     assert (await stack.http.put(f"/operators/{operator}", json=body)).status_code == 200
-    added = roster_gauge(stack.routing.url)
+    added = roster_gauge(stack.url)
     assert added[("nl", "offline")] == before[("nl", "offline")] + 1
     assert added[("fr", "offline")] == before[("fr", "offline")] + 1
     presence = {"presence": "available"}
     assert (await stack.http.put(f"/operators/{operator}/presence", json=presence)).is_success
-    moved = roster_gauge(stack.routing.url)
+    moved = roster_gauge(stack.url)
     assert moved[("nl", "offline")] == before[("nl", "offline")]
     assert moved[("nl", "available")] == added[("nl", "available")] + 1
     assert moved == await roster_table(stack)
-    stack.routing.stop()
-    stack.routing.start()
+    stack.process.stop()
+    stack.process.start()
 
     async def counted_again() -> bool:
-        return roster_gauge(stack.routing.url) == await roster_table(stack)
+        return roster_gauge(stack.url) == await roster_table(stack)
 
     await wait_until(counted_again, within=10, what="the restarted process to count the roster")
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import pytest
 import schemathesis
 
-from tests.routing.conftest import Stack, escalate, escalation, receive, seed_client
+from tests.routing.conftest import escalate, escalation, receive, seed_client
 from tests.support.fuzz import aim_path_at, assert_no_server_error, operations_of
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.infra]
 EXAMPLES = 30
@@ -25,9 +26,7 @@ async def test_no_request_gets_a_server_error(stack: Stack) -> None:
     operations = operations_of(schemathesis.openapi.from_dict(spec).exclude(tag="operations"))
     assert len(operations) >= 9
     for operation in operations:
-        assert_no_server_error(
-            operation, stack.routing.url, aim=aim_path_at(known), examples=EXAMPLES
-        )
+        assert_no_server_error(operation, stack.url, aim=aim_path_at(known), examples=EXAMPLES)
 
 
 async def _known(stack: Stack) -> dict[str, str]:

@@ -15,20 +15,19 @@ import pytest
 
 from libs.events import EscalationDispatched, EscalationExhausted, Event
 from libs.platform.clock import set_clock
-from tests.conftest import Infrastructure
 from tests.routing.conftest import (
-    Stack,
     clock,
     escalate,
     escalation,
     receive,
     routing_events,
-    running_stack,
+    routing_stack,
     seed_client,
     timer_rounds,
     timers_ran,
 )
 from tests.support.pipeline import wait_until
+from tests.support.stack import Infrastructure, Stack
 
 pytestmark = [pytest.mark.infra]
 
@@ -41,7 +40,7 @@ async def stack(
     infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     """A routing stack of its own: no other escalation may fall due while routing crashes."""
-    async with running_stack(infra, tmp_path_factory.mktemp("timers")) as own:
+    async with routing_stack(infra, tmp_path_factory.mktemp("timers")) as own:
         yield own
 
 
@@ -80,7 +79,7 @@ async def set_clock_directly(stack: Stack, instant: datetime) -> None:
 async def test_the_chain_moves_on_the_clock_and_survives_a_kill_and_a_crash(stack: Stack) -> None:
     escalation_id, due = await first_two_attempts_on_the_clock(stack)
     await kill_then_crash_inside_the_third_attempt(stack, escalation_id, at=due + TIMEOUT)
-    stack.routing.start()  # the startup tick finds attempt 2 overdue: attempt 3, once
+    stack.process.start()  # the startup tick finds attempt 2 overdue: attempt 3, once
     third = await escalation(stack, escalation_id, attempts=3)
     assert [a["contact_index"] for a in third["attempts"]] == [0, 1, 2]
     await clock(stack, set_to=third["ack_due_at"])
@@ -124,14 +123,14 @@ async def kill_then_crash_inside_the_third_attempt(
 ) -> None:
     """SIGKILL routing mid-chain; restarted, it dies again inside attempt 3's transaction."""
     _kill(stack)
-    stack.routing.start(extra_env={"FRONTDESK_CRASH_AT": "routing.timer.before_commit"})
+    stack.process.start(extra_env={"FRONTDESK_CRASH_AT": "routing.timer.before_commit"})
     await set_clock_directly(stack, at)
-    stack.routing.wait_exit(timeout=30)
+    stack.process.wait_exit(timeout=30)
     assert await stored_attempts(stack, escalation_id) == [1, 2]
 
 
 def _kill(stack: Stack) -> None:
-    process = stack.routing.proc
+    process = stack.process.proc
     assert process is not None
     process.kill()
     process.wait()

@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -17,25 +16,11 @@ from libs.events.calls import CallReceived
 from libs.events.envelope import new_id
 from libs.platform.db import migrate
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
+from tests.support.builders import call_received
 from tests.support.processes import ServiceProcess
 
 if TYPE_CHECKING:
-    from tests.conftest import World
-
-
-def call_received(client_id: UUID, caller: str = "+31612345678") -> CallReceived:
-    """A CallReceived event for a client, as the calls service would record it."""
-    now = datetime.now(UTC)
-    return CallReceived(
-        client_id=client_id,
-        occurred_at=now,
-        call_id=new_id(),
-        dialled_number="+31851234567",
-        caller_number=caller,
-        received_at=now,
-        book_version=1,
-        office_open=True,
-    )
+    from tests.support.stack import World
 
 
 async def calls_store(pool: asyncpg.Pool, schema: str, prefix: str) -> EventStore:

@@ -122,7 +122,7 @@ class BilledSoFar:
 
 def is_top_up(invoice: InvoiceIssued) -> bool:
     """Whether an invoice is for punch-card credit (bought any time) rather than a month."""
-    return any(line.kind == "punch_card_credit" for line in invoice.lines)
+    return invoice.purpose == "top_up"
 
 
 def billed_so_far(client: ClientFacts) -> BilledSoFar:

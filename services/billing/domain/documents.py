@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from libs.events.billing import DocumentLine, InvoiceIssued, LineKind
+from libs.events.billing import DocumentLine, InvoiceIssued, InvoicePurpose, LineKind
 from services.billing.domain.calendar import period_of, periods_between
 from services.billing.domain.charges import (
     BilledSoFar,
@@ -56,7 +56,11 @@ class Entry:
 
 @dataclass(frozen=True)
 class Draft:
-    """An invoice or credit note with its lines and totals, not yet numbered."""
+    """An invoice or credit note with its lines and totals, not yet numbered.
+
+    An invoice draft also says what it is for and how many of the client's billing events (the
+    first ones of its billing stream) it was computed from.
+    """
 
     period: str
     lines: tuple[DocumentLine, ...]
@@ -65,13 +69,19 @@ class Draft:
     total_cents: int
     vat_rate_percent: int = VAT_PERCENT
     original_invoice_id: UUID | None = None
+    purpose: InvoicePurpose = "monthly"
+    billing_stream_position: int = 0
 
     @classmethod
-    def of(cls, period: str, lines: Sequence[DocumentLine], original: UUID | None = None) -> Draft:
+    def of(
+        cls, period: str, lines: Sequence[DocumentLine], original: UUID | None = None, *,
+        purpose: InvoicePurpose = "monthly", position: int = 0,
+    ) -> Draft:  # fmt: skip
         """A document with its totals: VAT 21% of the subtotal, rounded half up."""
         subtotal = sum(line.amount_cents for line in lines)
         vat = vat_cents(subtotal)
-        return cls(period, tuple(lines), subtotal, vat, subtotal + vat, VAT_PERCENT, original)
+        return cls(period, tuple(lines), subtotal, vat, subtotal + vat, VAT_PERCENT, original,
+                   purpose, position)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ def run_period(client: ClientFacts, period: str) -> PeriodRun:
         additions.append(Entry("setup_fee", period, setup, "setup_fee", (), event_ids=ids))
     language = language_of(client)
     lines = build_lines(additions, language, billed, period)
-    invoice = Draft.of(period, lines) if lines else None
+    invoice = Draft.of(period, lines, position=client.billing_events()) if lines else None
     return PeriodRun(client.client_id, period, invoice, _credit_notes(credits, billed, language),
                      decisions)  # fmt: skip
 
@@ -289,4 +299,5 @@ def top_up_draft(client: ClientFacts, amount_cents: int, period: str, event_id: 
                                      period=period, quantity=1, unit_price_cents=setup,
                                      amount_cents=setup,
                                      event_ids=(client.registration.event_id,)))  # fmt: skip
-    return Draft.of(period, lines)
+    # The top-up it bills is appended just before it, as the stream's next event.
+    return Draft.of(period, lines, purpose="top_up", position=client.billing_events() + 1)

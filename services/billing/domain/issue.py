@@ -40,13 +40,13 @@ def invoice_issued(
     client_id: UUID, draft: Draft, *, invoice_id: UUID, number: str, at: datetime,
     computed_from: Sequence[LogPosition],
 ) -> InvoiceIssued:  # fmt: skip
-    """The invoice event for a draft, frozen with the positions it was computed from."""
+    """The invoice event for a draft, frozen with what it is for and what it was computed from."""
     return InvoiceIssued(
         client_id=client_id, occurred_at=at, actor=STAFF, invoice_id=invoice_id,
-        invoice_number=number, period=draft.period, lines=draft.lines,
+        invoice_number=number, purpose=draft.purpose, period=draft.period, lines=draft.lines,
         subtotal_cents=draft.subtotal_cents, vat_rate_percent=draft.vat_rate_percent,
         vat_cents=draft.vat_cents, total_cents=draft.total_cents,
-        computed_from=tuple(computed_from),
+        computed_from=tuple(computed_from), billing_stream_position=draft.billing_stream_position,
     )  # fmt: skip
 
 

@@ -55,6 +55,11 @@ class ClientFacts:
     payments: list[PaymentRecorded] = field(default_factory=list)
     seen: set[UUID] = field(default_factory=set)
 
+    def billing_events(self) -> int:
+        """How many of billing's own events of the client the facts hold (each is in its stream)."""
+        own = (self.invoices, self.credit_notes, self.top_ups, self.lows, self.payments)
+        return sum(len(events) for events in own)
+
     def call(self, call_id: UUID) -> CallFacts:
         """The facts of a call, created on first mention (a report may precede the call)."""
         found = self.calls.get(call_id)

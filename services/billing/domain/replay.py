@@ -1,8 +1,9 @@
 """Disputes: rebuild a month from the log as it stood for an issued invoice, or as of a time.
 
 Billing's own events of a client are serialised, so on the billing topic they stand in the
-order they were issued: an invoice was computed from the billing events before it there, and
-from the input events up to the log positions it records (`computed_from`).
+order they were issued: an invoice was computed from the first `billing_stream_position` of
+them (for an invoice that did not record it: those before it there), and from the input events
+up to the log positions it records (`computed_from`).
 """
 
 from __future__ import annotations
@@ -81,11 +82,18 @@ def evidence(
 def _before(
     records: Sequence[LoggedEvent], billing_topic: str, issued: InvoiceIssued | None
 ) -> list[LoggedEvent]:
+    """The client's billing events the invoice saw, in stream order (a redelivery counts once)."""
+    seen = None if issued is None else issued.billing_stream_position
     found: list[LoggedEvent] = []
+    ids: set[UUID] = set()
     for record in sorted((r for r in records if r.topic == billing_topic), key=_place):
         if issued is not None and record.event.event_id == issued.event_id:
             break
-        found.append(record)
+        if seen is not None and len(ids) == seen:
+            break
+        if record.event.event_id not in ids:
+            ids.add(record.event.event_id)
+            found.append(record)
     return found
 
 

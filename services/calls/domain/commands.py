@@ -40,6 +40,7 @@ class ReceiveCall(CallCommand):
     dialled_number: str
     caller_number: str | None
     received_at: datetime
+    caller_language: Language | None = None
     line: Line | None = None
 
 

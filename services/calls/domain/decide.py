@@ -84,6 +84,7 @@ def receive(command: ReceiveCall, state: Call | None) -> list[Event]:
         received_at=command.received_at,
         book_version=line.book_version,
         office_open=office_open(line.office_hours, command.received_at),
+        caller_language=command.caller_language,
     )
     return [event]
 
@@ -194,7 +195,7 @@ def mark_non_billable(command: MarkNonBillable, call: Call) -> list[Event]:
     """Mark the call non-billable for one of the agreed reasons."""
     if call.non_billable is not None:
         raise Conflict(
-            f"call {call.call_id} is already marked non-billable ({call.non_billable}); "
+            f"call {call.call_id} is already marked non-billable ({call.non_billable.reason}); "
             "revert that mark first"
         )
     if command.reason == "cold_call" and not command.cold_calls_free:

@@ -15,11 +15,12 @@ from libs.events.intake import (
     NotificationPreferencesChanged,
     OfficeHoursChanged,
 )
+from libs.events.notify import NotificationChannel
 from libs.events.values import Language, OfficeHours
 from services.notify.domain.schedule import next_opening
 
 Mode = Literal["daily_digest", "per_call"]
-Channel = Literal["email", "sms", "chat"]
+Channel = NotificationChannel
 """How a notification travels: SMTP, the SMS provider, or a chat incoming webhook."""
 
 

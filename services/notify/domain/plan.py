@@ -4,13 +4,16 @@
   for the same call is a new message and gets its own mail.
 - daily_digest clients get one mail per local day at their digest time, carrying every call
   whose latest message no notification has carried yet (received up to the end of that day,
-  looking back at most LOOKBACK: a call noted after its day's digest rolls over). A digest
-  whose time passed while notify was down is still made for its own day, oldest day first,
-  back to the client's registration and at most a catch-up window of days.
+  looking back at most LOOKBACK: a call noted after its day's digest rolls over). "Today" is
+  the client's own day, in its office timezone. A digest whose time passed while notify was
+  down is still made for its own day, oldest day first, back to the client's registration
+  and at most a catch-up window of days.
 - A voicemail left after hours waits for the next opening of the office (next working day).
   Digest clients find it in that day's digest; per_call clients get one voicemail summary
   at that opening, the first mail of their working day.
 - Every notification has a dedupe key; its id (and Message-ID) is a UUIDv5 of that key.
+
+Which calls each kind carries is decided in `filters` (with the SQL that pre-selects them).
 """
 
 from __future__ import annotations
@@ -21,17 +24,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid5
 
+from libs.errors import Rejected
 from libs.events.calls import EscalationRequested
 from libs.events.notify import NotificationKind
 from libs.events.routing import EscalationDispatched
-from libs.events.values import E164_PATTERN, EMAIL_PATTERN, Language
+from libs.events.values import E164_PATTERN, Language, OfficeHours, is_email
 from libs.office_hours import DEFAULT_ZONE
+from services.notify.domain.filters import (
+    catch_up_due,
+    gets_digests,
+    in_digest,
+    unreported,
+    voicemail_due,
+    wants_mail_now,
+)
 from services.notify.domain.model import Call, Channel, Client
-from services.notify.domain.schedule import at_local, day_bounds, local_day
+from services.notify.domain.schedule import at_local, local_day
 
 NAMESPACE = UUID("6f1c7d2e-4b5a-5e8f-9a3b-2c1d0e9f8a7b")
-LOOKBACK = timedelta(days=7)
 DEFAULT_LANGUAGE: Language = "nl"
+EARLIEST_DIGEST_DAY = date(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -85,8 +97,10 @@ class Notification:
 
 def target_problem(channel: Channel, target: str) -> str | None:
     """Why a target cannot be reached over a channel, or None when it fits."""
-    patterns = {"email": EMAIL_PATTERN, "sms": E164_PATTERN, "chat": r"^https?://[^\s]+$"}
-    if re.match(patterns[channel], target):
+    if channel == "email" and is_email(target):
+        return None
+    patterns = {"sms": E164_PATTERN, "chat": r"^https?://[^\s]+$"}
+    if channel != "email" and re.match(patterns[channel], target):
         return None
     return f"{target!r} is not a valid {channel} target"
 
@@ -106,14 +120,9 @@ def escalation_requested(event: EscalationRequested) -> Escalation:
     return Escalation(event.escalation_id, event.call_id, event.urgency_kind, event.reason)
 
 
-def wants_mail_now(client: Client | None) -> bool:
-    """A known, active client that asked for one mail per call."""
-    return client is not None and client.active and client.mode == "per_call"
-
-
 def on_message(client: Client | None, call: Call) -> list[Notification]:
     """Right after a note or voicemail: a per-call mail, when the client wants one now."""
-    if client is None or not wants_mail_now(client) or call.held or not call.needs_report:
+    if client is None or not wants_mail_now(client) or call.held or not unreported(call):
         return []
     return [per_call_mail(client, call)]
 
@@ -127,7 +136,7 @@ def catch_up(client: Client, calls: Iterable[Call], now: datetime) -> list[Notif
     """Per-call mails for recent messages nobody was sent (client just known or switched)."""
     if not wants_mail_now(client):
         return []
-    due = [c for c in calls if c.needs_report and not c.held and c.received_at >= now - LOOKBACK]
+    due = [call for call in calls if catch_up_due(call, now)]
     return [per_call_mail(client, call) for call in sorted(due, key=_received)]
 
 
@@ -135,7 +144,7 @@ def digests_due(
     client: Client, now: datetime, done: Iterable[date], catch_up_days: int
 ) -> list[date]:
     """The local days, oldest first, whose digest time has passed and that have no digest yet."""
-    if not client.active or client.mode != "daily_digest":
+    if not gets_digests(client):
         return []
     ran = set(done)
     return [
@@ -161,6 +170,22 @@ def earliest_digest_day(now: datetime, catch_up_days: int) -> date:
     return now.astimezone(UTC).date() - timedelta(days=catch_up_days + 1)
 
 
+def digest_run_day(client: Client, requested: date | None, now: datetime) -> date | None:
+    """The requested day, else the client's own today; None: not begun yet where it is."""
+    today = local_day(now, client.office_hours)
+    day = requested or today
+    return day if day <= today else None
+
+
+def check_digest_day(day: date, clients: Iterable[Client], now: datetime) -> None:
+    """Refuse a day before digests existed, or one begun for no client nor the default zone."""
+    if day < EARLIEST_DIGEST_DAY:
+        raise Rejected(f"no digests before {EARLIEST_DIGEST_DAY}")
+    zones = [client.office_hours for client in clients] + [OfficeHours()]
+    if all(day > local_day(now, hours) for hours in zones):
+        raise Rejected(f"{day} has not begun yet; digests run for today or earlier")
+
+
 def digest_at(client: Client, day: date) -> datetime:
     """The instant of the client's digest on a local day."""
     return at_local(day, client.digest_time, client.office_hours)
@@ -168,14 +193,7 @@ def digest_at(client: Client, day: date) -> datetime:
 
 def digest_calls(client: Client, day: date, calls: Iterable[Call]) -> tuple[Call, ...]:
     """Calls for the day's digest: unreported, received by the day's end, voicemail due."""
-    start, end = day_bounds(day, client.office_hours)
-    due = [
-        call
-        for call in calls
-        if call.needs_report
-        and start - LOOKBACK <= call.received_at < end
-        and (not call.held or (call.deliver_after is not None and call.deliver_after < end))
-    ]
+    due = [call for call in calls if in_digest(client, day, call)]
     return tuple(sorted(due, key=_received))
 
 
@@ -191,15 +209,7 @@ def voicemail_summary(client: Client, calls: Iterable[Call], now: datetime) -> N
     """For a per_call client: after-hours voicemails whose next working day has begun."""
     if not wants_mail_now(client):
         return None
-    due = [
-        call
-        for call in calls
-        if call.held
-        and call.needs_report
-        and call.deliver_after is not None
-        and call.deliver_after <= now
-        and call.received_at >= now - LOOKBACK
-    ]
+    due = [call for call in calls if voicemail_due(call, now)]
     if not due:
         return None
     opening = max(call.deliver_after for call in due if call.deliver_after is not None)

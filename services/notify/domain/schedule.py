@@ -14,9 +14,14 @@ HORIZON_DAYS = 400
 
 
 def zone(hours: OfficeHours) -> ZoneInfo:
-    """The client's timezone (Europe/Amsterdam when intake let an unknown one through)."""
+    """The client's timezone: the one of its office hours."""
+    return zone_named(hours.timezone)
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """A timezone by name (Europe/Amsterdam when intake let an unknown one through)."""
     try:
-        return ZoneInfo(hours.timezone)
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(DEFAULT_ZONE)
 

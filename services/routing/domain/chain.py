@@ -5,13 +5,15 @@ channels in order, one attempt per contact and channel, each with the rule's ack
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from libs.events.intake import Channel, EscalationContact, UrgencyRule
 
 DEFAULT_ACK_TIMEOUT = timedelta(seconds=600)
 MAX_TARGET_LENGTH = 500
 """EscalationDispatched.target holds at most 500 characters (a longer chat URL is skipped)."""
+LINK_ACKNOWLEDGER = "escalation link"
+"""Who acknowledged, when a link names an attempt the chain does not have."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,47 @@ def chain_for(book: Book | None, urgency_kind: str) -> Chain:
         if (target := address(contact, channel)) is not None
     )
     return Chain(steps, timedelta(seconds=rule.ack_timeout_seconds), book.book_version)
+
+
+@dataclass(frozen=True)
+class BookChoice:
+    """The book an escalation follows, or that it waits for the version on screen."""
+
+    book: Book | None
+    waiting: bool = False
+    fell_back: bool = False
+    """True when the version on screen never arrived and the latest known one is followed."""
+
+
+def book_to_follow(
+    version: int | None, on_screen: Book | None, latest: Book | None, *, now: datetime,
+    wait_until: datetime,
+) -> BookChoice:  # fmt: skip
+    """The version the operator saw; until `wait_until` wait for it, then take the latest.
+
+    The book reaches routing over the intake topic, which may run behind the calls topic: an
+    escalation waits a while for the version on its screen rather than follow an older one.
+    """
+    if version is None:
+        return BookChoice(latest)
+    if on_screen is not None:
+        return BookChoice(on_screen)
+    if now < wait_until:
+        return BookChoice(None, waiting=True)
+    return BookChoice(latest, fell_back=True)
+
+
+def book_wait_until(opened_at: datetime, wait: timedelta) -> datetime:
+    """Until when an escalation opened at `opened_at` waits for its book version."""
+    return opened_at + wait
+
+
+def contact_name(chain: Chain, attempt: int | None) -> str:
+    """Who acknowledged through the link of an attempt: that attempt's contact."""
+    steps = chain.steps
+    if attempt is None or not 0 < attempt <= len(steps):
+        return LINK_ACKNOWLEDGER
+    return steps[attempt - 1].contact_name
 
 
 def address(contact: EscalationContact, channel: Channel) -> str | None:

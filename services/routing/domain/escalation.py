@@ -7,7 +7,7 @@ escalation's own routing events; the chain (from the book) comes with each comma
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -17,7 +17,8 @@ from libs.events.calls import EscalationRequested
 from libs.events.envelope import SYSTEM, Actor, Event
 from libs.events.intake import Channel
 from libs.events.routing import EscalationAcknowledged, EscalationDispatched, EscalationExhausted
-from services.routing.domain.chain import Chain
+from libs.events.streams import StreamFold, opened_by
+from services.routing.domain.chain import Chain, contact_name
 
 Status = Literal["requested", "dispatched", "acknowledged", "exhausted"]
 
@@ -83,13 +84,17 @@ class FireTimer:
 
 @dataclass(frozen=True, kw_only=True)
 class Acknowledge:
-    """Someone took the escalation: over a signed link for an attempt, or through the API."""
+    """Someone took the escalation: over a signed link for an attempt, or through the API.
+
+    Without a name (`by` empty) the contact of the attempt is named, from the chain followed.
+    """
 
     at: datetime
     by: str
     actor: Actor
     attempt: int | None = None
     contact_index: int | None = None
+    chain: Chain = field(default_factory=lambda: Chain(()))
 
 
 Command = StartChain | FireTimer | Acknowledge
@@ -128,7 +133,7 @@ def acknowledge(command: Acknowledge, state: Escalation) -> EscalationAcknowledg
         )
     return EscalationAcknowledged(
         **_envelope(state, command.at, command.actor),
-        by=command.by,
+        by=command.by or contact_name(command.chain, command.attempt),
         contact_index=_contact(command, state),
     )
 
@@ -174,33 +179,8 @@ def _envelope(state: Escalation, at: datetime, actor: Actor = SYSTEM) -> dict[st
     }
 
 
-def evolve(state: Escalation | None, event: Event) -> Escalation:
-    """The escalation after one more event (its request first, then its own events)."""
-    if state is None:
-        if not isinstance(event, EscalationRequested):
-            raise ValueError(f"an escalation starts with EscalationRequested, not {event.type}")
-        return _requested(event)
-    return replace(_apply(state, event), version=state.version + 1)
-
-
-def fold(events: Iterable[Event], state: Escalation | None = None) -> Escalation | None:
-    """The escalation after all its events (None when there are none)."""
-    for event in events:
-        state = evolve(state, event)
-    return state
-
-
 def _requested(event: EscalationRequested) -> Escalation:
-    return Escalation(
-        escalation_id=event.escalation_id,
-        call_id=event.call_id,
-        client_id=event.client_id,
-        correlation_id=event.correlation_id,
-        request_id=event.event_id,
-        urgency_kind=event.urgency_kind,
-        book_version=event.book_version,
-        requested_at=event.occurred_at,
-    )
+    return opened_by(Escalation, event, request_id=event.event_id, requested_at=event.occurred_at)
 
 
 def _apply(state: Escalation, event: Event) -> Escalation:
@@ -218,3 +198,17 @@ def _apply(state: Escalation, event: Event) -> Escalation:
         case EscalationExhausted():
             return replace(state, status="exhausted", closed_at=event.occurred_at)
     raise ValueError(f"{event.type} does not belong in an escalation's stream")
+
+
+ESCALATION = StreamFold(EscalationRequested, _requested, _apply)
+"""An escalation's stream: its request first, then its own events."""
+
+
+def evolve(state: Escalation | None, event: Event) -> Escalation:
+    """The escalation after one more event (its request first, then its own events)."""
+    return ESCALATION.evolve(state, event)
+
+
+def fold(events: Iterable[Event], state: Escalation | None = None) -> Escalation | None:
+    """The escalation after all its events (None when there are none)."""
+    return ESCALATION.fold(events, state)

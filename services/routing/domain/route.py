@@ -1,7 +1,9 @@
 """Where a call goes: voicemail outside office hours, else a free operator who speaks the language.
 
-CallRouted has no "queue" destination: when the office is open but nobody who speaks the
-language is free, the call goes to voicemail with `office_open` true, which says exactly that.
+The caller's language (when the call carries it) is looked for first, then the client's. The
+language queue looked in is named on CallRouted (`queue`). There is no "waiting" destination:
+when the office is open but nobody who speaks the language is free, the call goes to voicemail
+with `office_open` true, which says exactly that.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ class RouteCall:
     office_hours: OfficeHours | None
     """None while routing has not yet learned the client: then the call's own verdict holds."""
     operators: tuple[Operator, ...]
-    caller_language: Language | None = None
 
 
 def route(command: RouteCall) -> list[CallRouted]:
@@ -39,14 +40,14 @@ def route(command: RouteCall) -> list[CallRouted]:
     call = command.call
     hours = command.office_hours
     is_open = office_open(hours, call.received_at) if hours is not None else call.office_open
-    choice = None
-    if is_open:
-        languages = wanted_languages(command.client_language, command.caller_language)
-        choice = choose_operator(command.operators, languages)
+    if not is_open:
+        return [_routed(command, "voicemail", None, command.client_language, None)]
+    languages = wanted_languages(command.client_language, call.caller_language)
+    choice = choose_operator(command.operators, languages)
     if choice is None:
-        return [_routed(command, "voicemail", None, command.client_language, is_open)]
+        return [_routed(command, "voicemail", None, command.client_language, languages[0])]
     operator, language = choice
-    return [_routed(command, "operator", operator.operator_id, language, True)]
+    return [_routed(command, "operator", operator.operator_id, language, language)]
 
 
 def reason(event: CallRouted) -> Reason:
@@ -61,7 +62,7 @@ def _routed(
     destination: Literal["operator", "voicemail"],
     operator_id: str | None,
     language: Language,
-    is_open: bool,
+    queue: Language | None,
 ) -> CallRouted:
     call = command.call
     return CallRouted(
@@ -74,5 +75,6 @@ def _routed(
         destination=destination,
         operator_id=operator_id,
         language=language,
-        office_open=is_open,
+        office_open=queue is not None,  # a queue is looked in exactly when the office is open
+        queue=queue,
     )

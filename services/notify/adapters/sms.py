@@ -6,8 +6,8 @@ the notification id, so a provider that deduplicates can drop a repeated send.
 
 from __future__ import annotations
 
+from services.notify.adapters.posting import post_json
 from services.notify.delivery import DeliveryError, Outgoing
-from services.notify.posting import post_json
 from services.notify.settings import NotifySettings
 
 

@@ -16,29 +16,40 @@ from uuid import UUID
 import structlog
 
 from libs.errors import NotFound, Rejected
-from libs.events.billing import LogPosition
+from libs.events.billing import LogPosition, PunchCardLow
 from libs.events.envelope import Event, new_id
-from libs.platform.db import Connection
+from libs.platform.db import Connection, advisory_key
 from libs.platform.store import EventStore
-from services.billing import metrics, projections
-from services.billing.domain import (
-    ClientFacts,
-    PeriodRun,
+from services.billing import directory, metrics, read_model
+from services.billing.directory import record_own
+from services.billing.domain.calendar import period_has_ended
+from services.billing.domain.documents import PeriodRun, run_period
+from services.billing.domain.issue import (
     credit_note_issued,
     document_number,
     invoice_issued,
-    period_has_ended,
     record_payment,
-    run_period,
     top_up,
     year_of,
 )
-from services.billing.projections import lock_client, record_own, stream_id
+from services.billing.domain.ledger import ClientFacts
+from services.billing.domain.wallet import low_balance_warning
+from services.billing.read_model import Queryable
 
 log = structlog.get_logger(__name__)
 Outcome = Literal["issued", "already_issued", "nothing_to_invoice"]
 INVOICE_SERIES = ""
 CREDIT_NOTE_SERIES = "CN-"
+
+
+def stream_id(client_id: UUID) -> str:
+    """The billing stream of a client: all its documents, top-ups and payments, in order."""
+    return f"billing-{client_id}"
+
+
+async def lock_client(conn: Connection, schema: str, client_id: UUID) -> None:
+    """Serialise billing's writes for one client until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(schema, str(client_id)))
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ async def run_invoices(
     """Issue the month's invoices of one client or all; a second run issues nothing again."""
     if not period_has_ended(period, now):
         raise Rejected(f"{period} has not ended yet; a month is invoiced once it is over")
-    clients = await projections.client_ids(store.pool, store.schema)
+    clients = await directory.client_ids(store.pool, store.schema)
     if client_id is not None:
         if client_id not in clients:
             raise NotFound(f"no client {client_id}")
@@ -73,11 +84,11 @@ async def issue_month(
     """The client's invoice (and due credit notes) for the month, unless issued already."""
     async with store.transaction() as conn:
         await lock_client(conn, store.schema, client_id)
-        existing = await projections.monthly_invoice(conn, store.schema, client_id, period)
+        existing = await read_model.monthly_invoice(conn, store.schema, client_id, period)
         if existing is not None:
             return RunResult(client_id, "already_issued", existing["document_id"],
                              existing["number"], existing["total_cents"])  # fmt: skip
-        client, positions = await projections.load_client(conn, store.schema, client_id, topics)
+        client, positions = await directory.load_client(conn, store.schema, client_id, topics)
         run = run_period(client, period)
         events = await _documents(conn, store.schema, run, now, positions)
         if events:
@@ -96,13 +107,13 @@ async def _documents(
     year = year_of(now)
     events: list[Event] = []
     for note in run.credit_notes:
-        number = await projections.next_number(conn, schema, CREDIT_NOTE_SERIES, year)
+        number = await read_model.next_number(conn, schema, CREDIT_NOTE_SERIES, year)
         events.append(credit_note_issued(
             run.client_id, note, credit_note_id=new_id(), at=now,
             number=document_number(CREDIT_NOTE_SERIES, year, number),
         ))  # fmt: skip
     if run.invoice is not None:
-        number = await projections.next_number(conn, schema, INVOICE_SERIES, year)
+        number = await read_model.next_number(conn, schema, INVOICE_SERIES, year)
         events.append(invoice_issued(
             run.client_id, run.invoice, invoice_id=new_id(), at=now, computed_from=positions,
             number=document_number(INVOICE_SERIES, year, number),
@@ -127,10 +138,10 @@ async def buy_credit(
     """Punch-card credit bought: PunchCardToppedUp and its invoice, appended together."""
     async with store.transaction() as conn:
         await lock_client(conn, store.schema, client_id)
-        client, positions = await projections.load_client(conn, store.schema, client_id, topics)
+        client, positions = await directory.load_client(conn, store.schema, client_id, topics)
         bought = top_up(client, amount_cents, top_up_id=new_id(), at=now)
         year = year_of(now)
-        number = await projections.next_number(conn, store.schema, INVOICE_SERIES, year)
+        number = await read_model.next_number(conn, store.schema, INVOICE_SERIES, year)
         invoice = invoice_issued(
             client_id, bought.invoice, invoice_id=new_id(), at=now, computed_from=positions,
             number=document_number(INVOICE_SERIES, year, number),
@@ -147,7 +158,7 @@ async def pay(
     reference: str, now: datetime,
 ) -> Event:  # fmt: skip
     """Record a payment against an invoice (refused beyond what is outstanding)."""
-    row = await projections.document(store.pool, store.schema, invoice_id, "invoice")
+    row = await read_model.document(store.pool, store.schema, invoice_id, "invoice")
     if row is None:
         raise NotFound(f"no invoice {invoice_id}")
     client_id = row["client_id"]
@@ -162,9 +173,20 @@ async def pay(
     return event
 
 
-async def facts(db: projections.Queryable, schema: str, client_id: UUID) -> ClientFacts:
+async def punch_card_warning(
+    conn: Connection, schema: str, client_id: UUID, now: datetime
+) -> PunchCardLow | None:
+    """The PunchCardLow due for the client now, with its billing writes locked; or None."""
+    if not await directory.is_punch_card_client(conn, schema, client_id):
+        return None
+    await lock_client(conn, schema, client_id)
+    client, _ = await directory.load_client(conn, schema, client_id, ())
+    return low_balance_warning(client, now)
+
+
+async def facts(db: Queryable, schema: str, client_id: UUID) -> ClientFacts:
     """A known client's facts (NotFound for a client billing never heard of)."""
-    if await projections.client_row(db, schema, client_id) is None:
+    if await directory.client_row(db, schema, client_id) is None:
         raise NotFound(f"no client {client_id}")
-    client, _ = await projections.load_client(db, schema, client_id, ())
+    client, _ = await directory.load_client(db, schema, client_id, ())
     return client

@@ -16,8 +16,10 @@ import structlog
 
 from libs.platform.runtime import ServiceRuntime, Worker
 from libs.platform.ticker import tick_until_stopped
-from services.notify import directory, metrics, planner
-from services.notify.domain import Client, digests_due, earliest_digest_day, local_day
+from services.notify import commands, directory, metrics, read_model
+from services.notify.domain.model import Client
+from services.notify.domain.plan import digests_due, earliest_digest_day
+from services.notify.domain.schedule import local_day
 from services.notify.notifier import Notifier, store_of
 
 log = structlog.get_logger(__name__)
@@ -41,18 +43,18 @@ async def run_schedule(rt: ServiceRuntime, notifier: Notifier, now: datetime) ->
     store = store_of(rt)
     pool, schema = store.pool, store.schema
     window = notifier.settings.digest_catch_up_days
-    clients = await directory.clients_in_mode(pool, schema, "daily_digest")
-    done = await planner.digest_days(pool, schema, earliest_digest_day(now, window))
+    clients = await directory.digest_clients(pool, schema)
+    done = await read_model.digest_days(pool, schema, earliest_digest_day(now, window))
     for client in clients:
         for day in digests_due(client, now, done.get(client.client_id, set()), window):
             await _digest(pool, schema, notifier, client, day, now)
-    await planner.voicemail_summaries(pool, schema, notifier, now)
+    await commands.voicemail_summaries(pool, schema, notifier, now)
 
 
 async def _digest(
     pool: asyncpg.Pool, schema: str, notifier: Notifier, client: Client, day: date, now: datetime
 ) -> None:
-    outcome = await planner.run_digest(pool, schema, notifier, client, day, now)
+    outcome = await commands.run_digest(pool, schema, notifier, client, day, now)
     caught_up = day < local_day(now, client.office_hours)
     if caught_up and outcome.created:
         metrics.DIGESTS_CAUGHT_UP.inc()

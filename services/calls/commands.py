@@ -1,35 +1,29 @@
-"""Command handlers: load the call's stream, fold, decide, append at the expected version.
+"""Command handlers of calls: load the call, add what the directory knows, decide, append.
 
-The read model is updated in the same transaction as the append. A concurrent writer makes
-the append fail with a conflict; the command is then decided again on the fresh stream.
+The shared runner (libs/platform/commands.py) appends at the stream's expected version and
+decides again after a concurrent writer's conflict. The call's read row is written from the
+folded call in the same transaction as the append.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
 
-from libs.errors import Conflict
 from libs.events.envelope import Event
+from libs.platform.commands import Loaded, PostgresTransaction, Steps, on_postgres, run
 from libs.platform.db import Connection
-from libs.platform.store import ConcurrencyConflict, EventStore
-from services.calls import directory, metrics, projections
-from services.calls.domain import (
-    Call,
-    Command,
-    MarkNonBillable,
-    ReceiveCall,
-    RequestEscalation,
-    decide,
-    fold,
-    stream_id,
-)
+from libs.platform.store import EventStore
+from services.calls import directory, metrics, read_model
+from services.calls.domain.commands import Command, MarkNonBillable, ReceiveCall, RequestEscalation
+from services.calls.domain.decide import decide
+from services.calls.domain.model import Call, fold, stream_id
 
-ATTEMPTS = 3
 log = structlog.get_logger(__name__)
+State = Call | None
 
 
 @dataclass(frozen=True)
@@ -42,35 +36,40 @@ class Outcome:
 
 async def execute(store: EventStore, command: Command) -> Outcome:
     """Decide the command on the call's current state and append what follows."""
-    for _ in range(ATTEMPTS):
-        try:
-            return await _attempt(store, command)
-        except ConcurrencyConflict:
-            continue
-    raise Conflict(f"call {command.call_id} is being changed by someone else; try again")
-
-
-async def _attempt(store: EventStore, command: Command) -> Outcome:
     stream = stream_id(command.call_id)
-    state = fold(stored.event for stored in await store.load(stream))
-    version = state.version if state else 0
-    async with store.transaction() as conn:
-        command = await _enrich(conn, store.schema, command, state)
-        events = decide(command, state)
-        if events:
-            await store.append(stream, version, events, conn=conn)
-            await projections.apply(conn, store.schema, version, events)
-    metrics.observe(events, state)
-    call = fold(events, state)
+    steps: Steps[PostgresTransaction, State] = Steps(
+        load=lambda tx: _load(tx, stream),
+        decide=lambda tx, state: _decide(tx, command, state),
+        stream_of=lambda _: stream,
+        project=_project,
+    )
+    done = await run(on_postgres(store), steps, what=f"call {command.call_id}")
+    metrics.observe(done.events, done.state)
+    call = fold(done.events, done.state)
     assert call is not None, "decide returns events or refuses for a call that does not exist"
-    if events:
+    if done.events:
         log.info(
             "call.recorded",
             call_id=str(call.call_id),
             client_id=str(call.client_id),
-            events=[event.type for event in events],
+            events=[event.type for event in done.events],
         )
-    return Outcome(call, events)
+    return Outcome(call, done.events)
+
+
+async def _load(tx: PostgresTransaction, stream: str) -> Loaded[State]:
+    call = fold(stored.event for stored in await tx.load(stream))
+    return Loaded(call, {stream: call.version if call else 0})
+
+
+async def _decide(tx: PostgresTransaction, command: Command, state: State) -> list[Event]:
+    return decide(await _enrich(tx.conn, tx.schema, command, state), state)
+
+
+async def _project(tx: PostgresTransaction, loaded: Loaded[State], events: Sequence[Event]) -> None:
+    call = fold(events, loaded.state)
+    assert call is not None
+    await read_model.record(tx.conn, tx.schema, call, events)
 
 
 async def _enrich(conn: Connection, schema: str, command: Command, state: Call | None) -> Command:

@@ -1,9 +1,9 @@
-"""Billing's consumer: the intake, calls, notify and billing topics into its projection.
+"""Billing's reactions to the events it consumes: intake, calls, notify and its own topic.
 
 Every event billing folds is kept with its log position. Events that can make a punch card run
 low (a call received, reported or restored, a plan change; topics arrive in any order) are
-followed by a look at the balance; a
-PunchCardLow is emitted once per low spell, only outside replays and only for recent events.
+followed by a look at the balance; a PunchCardLow is emitted once per low spell, only outside
+replays and only for recent events.
 """
 
 from __future__ import annotations
@@ -15,19 +15,11 @@ from libs.events.envelope import Event
 from libs.platform.consumer import Handler, HandlerContext, Subscription
 from libs.platform.settings import Settings
 from services.billing import metrics
-from services.billing.domain import BILLING_INPUTS, low_balance_warning
-from services.billing.projections import (
-    is_punch_card_client,
-    load_client,
-    lock_client,
-    record,
-    record_own,
-    stream_id,
-)
+from services.billing.commands import punch_card_warning, stream_id
+from services.billing.directory import record, record_own
 from services.billing.settings import BillingSettings
 
 INPUT_SERVICES = ("intake", "calls", "notify")
-MAY_RUN_LOW = ("CallReceived", "NotificationSent", "CallBillabilityRestored", "PlanChanged")
 
 
 def input_topics(prefix: str) -> tuple[str, ...]:
@@ -47,30 +39,39 @@ def keep_and_watch_balance(window: timedelta) -> Handler:
         await keep(event, ctx)
         if ctx.replay or ctx.now() - event.occurred_at > window:
             return
-        schema = ctx.store.schema
-        if not await is_punch_card_client(ctx.conn, schema, event.client_id):
-            return
-        await lock_client(ctx.conn, schema, event.client_id)
-        client, _ = await load_client(ctx.conn, schema, event.client_id, ())
-        warning = low_balance_warning(client, ctx.now())
+        warning = await punch_card_warning(ctx.conn, ctx.store.schema, event.client_id, ctx.now())
         if warning is None:
             return
         warning = warning.model_copy(update=event.caused())
         await ctx.emit(stream_id(event.client_id), None, [warning])
-        await record_own(ctx.conn, schema, [warning])
+        await record_own(ctx.conn, ctx.store.schema, [warning])
         metrics.documents_issued([warning])
 
     return handle
 
 
+def reactions(billing: BillingSettings) -> dict[str, Handler]:
+    """The handler of every event type billing folds."""
+    watch = keep_and_watch_balance(timedelta(seconds=billing.low_balance_alert_window_seconds))
+    return {
+        "ClientRegistered": keep,
+        "PlanChanged": watch,
+        "ClientOffboarded": keep,
+        "CallReceived": watch,
+        "CallMarkedNonBillable": keep,
+        "CallBillabilityRestored": watch,
+        "NotificationSent": watch,
+        "InvoiceIssued": keep,
+        "CreditNoteIssued": keep,
+        "PunchCardToppedUp": keep,
+        "PunchCardLow": keep,
+        "PaymentRecorded": keep,
+    }
+
+
 def subscriptions(settings: Settings, billing: BillingSettings) -> tuple[Subscription, ...]:
     """One consumer over the input topics and billing's own topic."""
-    window = timedelta(seconds=billing.low_balance_alert_window_seconds)
-    watching = keep_and_watch_balance(window)
-    handlers: dict[str, Handler] = {
-        name: watching if name in MAY_RUN_LOW else keep for name in sorted(BILLING_INPUTS)
-    }
     topics = (*input_topics(settings.topic_prefix), topic_for("billing", settings.topic_prefix))
     # The group belongs to the projection's schema: a new schema is rebuilt from the start.
     name = f"{settings.topic_prefix}-billing-{settings.pg_schema}"
-    return (Subscription(name, topics, handlers),)
+    return (Subscription(name, topics, reactions(billing)),)

@@ -22,8 +22,9 @@ from libs.events.calls import (
 from libs.events.catalogue import topic_for
 from libs.platform.consumer import Handler, HandlerContext, Subscription, typed
 from libs.platform.settings import Settings
-from services.routing import directory, escalations, links, metrics, projections, roster
-from services.routing.domain import RouteCall, route
+from services.routing import commands, directory, escalations, links, metrics, read_model
+from services.routing.domain.operators import TakeCall
+from services.routing.domain.route import RouteCall, route
 from services.routing.settings import RoutingSettings
 
 log = structlog.get_logger(__name__)
@@ -32,7 +33,7 @@ log = structlog.get_logger(__name__)
 async def call_received(event: CallReceived, ctx: HandlerContext) -> None:
     """Route the call: voicemail when closed or nobody fits, else the operator idle longest."""
     conn, schema = ctx.conn, ctx.store.schema
-    if ctx.replay or await projections.routed_already(conn, schema, event.call_id):
+    if ctx.replay or await read_model.routed_already(conn, schema, event.call_id):
         return
     facts = await directory.client_facts(conn, schema, event.client_id)
     if facts is None:
@@ -42,13 +43,14 @@ async def call_received(event: CallReceived, ctx: HandlerContext) -> None:
         at=ctx.now(),
         client_language=facts.language if facts else directory.FALLBACK_LANGUAGE,
         office_hours=facts.office_hours if facts else None,
-        operators=await roster.available(conn, schema),
+        operators=await read_model.available(conn, schema),
     )
     [routed] = route(command)
-    await ctx.emit(projections.route_stream(event.call_id), 0, [routed])
+    await ctx.emit(read_model.route_stream(event.call_id), 0, [routed])
     if routed.operator_id is not None:
-        await roster.take_call(conn, schema, routed.operator_id, event.call_id, command.at)
-    await projections.record_route(conn, schema, event, routed)
+        taken = TakeCall(operator_id=routed.operator_id, at=command.at, call_id=event.call_id)
+        await commands.roster_step(conn, schema, ctx.emit, taken)
+    await read_model.record_route(conn, schema, event, routed)
     ctx.after_commit(partial(metrics.routed, routed, command.client_language))
     log.info("call.routed", call_id=str(event.call_id), destination=routed.destination)
 
@@ -58,14 +60,17 @@ async def call_answered(event: CallAnswered, ctx: HandlerContext) -> None:
     if ctx.replay:
         return
     now, schema = ctx.now(), ctx.store.schema
-    await roster.take_call(ctx.conn, schema, event.operator_id, event.call_id, now)
-    await roster.release(ctx.conn, schema, event.call_id, now, keep=event.operator_id)
+    taken = TakeCall(operator_id=event.operator_id, at=now, call_id=event.call_id)
+    await commands.roster_step(ctx.conn, schema, ctx.emit, taken)
+    await commands.release_call(
+        ctx.conn, schema, ctx.emit, event.call_id, now, keep=event.operator_id
+    )
 
 
 async def call_released(event: CallEnded | CallTransferred, ctx: HandlerContext) -> None:
     """The call ended or was put through: its operator is free again."""
     if not ctx.replay:
-        await roster.release(ctx.conn, ctx.store.schema, event.call_id, ctx.now())
+        await commands.release_call(ctx.conn, ctx.store.schema, ctx.emit, event.call_id, ctx.now())
 
 
 async def escalation_requested(
@@ -78,8 +83,8 @@ async def escalation_requested(
         return
     ctx.after_commit(metrics.requested)
     emit = links.stamping(config, ctx.emit)
-    outcome = await escalations.advance(conn, schema, event.escalation_id, now, emit)
-    ctx.after_commit(partial(escalations.recorded, outcome))
+    outcome = await commands.advance(conn, schema, event.escalation_id, now, emit)
+    ctx.after_commit(partial(commands.recorded, outcome))
 
 
 def calls_handlers(config: RoutingSettings) -> dict[str, Handler]:

@@ -1,14 +1,16 @@
-"""Notify's projection of calls: each call's latest note or voicemail, and escalation reasons.
+"""Notify's own query tables: each call's latest note or voicemail, escalation reasons, and
+the digest runs.
 
 Whether a call's latest message was reported is not stored here but read from the outgoing
-queue (outgoing_calls of notifications not failed), which a replay never rebuilds.
+queue (outgoing_calls of notifications not failed), which a replay never rebuilds. The
+filters are the domain's (`domain/filters.py`); the SQL here only fills in their fragments.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -16,18 +18,15 @@ import asyncpg
 
 from libs.platform.db import Connection
 from services.notify.directory import Queryable
-from services.notify.domain import Call, Escalation, Note, Voicemail
+from services.notify.domain import filters
+from services.notify.domain.model import Call, Note, Voicemail
+from services.notify.domain.plan import Escalation
 
 Part = TypeVar("Part", Note, Voicemail)
 
 
 def _reported(schema: str) -> str:
-    """SQL for how many of a call's messages a live (not failed) notification carried."""
-    return (
-        f"coalesce((SELECT max(oc.messages) FROM {schema}.outgoing_calls oc "
-        f"JOIN {schema}.outgoing o USING (notification_id) "
-        "WHERE oc.call_id = c.call_id AND o.state <> 'failed'), 0)"
-    )
+    return filters.REPORTED_SQL.format(schema=schema)
 
 
 async def load_call(db: Queryable, schema: str, call_id: UUID) -> Call | None:
@@ -55,29 +54,74 @@ async def save_call(conn: Connection, schema: str, call: Call) -> None:
 
 
 async def unreported_calls(
-    db: Queryable, schema: str, client_id: UUID, since: datetime, until: datetime
+    db: Queryable, schema: str, client_id: UUID, window: filters.Window
 ) -> list[Call]:
-    """The client's calls received in [since, until) with a message not yet reported."""
+    """The client's calls received in the window with a message not yet reported."""
+    received = filters.RECEIVED_SQL.format(client="$1", since="$2", until="$3")
+    unreported = filters.UNREPORTED_SQL.format(reported="reported")
     rows = await db.fetch(
         f"SELECT * FROM (SELECT c.*, {_reported(schema)} AS reported FROM {schema}.calls c "
-        "WHERE client_id = $1 AND received_at >= $2 AND received_at < $3 AND messages > 0) x "
-        "WHERE messages > reported ORDER BY received_at",
-        client_id, since, until,
+        f"WHERE {received} AND messages > 0) x WHERE {unreported} ORDER BY received_at",
+        client_id, *window,
     )  # fmt: skip
     return [_call(row) for row in rows]
 
 
-async def clients_with_voicemail_due(
-    db: Queryable, schema: str, now: datetime, since: datetime
-) -> list[UUID]:
-    """Per-call clients holding an after-hours voicemail whose next working day has begun."""
+async def clients_with_voicemail_due(db: Queryable, schema: str, now: datetime) -> list[UUID]:
+    """Clients wanting mail per call that may hold a voicemail due (filters.voicemail_due)."""
+    wants = filters.WANTS_MAIL_NOW_SQL
+    due = filters.VOICEMAIL_DUE_SQL.format(now="$1", since="$2")
+    unreported = filters.UNREPORTED_SQL.format(reported=_reported(schema))
     rows = await db.fetch(
-        f"SELECT DISTINCT c.client_id FROM {schema}.calls c JOIN {schema}.clients k "
-        "USING (client_id) WHERE k.mode = 'per_call' AND k.active AND c.deliver_after <= $1 "
-        f"AND c.received_at >= $2 AND c.messages > {_reported(schema)}",
-        now, since,
+        f"SELECT DISTINCT client_id FROM {schema}.calls c WHERE {due} AND {unreported} "
+        f"AND client_id IN (SELECT client_id FROM {schema}.clients WHERE {wants})",
+        now, filters.recent(now)[0],
     )  # fmt: skip
     return [row["client_id"] for row in rows]
+
+
+async def start_digest_run(
+    conn: Connection, schema: str, client_id: UUID, day: date, now: datetime
+) -> bool:
+    """Record that the client's digest for the day is being made; False when it was before."""
+    created = await conn.fetchval(
+        f"INSERT INTO {schema}.digest_runs (client_id, day, created_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        client_id, day, now,
+    )  # fmt: skip
+    return bool(created)
+
+
+async def finish_digest_run(
+    conn: Connection, schema: str, client_id: UUID, day: date, notification_id: UUID, calls: int
+) -> None:
+    """Record the notification a digest run made and how many calls it carries."""
+    await conn.execute(
+        f"UPDATE {schema}.digest_runs SET notification_id = $3, calls = $4 "
+        "WHERE client_id = $1 AND day = $2",
+        client_id, day, notification_id, calls,
+    )  # fmt: skip
+
+
+async def digest_run(conn: Connection, schema: str, client_id: UUID, day: date) -> asyncpg.Record:
+    """The digest run of a client and day that exists (notification id and call count)."""
+    row = await conn.fetchrow(
+        f"SELECT notification_id, calls FROM {schema}.digest_runs "
+        "WHERE client_id = $1 AND day = $2",
+        client_id,
+        day,
+    )
+    assert row is not None, "the run exists: the insert conflicted with it"
+    return row
+
+
+async def digest_days(db: Queryable, schema: str, since: date) -> dict[UUID, set[date]]:
+    """The days since `since` for which each client's digest already ran."""
+    rows = await db.fetch(f"SELECT client_id, day FROM {schema}.digest_runs WHERE day >= $1", since)
+    days: dict[UUID, set[date]] = {}
+    for row in rows:
+        days.setdefault(row["client_id"], set()).add(row["day"])
+    return days
 
 
 async def save_escalation(conn: Connection, schema: str, escalation: Escalation) -> None:

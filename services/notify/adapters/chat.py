@@ -6,8 +6,8 @@ only https is accepted unless settings allow plain http (tests, development).
 
 from __future__ import annotations
 
+from services.notify.adapters.posting import post_json
 from services.notify.delivery import DeliveryError, Outgoing
-from services.notify.posting import post_json
 from services.notify.settings import NotifySettings
 
 

@@ -36,6 +36,7 @@ from libs.platform.outages import DATABASE_OUTAGES
 from libs.platform.runtime import ServiceRuntime, Worker
 from services.notify import outbox
 from services.notify.delivery import DeliveryError, Outgoing
+from services.notify.domain.retry import GiveUp, claim_allowed, next_attempt, worth_another_try
 from services.notify.metrics import (
     NOTIFICATION_BACKLOG,
     NOTIFICATION_DELAY,
@@ -46,10 +47,7 @@ from services.notify.metrics import (
 from services.notify.notifier import Notifier, store_of
 
 log = structlog.get_logger(__name__)
-EVENT_CHANNELS = frozenset({"email", "sms"})
-"""Channels the NotificationSent/Failed events can describe (chat is not in the catalogue)."""
 BACKLOG_EVERY = 10.0
-MAX_BACKOFF = 3600.0
 
 
 def worker(notifier: Notifier) -> Worker:
@@ -119,9 +117,9 @@ async def send_due(rt: ServiceRuntime, notifier: Notifier) -> bool:
 
 async def deliver(rt: ServiceRuntime, notifier: Notifier, o: Outgoing) -> None:
     """Send one claimed notification and record what happened."""
-    if o.attempts > notifier.settings.max_claims:
-        gave_up = DeliveryError(f"gave up after {o.attempts - 1} attempts", permanent=True)
-        await record_failure(rt, notifier, o, gave_up)
+    spent = claim_allowed(notifier.settings.retry_policy, o.attempts)
+    if spent is not None:
+        await record_failure(rt, notifier, o, DeliveryError(spent.reason, permanent=True))
         return
     if o.resumed:
         NOTIFICATIONS_RESENT.labels(o.channel, o.kind).inc()
@@ -139,13 +137,13 @@ async def deliver(rt: ServiceRuntime, notifier: Notifier, o: Outgoing) -> None:
 
 async def send_with_retries(notifier: Notifier, o: Outgoing) -> None:
     """Hand the message over, retrying transient failures with exponential backoff."""
-    s = notifier.settings
+    s, policy = notifier.settings, notifier.settings.retry_policy
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(s.send_attempts),
+        stop=stop_after_attempt(policy.tries_per_claim),
         wait=wait_exponential_jitter(
-            initial=s.retry_base_seconds, max=s.max_retry_wait, jitter=s.retry_base_seconds
+            initial=policy.base_seconds, max=policy.max_pause_seconds, jitter=policy.base_seconds
         ),
-        retry=retry_if_exception(lambda exc: isinstance(exc, DeliveryError) and not exc.permanent),
+        retry=retry_if_exception(_worth_another_try),
         reraise=True,
     )
     transport = notifier.transports[o.channel]
@@ -162,6 +160,10 @@ async def send_with_retries(notifier: Notifier, o: Outgoing) -> None:
                 raise DeliveryError(f"unexpected: {exc!r}", permanent=False) from exc
 
 
+def _worth_another_try(exc: BaseException) -> bool:
+    return isinstance(exc, DeliveryError) and worth_another_try(exc.permanent)
+
+
 async def record_sent(rt: ServiceRuntime, o: Outgoing) -> None:
     """Mark the row sent and append NotificationSent, in one transaction."""
     store, now = store_of(rt), rt.clock.now()
@@ -169,9 +171,8 @@ async def record_sent(rt: ServiceRuntime, o: Outgoing) -> None:
         if not await outbox.mark_sent(conn, store.schema, o, now):
             log.warning("sender.claim_lost", notification_id=str(o.notification_id))
             return
-        if o.channel in EVENT_CHANNELS:
-            event = NotificationSent(**_fields(o, now), message_id=o.message_id)
-            await store.append(_stream(o), None, [event], conn=conn)
+        event = NotificationSent(**_fields(o, now), message_id=o.message_id)
+        await store.append(_stream(o), None, [event], conn=conn)
     NOTIFICATIONS_SENT.labels(o.channel, o.kind).inc()
     if o.reference_at is not None:
         delay = max((now - o.reference_at).total_seconds(), 0.0)
@@ -183,16 +184,16 @@ async def record_failure(
     rt: ServiceRuntime, notifier: Notifier, o: Outgoing, exc: DeliveryError
 ) -> None:
     """Defer a transient failure, or give up; NotificationFailed says which."""
-    store, s = store_of(rt), notifier.settings
-    permanent = exc.permanent or o.attempts >= s.max_claims
+    store = store_of(rt)
+    then = next_attempt(notifier.settings.retry_policy, o.attempts, exc.permanent)
+    permanent = isinstance(then, GiveUp)
     error = str(exc)[:2000]
     async with store.transaction() as conn:
-        if permanent:
+        if isinstance(then, GiveUp):
             done = await outbox.mark_failed(conn, store.schema, o, error)
         else:
-            delay = min(s.retry_base_seconds * 10 * 2 ** (o.attempts - 1), MAX_BACKOFF)
-            done = await outbox.defer(conn, store.schema, o, error, delay)
-        if done and o.channel in EVENT_CHANNELS:
+            done = await outbox.defer(conn, store.schema, o, error, then.total_seconds())
+        if done:
             event = NotificationFailed(
                 **_fields(o, rt.clock.now()),
                 message_id=o.message_id,

@@ -1,7 +1,7 @@
-"""Event handlers: keep notify's projections and queue what the domain decides.
+"""Reactions to other services' events: keep notify's tables and queue what the domain decides.
 
 Each runs in the consumer's inbox transaction, so a queued notification commits together
-with the event being marked as handled. In a replay (ctx.replay) projections are rebuilt but
+with the event being marked as handled. In a replay (ctx.replay) the tables are rebuilt but
 nothing is queued: every notification of the past exists already, or was never meant to.
 """
 
@@ -24,7 +24,9 @@ from libs.events.routing import EscalationDispatched
 from libs.events.values import OfficeHours
 from libs.platform.consumer import Handler, HandlerContext, Subscription
 from libs.platform.settings import Settings
-from services.notify import directory, domain, outbox, planner, projections
+from services.notify import directory, outbox, read_model
+from services.notify.domain import filters, model, plan
+from services.notify.domain.model import Client
 from services.notify.notifier import Notifier
 
 E = TypeVar("E", bound=Event)
@@ -33,10 +35,10 @@ Apply = Callable[[Any, HandlerContext, Notifier], Awaitable[None]]
 
 async def client_registered(event: ClientRegistered, ctx: HandlerContext, n: Notifier) -> None:
     """A new client; per-call messages that arrived before it are sent now."""
-    client = domain.client_registered(event)
+    client = model.client_registered(event)
     await directory.save_client(ctx.conn, ctx.store.schema, client, event.occurred_at)
     if not ctx.replay:
-        await planner.catch_up_client(ctx.conn, ctx.store.schema, n, client, ctx.now())
+        await _catch_up(ctx, n, client)
 
 
 async def client_changed(event: Event, ctx: HandlerContext, n: Notifier) -> None:
@@ -44,17 +46,17 @@ async def client_changed(event: Event, ctx: HandlerContext, n: Notifier) -> None
     client = await directory.load_client(ctx.conn, ctx.store.schema, event.client_id)
     if client is None:
         return
-    client = domain.evolve_client(client, event)
+    client = model.evolve_client(client, event)
     await directory.save_client(ctx.conn, ctx.store.schema, client, event.occurred_at)
     if isinstance(event, NotificationPreferencesChanged) and not ctx.replay:
-        await planner.catch_up_client(ctx.conn, ctx.store.schema, n, client, ctx.now())
+        await _catch_up(ctx, n, client)
 
 
 async def call_received(event: CallReceived, ctx: HandlerContext, _: Notifier) -> None:
     """A call arrived; its time and the office state decide when its message goes out."""
-    known = await projections.load_call(ctx.conn, ctx.store.schema, event.call_id)
+    known = await read_model.load_call(ctx.conn, ctx.store.schema, event.call_id)
     if known is None:
-        await projections.save_call(ctx.conn, ctx.store.schema, domain.call_received(event))
+        await read_model.save_call(ctx.conn, ctx.store.schema, model.call_received(event))
 
 
 async def message_recorded(event: Event, ctx: HandlerContext, n: Notifier) -> None:
@@ -62,21 +64,19 @@ async def message_recorded(event: Event, ctx: HandlerContext, n: Notifier) -> No
     schema = ctx.store.schema
     await outbox.lock_client(ctx.conn, schema, event.client_id)
     client = await directory.load_client(ctx.conn, schema, event.client_id)
-    call = await projections.load_call(ctx.conn, schema, _call_id(event))
+    call = await read_model.load_call(ctx.conn, schema, _call_id(event))
     hours = client.office_hours if client else OfficeHours()
-    call = domain.evolve_call(call, event, hours)
-    await projections.save_call(ctx.conn, schema, call)
+    call = model.evolve_call(call, event, hours)
+    await read_model.save_call(ctx.conn, schema, call)
     if not ctx.replay:
-        await planner.queue(ctx.conn, schema, n, domain.on_message(client, call), ctx.now())
+        await outbox.queue(ctx.conn, schema, n, plan.on_message(client, call), ctx.now())
 
 
 async def escalation_requested(
     event: EscalationRequested, ctx: HandlerContext, _: Notifier
 ) -> None:
     """Keep why the call was escalated: the attempts' messages say it."""
-    await projections.save_escalation(
-        ctx.conn, ctx.store.schema, domain.escalation_requested(event)
-    )
+    await read_model.save_escalation(ctx.conn, ctx.store.schema, plan.escalation_requested(event))
 
 
 async def escalation_dispatched(
@@ -87,11 +87,21 @@ async def escalation_dispatched(
         return
     schema = ctx.store.schema
     client = await directory.load_client(ctx.conn, schema, event.client_id)
-    why = await projections.load_escalation(ctx.conn, schema, event.escalation_id)
-    call = await projections.load_call(ctx.conn, schema, event.call_id)
-    alert = domain.escalation(event, client, why, call, n.ack_url(event))
+    why = await read_model.load_escalation(ctx.conn, schema, event.escalation_id)
+    call = await read_model.load_call(ctx.conn, schema, event.call_id)
+    alert = plan.escalation(event, client, why, call, n.ack_url(event))
     if alert is not None:
-        await planner.queue(ctx.conn, schema, n, [alert], ctx.now())
+        await outbox.queue(ctx.conn, schema, n, [alert], ctx.now())
+
+
+async def _catch_up(ctx: HandlerContext, n: Notifier, client: Client) -> None:
+    """Per-call mails for a client's recent unreported messages (just known or switched)."""
+    if not filters.wants_mail_now(client):
+        return
+    conn, schema, now = ctx.conn, ctx.store.schema, ctx.now()
+    await outbox.lock_client(conn, schema, client.client_id)
+    calls = await read_model.unreported_calls(conn, schema, client.client_id, filters.recent(now))
+    await outbox.queue(conn, schema, n, plan.catch_up(client, calls, now), now)
 
 
 def _call_id(event: Event) -> UUID:

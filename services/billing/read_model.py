@@ -1,0 +1,142 @@
+"""Billing's own query tables: issued documents, their per-year counters and payments.
+
+Written from billing's own events, when they are appended and again when they come back from
+the billing topic; every write is idempotent, so a rebuild from the topics gives the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias
+from uuid import UUID
+
+import asyncpg
+
+from libs.events.billing import CreditNoteIssued, InvoiceIssued, PaymentRecorded
+from libs.events.catalogue import encode
+from libs.events.envelope import Event
+from libs.platform.db import Connection
+
+Queryable: TypeAlias = asyncpg.Pool | Connection
+Project = Callable[[Connection, str, Any], Awaitable[None]]
+
+
+async def project(conn: Connection, schema: str, event: Event) -> None:
+    """Update the tables an event of billing's own feeds (other events change nothing here)."""
+    step = PROJECT.get(type(event))
+    if step is not None:
+        await step(conn, schema, event)
+
+
+async def _document(conn: Connection, schema: str, event: InvoiceIssued | CreditNoteIssued) -> None:
+    values: tuple[UUID, str, str, str, UUID | None]
+    if isinstance(event, InvoiceIssued):
+        values = (event.invoice_id, "invoice", event.purpose, event.invoice_number, None)
+    else:
+        values = (event.credit_note_id, "credit_note", "credit_note", event.credit_note_number,
+                  event.original_invoice_id)  # fmt: skip
+    document_id, kind, purpose, number, original = values
+    await conn.execute(
+        f"INSERT INTO {schema}.documents (document_id, client_id, kind, purpose, number, "
+        "period, issued_at, total_cents, original_invoice_id, payload) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT DO NOTHING",
+        document_id, event.client_id, kind, purpose, number, event.period, event.occurred_at,
+        event.total_cents, original, encode(event).decode(),
+    )  # fmt: skip
+    await _count_number(conn, schema, number)
+
+
+async def _count_number(conn: Connection, schema: str, number: str) -> None:
+    """Keep the per-year counter at least at a number issued (so a rebuild continues it)."""
+    parts = number.split("-")  # "2026-000123" or "CN-2026-000004"
+    series = "".join(f"{part}-" for part in parts[:-2])
+    await conn.execute(
+        f"INSERT INTO {schema}.counters (series, year, last_number) VALUES ($1, $2, $3) "
+        "ON CONFLICT (series, year) DO UPDATE SET "
+        "last_number = greatest(counters.last_number, EXCLUDED.last_number)",
+        series, int(parts[-2]), int(parts[-1]),
+    )  # fmt: skip
+
+
+async def _payment(conn: Connection, schema: str, event: PaymentRecorded) -> None:
+    await conn.execute(
+        f"INSERT INTO {schema}.payments (payment_id, invoice_id, client_id, amount_cents, "
+        "paid_at, reference) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        event.payment_id, event.invoice_id, event.client_id, event.amount_cents, event.paid_at,
+        event.reference,
+    )  # fmt: skip
+
+
+PROJECT: dict[type[Event], Project] = {
+    InvoiceIssued: _document,
+    CreditNoteIssued: _document,
+    PaymentRecorded: _payment,
+}
+"""The query tables kept from billing's own events, by event type."""
+
+
+async def next_number(conn: Connection, schema: str, series: str, year: int) -> int:
+    """The next gap-free number of a series and year; the row stays locked until commit."""
+    await conn.execute(
+        f"INSERT INTO {schema}.counters (series, year, last_number) VALUES ($1, $2, 0) "
+        "ON CONFLICT DO NOTHING",
+        series, year,
+    )  # fmt: skip
+    last = await conn.fetchval(
+        f"SELECT last_number FROM {schema}.counters WHERE series = $1 AND year = $2 FOR UPDATE",
+        series, year,
+    )  # fmt: skip
+    await conn.execute(
+        f"UPDATE {schema}.counters SET last_number = $3 WHERE series = $1 AND year = $2",
+        series, year, last + 1,
+    )  # fmt: skip
+    return int(last) + 1
+
+
+async def monthly_invoice(db: Queryable, schema: str, client_id: UUID, period: str) -> Any:
+    """The monthly invoice of a client and month, as stored, or None."""
+    return await db.fetchrow(
+        f"SELECT * FROM {schema}.documents WHERE client_id = $1 AND period = $2 "
+        "AND purpose = 'monthly'",
+        client_id, period,
+    )  # fmt: skip
+
+
+async def document(db: Queryable, schema: str, document_id: UUID, kind: str) -> Any:
+    """An issued invoice or credit note row, or None."""
+    return await db.fetchrow(
+        f"SELECT * FROM {schema}.documents WHERE document_id = $1 AND kind = $2",
+        document_id, kind,
+    )  # fmt: skip
+
+
+async def documents(
+    db: Queryable, schema: str, client_id: UUID | None, period: str | None, kind: str
+) -> list[Any]:
+    """Issued documents of a kind, of one client or all, optionally of one month; oldest first."""
+    rows = await db.fetch(
+        f"SELECT * FROM {schema}.documents WHERE kind = $3 "
+        "AND ($1::uuid IS NULL OR client_id = $1) AND ($2::text IS NULL OR period = $2) "
+        "ORDER BY issued_at, number LIMIT 1000",
+        client_id, period, kind,
+    )  # fmt: skip
+    return list(rows)
+
+
+async def settled(db: Queryable, schema: str, invoice_id: UUID) -> tuple[int, int]:
+    """What was paid and what was credited on an invoice, in cents."""
+    row = await db.fetchrow(
+        f"SELECT (SELECT coalesce(sum(amount_cents), 0) FROM {schema}.payments "
+        "WHERE invoice_id = $1) AS paid, (SELECT coalesce(sum(total_cents), 0) "
+        f"FROM {schema}.documents WHERE original_invoice_id = $1) AS credited",
+        invoice_id,
+    )
+    assert row is not None
+    return int(row["paid"]), int(row["credited"])
+
+
+def payload(row: Any) -> dict[str, Any]:
+    """The stored event of a document row, as JSON data."""
+    data: dict[str, Any] = json.loads(row["payload"])
+    return data

@@ -1,0 +1,77 @@
+"""Calls' reactions to intake's events: keep the directory, and the client info gauge with it.
+
+One handler per intake event type calls keeps, registered in HANDLERS; the others (plans,
+notification preferences) it ignores. The client info gauge follows the directory's clients:
+loaded at start, then after each client event commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
+
+from libs.events.catalogue import topic_for
+from libs.events.envelope import Event
+from libs.events.intake import (
+    ClientActivated,
+    ClientOffboarded,
+    ClientRegistered,
+    NumberAssigned,
+    NumberReleased,
+    OfficeHoursChanged,
+    SecretaryBookRevised,
+)
+from libs.platform import directory as shared_directory
+from libs.platform.consumer import Handler, HandlerContext, Subscription, projecting, typed
+from libs.platform.db import Connection
+from libs.platform.runtime import ServiceRuntime
+from libs.platform.settings import Settings
+from services.calls import directory, metrics
+
+E = TypeVar("E", bound=Event)
+
+
+def showing_client(
+    cls: type[E], apply: Callable[[E, Connection, str], Awaitable[None]]
+) -> tuple[str, Handler]:
+    """(event type, handler) for a client step after which the client info gauge follows."""
+
+    async def project(event: E, ctx: HandlerContext) -> None:
+        await apply(event, ctx.conn, ctx.store.schema)
+        company = await directory.shown_name(ctx.conn, ctx.store.schema, event.client_id)
+        ctx.after_commit(partial(metrics.show_client, event.client_id, company))
+
+    return str(cls.model_fields["type"].default), typed(cls, project)
+
+
+async def show_clients(runtime: ServiceRuntime) -> None:
+    """Put every client that has not left on the client info gauge (at start)."""
+    store = runtime.require_store()
+    for client_id, name in await directory.shown_clients(store.pool, store.schema):
+        metrics.show_client(client_id, name)
+
+
+HANDLERS: dict[str, Handler] = dict(
+    [
+        showing_client(ClientRegistered, directory.client_registered),
+        showing_client(ClientActivated, directory.client_activated),
+        showing_client(ClientOffboarded, directory.client_offboarded),
+        projecting(OfficeHoursChanged, shared_directory.office_hours_changed),
+        projecting(NumberAssigned, directory.number_assigned),
+        projecting(NumberReleased, directory.number_released),
+        projecting(SecretaryBookRevised, directory.book_revised),
+    ]
+)
+"""The intake events calls keeps, by type; the others (plan, notifications) it ignores."""
+
+
+def subscriptions(settings: Settings) -> tuple[Subscription, ...]:
+    """The directory's subscription to the intake topic."""
+    return (
+        Subscription(
+            name=f"{settings.topic_prefix}-calls-directory",
+            topics=(topic_for("intake", settings.topic_prefix),),
+            handlers=HANDLERS,
+        ),
+    )

@@ -1,0 +1,96 @@
+"""Command handlers of intake: lock the client, load its streams, decide, append, project.
+
+The shared runner (libs/platform/commands.py) appends each stream at the version it was
+loaded at, projects the read tables in the same transaction and decides again after a
+concurrent writer's conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from libs.errors import NotFound
+from libs.events import Event, NumberAssigned, NumberReleased, decode
+from libs.platform.commands import (
+    Loaded,
+    PostgresTransaction,
+    Steps,
+    on_postgres,
+    run,
+)
+from libs.platform.db import Connection
+from libs.platform.store import EventStore
+from services.intake import read_model
+from services.intake.domain.commands import AssignNumber, Command, RegisterClient, ReleaseNumber
+from services.intake.domain.decide import decide
+from services.intake.domain.phone import normalise_number
+from services.intake.domain.state import State, fold
+
+
+def client_stream(client_id: UUID) -> str:
+    """The stream of a client's own events (lifecycle, book, plan, preferences)."""
+    return f"client-{client_id}"
+
+
+def number_stream(number: str) -> str:
+    """The stream of one forwarding number: who held it when. One holder at a time."""
+    return f"number-{number}"
+
+
+def stream_of(event: Event) -> str:
+    """The stream an intake event is appended to."""
+    if isinstance(event, NumberAssigned | NumberReleased):
+        return number_stream(event.number)
+    return client_stream(event.client_id)
+
+
+async def execute(store: EventStore, command: Command) -> list[Event]:
+    """Run the command; a concurrent writer makes it decide again on the fresh state."""
+    steps: Steps[PostgresTransaction, State] = Steps(
+        load=lambda tx: _load(tx, command),
+        decide=lambda _, state: _decide(command, state),
+        stream_of=stream_of,
+        project=_project,
+    )
+    done = await run(on_postgres(store), steps, what=f"client {command.client_id}")
+    return done.events
+
+
+async def _load(tx: PostgresTransaction, command: Command) -> Loaded[State]:
+    if not isinstance(command, RegisterClient):
+        await _lock_client(tx.conn, tx.schema, command.client_id)
+    return await _history(tx.conn, tx.schema, command)
+
+
+async def _decide(command: Command, state: State) -> list[Event]:
+    return decide(command, state)
+
+
+async def _project(tx: PostgresTransaction, _: Loaded[State], events: Sequence[Event]) -> None:
+    await read_model.project(tx.conn, tx.schema, events)
+
+
+async def _lock_client(conn: Connection, schema: str, client_id: UUID) -> None:
+    # Commands on one client take turns: a number cannot be assigned while the client leaves.
+    found = await conn.fetchval(
+        f"SELECT true FROM {schema}.clients WHERE client_id = $1 FOR UPDATE", client_id
+    )
+    if not found:
+        raise NotFound(f"no client {client_id}")
+
+
+async def _history(conn: Connection, schema: str, command: Command) -> Loaded[State]:
+    """The client's events and those of the number the command names, in log order."""
+    streams = [client_stream(command.client_id)]
+    if isinstance(command, AssignNumber | ReleaseNumber):
+        streams.append(number_stream(normalise_number(command.number)))
+    rows = await conn.fetch(
+        f"SELECT stream_id, stream_version, payload FROM {schema}.events "
+        "WHERE client_id = $1 OR stream_id = ANY($2::text[]) ORDER BY position",
+        command.client_id, streams,
+    )  # fmt: skip
+    versions: dict[str, int] = {}
+    for row in rows:
+        versions[row["stream_id"]] = max(versions.get(row["stream_id"], 0), row["stream_version"])
+    return Loaded(fold(decode(row["payload"]) for row in rows), versions)

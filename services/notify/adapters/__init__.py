@@ -1,0 +1,1 @@
+"""Notify's adapters: one module per outside system (SMTP, the SMS provider, chat webhooks)."""

@@ -1,0 +1,95 @@
+"""Which clients and calls a notification is for: each rule once, next to the SQL that is its index.
+
+The functions decide. The SQL beside a function pre-selects rows in notify's read model so the
+database can use an index; it may select more than the function keeps, never less. Fragments
+use the read model's columns (calls aliased `c` where a subquery needs it) and named fields
+for their parameters, filled in by the read model.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from services.notify.domain.model import Call, Client
+from services.notify.domain.schedule import day_bounds
+
+LOOKBACK = timedelta(days=7)
+"""How far back a notification looks for a call whose message nobody was sent."""
+AHEAD = timedelta(days=366)
+"""Upper bound for 'received by now', generous for clocks that disagree a little."""
+Window = tuple[datetime, datetime]
+"""Calls received in [since, until)."""
+
+
+def wants_mail_now(client: Client | None) -> bool:
+    """A known, active client that asked for one mail per call."""
+    return client is not None and client.active and client.mode == "per_call"
+
+
+WANTS_MAIL_NOW_SQL = "mode = 'per_call' AND active"
+
+
+def gets_digests(client: Client) -> bool:
+    """An active client that asked for one mail a day."""
+    return client.active and client.mode == "daily_digest"
+
+
+GETS_DIGESTS_SQL = "mode = 'daily_digest' AND active"
+
+
+def unreported(call: Call) -> bool:
+    """A note or voicemail was recorded that no notification has carried yet."""
+    return call.needs_report
+
+
+REPORTED_SQL = (
+    "coalesce((SELECT max(oc.messages) FROM {schema}.outgoing_calls oc "
+    "JOIN {schema}.outgoing o USING (notification_id) "
+    "WHERE oc.call_id = c.call_id AND o.state <> 'failed'), 0)"
+)
+"""`Call.reported`: the messages a notification carried that did not fail (a failed one
+leaves its calls to the next notification)."""
+UNREPORTED_SQL = "messages > {reported}"
+
+
+def recent(now: datetime) -> Window:
+    """The calls a per-call catch-up or a voicemail summary looks at."""
+    return now - LOOKBACK, now + AHEAD
+
+
+def digest_span(client: Client, day: date) -> Window:
+    """The calls a digest looks at: received by the day's end, at most LOOKBACK before it."""
+    start, end = day_bounds(day, client.office_hours)
+    return start - LOOKBACK, end
+
+
+RECEIVED_SQL = "client_id = {client} AND received_at >= {since} AND received_at < {until}"
+"""The index of a Window for one client: calls (client_id, received_at)."""
+
+
+def in_digest(client: Client, day: date, call: Call) -> bool:
+    """Unreported, received in the day's span, and no voicemail still held past the day."""
+    since, until = digest_span(client, day)
+    if not (unreported(call) and since <= call.received_at < until):
+        return False
+    return not call.held or (call.deliver_after is not None and call.deliver_after < until)
+
+
+def catch_up_due(call: Call, now: datetime) -> bool:
+    """A recent unreported message that is not an after-hours voicemail still held."""
+    return unreported(call) and not call.held and call.received_at >= recent(now)[0]
+
+
+def voicemail_due(call: Call, now: datetime) -> bool:
+    """A recent, unreported after-hours voicemail whose next working day has begun."""
+    return (
+        call.held
+        and unreported(call)
+        and call.deliver_after is not None
+        and call.deliver_after <= now
+        and call.received_at >= recent(now)[0]
+    )
+
+
+VOICEMAIL_DUE_SQL = "deliver_after <= {now} AND received_at >= {since}"
+"""The index of voicemail_due: calls (deliver_after) where it is set, i.e. held once."""

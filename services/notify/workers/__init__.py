@@ -1,0 +1,1 @@
+"""Notify's long-running loops: the sender and the digest schedule."""

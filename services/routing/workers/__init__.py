@@ -1,0 +1,1 @@
+"""Routing's long-running loops: the escalation timers and the roster gauge."""
