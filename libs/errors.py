@@ -25,3 +25,11 @@ class Rejected(DomainError):
 
 class Forbidden(DomainError):
     """The request does not prove it may do this (a wrong acknowledgement token)."""
+
+
+class Unauthenticated(DomainError):
+    """The caller is not known: no credentials where some are needed, or a bad or expired token."""
+
+    def __init__(self, message: str, *, missing_credentials: bool = False) -> None:
+        super().__init__(message)
+        self.missing_credentials = missing_credentials

@@ -1,6 +1,7 @@
-"""Session-wide real infrastructure: a Kafka broker and a PostgreSQL server.
+"""Session-wide real infrastructure: a Kafka broker, a PostgreSQL server and a Keycloak.
 
-Both are started here unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name external ones.
+Kafka and PostgreSQL are started here unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name
+external ones; Keycloak only for a session whose tests ask for it.
 Every test gets its own topic prefix and database schemas, so tests never see each other.
 """
 
@@ -15,6 +16,7 @@ import pytest
 
 from libs.devstack.kafka import LocalKafka, default_cache_dir
 from libs.devstack.postgres import LocalPostgres
+from tests.support.keycloak import Keycloak, start_keycloak
 from tests.support.processes import free_port
 from tests.support.stack import Infrastructure, World, private_world
 
@@ -55,6 +57,14 @@ async def infra(tmp_home: Path, database_url: str) -> AsyncIterator[Infrastructu
     await kafka.start()
     yield Infrastructure(kafka.bootstrap_servers, database_url, kafka)
     await kafka.stop()
+
+
+@pytest.fixture(scope="session")
+async def keycloak(tmp_home: Path) -> AsyncIterator[Keycloak]:
+    """The session's Keycloak with the frontdesk realm, started on first use, once."""
+    server = await start_keycloak(tmp_home / "keycloak", free_port(), default_cache_dir())
+    yield server
+    await server.server.stop()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from libs.devstack.dashboards import DASHBOARDS
 from libs.devstack.demo import Demo, seed_demo
 from libs.devstack.grafana import stale, write
 from libs.devstack.kafka import LocalKafka
+from libs.devstack.keycloak import CLIENT, REALM, TENANT_CLAIM, LocalKeycloak
 from libs.devstack.postgres import LocalPostgres
 from libs.devstack.stack import Stack, StackOptions
 from libs.devstack.topics import ensure_topics
@@ -43,24 +44,31 @@ def up(
     kafka_port: Annotated[int, typer.Option(help="Kafka's port (controller: +1).")] = 9092,
     simulated_clock: Annotated[bool, typer.Option(help="Share one settable clock.")] = False,
     check: Annotated[bool, typer.Option(help="Start, report, and stop again.")] = False,
+    keycloak: Annotated[bool, typer.Option(help="Run Keycloak to log in (port 8180).")] = True,
 ) -> None:
-    """Start PostgreSQL, Kafka, the topics and the five services; stop with Ctrl-C."""
+    """Start PostgreSQL, Kafka, Keycloak, the topics and the five services; stop with Ctrl-C."""
     options = StackOptions(
         home=home.absolute(),
         port_offset=port_offset,
         kafka_port=kafka_port,
         clock="simulated" if simulated_clock else "system",
+        keycloak=keycloak,
     )
     asyncio.run(_run_stack(Stack(options), check=check))
 
 
 async def _run_stack(stack: Stack, *, check: bool) -> None:
     try:
-        with console.status("starting PostgreSQL, Kafka and the services..."):
+        with console.status("starting PostgreSQL, Kafka, Keycloak and the services..."):
             await stack.start()
             demo = await seed_demo(stack.url("intake"), stack.url("calls"))
+            if stack.keycloak is not None:
+                async with stack.keycloak.admin() as admin:  # client-a logs in as the demo client
+                    await admin.set_attribute(REALM, "client-a", TENANT_CLAIM, demo.client_id)
         _print_stack(stack)
         _print_demo(stack, demo)
+        if stack.keycloak is not None:
+            _print_login(stack, stack.keycloak)
         if not check:
             await _wait_for_signal()
     finally:
@@ -78,6 +86,9 @@ def _print_stack(stack: Stack) -> None:
     table.add_row("metrics", "<service>/metrics")
     table.add_row("Kafka", stack.bootstrap)
     table.add_row("PostgreSQL", stack.dsn)
+    if stack.keycloak is not None:
+        admin = f"{stack.keycloak.url}/admin (admin / {stack.keycloak.admin_password})"
+        table.add_row("Keycloak (admin console)", admin)
     if stack.smtp is not None:
         table.add_row(
             "SMTP (mail kept in a Maildir)", f"127.0.0.1:{stack.smtp_port} -> {stack.maildir}"
@@ -95,6 +106,20 @@ def _print_demo(stack: Stack, demo: Demo) -> None:
     say(
         f"  curl -X POST {stack.url('calls')}/calls -H 'content-type: application/json' -d '{body}'"
     )
+
+
+def _print_login(stack: Stack, keycloak: LocalKeycloak) -> None:
+    say = functools.partial(console.print, soft_wrap=True)
+    say(
+        f"Log in as staff, operator-1, operator-2, client-a (the demo client) or client-b in "
+        f"realm {REALM} (demo passwords in README.md). A token for operator-1:"
+    )
+    token_url = f"{keycloak.issuer()}/protocol/openid-connect/token"
+    say(
+        f"  TOKEN=$(curl -s {token_url} -d grant_type=password -d client_id={CLIENT} "
+        "-d username=operator-1 -d password=operator-demo | jq -r .access_token)"
+    )
+    say(f'  curl -H "Authorization: Bearer $TOKEN" {stack.url("calls")}/whoami')
 
 
 async def _wait_for_signal() -> None:

@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 
 from libs.devstack.kafka import LocalKafka, default_cache_dir
+from libs.devstack.keycloak import REALM, LocalKeycloak
 from libs.devstack.postgres import LocalPostgres
 from libs.devstack.supervisor import Supervisor, SupervisorPolicy
 from libs.devstack.topics import ensure_topics
@@ -46,6 +47,8 @@ class StackOptions:
     """Where a simulated clock starts when the database has none yet (may be in the past)."""
     service_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Extra environment for every service process (e.g. shorter timeouts for chaos runs)."""
+    keycloak: bool = False
+    """Run a local Keycloak (port 8180 plus the offset) whose tokens the services accept."""
 
 
 @dataclass
@@ -77,18 +80,36 @@ class Stack:
     supervisor: Supervisor | None = None
     _kafka: LocalKafka | None = None
     _postgres: LocalPostgres | None = None
+    keycloak: LocalKeycloak | None = None
 
     async def start(self) -> None:
         """Start (or reuse) each part and wait until every service is ready."""
-        self.dsn = await asyncio.to_thread(self._start_postgres)
-        if self.options.clock_start is not None:
-            await start_clock_at(self.dsn, self.options.clock_start)
-        self.bootstrap = await self._start_kafka()
-        await ensure_topics(self.bootstrap, self.topics())
-        self._start_smtp()
-        for service in ALL_SERVICES:
-            self.services.append(self._spawn(service))
-        await self._wait_ready()
+        identity = asyncio.create_task(self._start_keycloak())  # the slowest part: in parallel
+        try:
+            self.dsn = await asyncio.to_thread(self._start_postgres)
+            if self.options.clock_start is not None:
+                await start_clock_at(self.dsn, self.options.clock_start)
+            self.bootstrap = await self._start_kafka()
+            await ensure_topics(self.bootstrap, self.topics())
+            self._start_smtp()
+            for service in ALL_SERVICES:
+                self.services.append(self._spawn(service))
+            await self._wait_ready()
+        finally:
+            await identity  # the services find the issuer's keys lazily, once it answers
+
+    async def _start_keycloak(self) -> None:
+        if not self.options.keycloak or os.environ.get("FRONTDESK_AUTH_ISSUER"):
+            return
+        self.keycloak = LocalKeycloak(
+            self.options.home / "keycloak", port=self.keycloak_port, cache_dir=default_cache_dir()
+        )
+        await self.keycloak.start()
+
+    @property
+    def keycloak_port(self) -> int:
+        """The local Keycloak's port (8180 plus the port offset)."""
+        return 8180 + self.options.port_offset
 
     def _start_postgres(self) -> str:
         external = os.environ.get("DATABASE_URL")
@@ -180,6 +201,8 @@ class Stack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
         }
         env |= self._routing_links()
+        if self.options.keycloak and "FRONTDESK_AUTH_ISSUER" not in os.environ:
+            env["FRONTDESK_AUTH_ISSUER"] = f"http://127.0.0.1:{self.keycloak_port}/realms/{REALM}"
         if self.smtp is not None:
             env |= {
                 "FRONTDESK_NOTIFY_SMTP_HOST": "127.0.0.1",
@@ -264,6 +287,8 @@ class Stack:
         if self.smtp is not None:
             self.smtp.terminate()
             self.smtp.wait(10)
+        if self.keycloak is not None:
+            await self.keycloak.stop()
         if self._kafka is not None:
             await self._kafka.stop()
         if self._postgres is not None:

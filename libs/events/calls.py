@@ -54,6 +54,10 @@ class CallReceived(CallEvent):
         default=None,
         description="The caller's language when known (the IVR choice or the caller's country)",
     )
+    imported: bool = Field(
+        default=False,
+        description="Recorded by a staff import (exempt from the backdating window), not live",
+    )
 
 
 class CallAnswered(CallEvent):

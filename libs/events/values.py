@@ -58,11 +58,12 @@ def _whole_minutes(value: time) -> time:
     return value
 
 
-Cents = Annotated[int, Field(ge=0)]
+# Strict: a JSON number only; "100", true and 100.0 are refused (stored events hold numbers).
+Cents = Annotated[int, Field(ge=0, strict=True)]
 """An amount of money in euro cents, never negative."""
-SignedCents = int
+SignedCents = Annotated[int, Field(strict=True)]
 """An amount in euro cents that may be negative (balances, corrections)."""
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, strict=True)]
 PhoneNumber = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
 """A telephone number in E.164 form, e.g. +31851234567."""
 Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from libs.platform.auth import CurrentPrincipal, TokenVerifier
 from libs.platform.clock import ClockWentBackwards, SharedClock, advance_clock, set_clock
 from libs.platform.latency import RequestLatency
+from libs.platform.limits_http import BodyLimits, RateLimits
 from libs.platform.listen import CONNECT_SECONDS
 from libs.platform.logging import configure_logging
 from libs.platform.metrics import configure_exposition
-from libs.platform.problems import install_outages, install_problems
+from libs.platform.problems import install_outages, install_problems, refusals
 from libs.platform.runtime import ServiceDefinition, ServiceRuntime
 from libs.platform.settings import Settings
 from libs.platform.store import EventStore
@@ -54,9 +57,14 @@ def runtime(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(runtime)]
 
 
-def event_store(rt: Runtime) -> EventStore:
-    """The service's event store (503 while the service is still starting)."""
-    return rt.require_store()
+def event_store(request: Request, rt: Runtime) -> EventStore:
+    """The service's event store (503 while the service is still starting).
+
+    A request with an Idempotency-Key gets the store bound to the transaction that keeps its
+    answer (libs/platform/idempotency.py).
+    """
+    joined: EventStore | None = getattr(request.state, "store", None)
+    return joined if joined is not None else rt.require_store()
 
 
 Store = Annotated[EventStore, Depends(event_store)]
@@ -132,14 +140,40 @@ async def change_clock(change: ClockChange, rt: Runtime) -> ClockRead:
     return ClockRead(now=rt.clock.observe(instant), mode=rt.settings.clock)
 
 
+class PrincipalRead(BaseModel):
+    """Who the service takes the caller for."""
+
+    subject: str
+    name: str
+    role: str | None
+    client_id: UUID | None
+    via: str
+
+
+@ops.get("/whoami", responses=refusals(unauthenticated="The bearer token is not valid"))
+async def whoami(caller: CurrentPrincipal) -> PrincipalRead:
+    """The caller as this service sees it: anonymous, or the principal of its token."""
+    return PrincipalRead(
+        subject=caller.subject,
+        name=caller.name,
+        role=caller.role,
+        client_id=caller.client_id,
+        via=caller.via,
+    )
+
+
 def create_service_app(
     settings: Settings,
     definition: ServiceDefinition,
     routers: Sequence[APIRouter] = (),
     *,
     title: str,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """A FastAPI app whose lifespan runs the service runtime; refusals answer as Problems."""
+    """A FastAPI app whose lifespan runs the service runtime; refusals answer as Problems.
+
+    `body_limits` gives routes (by path template) a body limit other than the default.
+    """
     configure_logging(settings.service, settings.log_level)
     configure_exposition()
     service_runtime = ServiceRuntime(settings, definition)
@@ -154,7 +188,15 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = service_runtime
-    app.add_middleware(RequestLatency, service=settings.service)
+    app.state.token_verifier = TokenVerifier.from_settings(settings)
+    app.add_middleware(
+        BodyLimits,
+        default_bytes=settings.max_body_bytes,
+        per_route=body_limits or {},
+        seconds=settings.body_timeout_seconds,
+    )
+    app.add_middleware(RateLimits, limits=settings.rate_limit)
+    app.add_middleware(RequestLatency, service=settings.service)  # outermost: times refusals too
     install_problems(app)
     install_outages(app)
     app.include_router(ops)

@@ -13,7 +13,13 @@ from uuid import UUID
 
 from libs.events.catalogue import decode, encode, topic_for
 from libs.events.envelope import Event, Service
-from libs.platform.store import ConcurrencyConflict, StoredEvent, check_owner
+from libs.platform.store import (
+    DEFAULT_MAX_EVENT_BYTES,
+    ConcurrencyConflict,
+    StoredEvent,
+    check_owner,
+    encoded_within,
+)
 
 
 @dataclass(frozen=True)
@@ -30,8 +36,14 @@ class OutboxEntry:
 class MemoryEventStore:
     """Append-only event store with an outbox list, for tests without a database."""
 
-    def __init__(self, *, service: Service, prefix: str = "frontdesk") -> None:
-        self.service, self.prefix = service, prefix
+    def __init__(
+        self,
+        *,
+        service: Service,
+        prefix: str = "frontdesk",
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        self.service, self.prefix, self.max_event_bytes = service, prefix, max_event_bytes
         self.outbox: list[OutboxEntry] = []
         self._log: list[StoredEvent] = []
         self._streams: dict[str, list[StoredEvent]] = {}
@@ -42,6 +54,7 @@ class MemoryEventStore:
         """Append events after `expected_version` (None: at the end); returns the new version."""
         for event in events:
             check_owner(self.service, event)
+            encoded_within(event, self.max_event_bytes)
         current = self._current(stream_id)
         if expected_version is not None and expected_version != current:
             raise ConcurrencyConflict(stream_id, expected_version, current)

@@ -54,6 +54,16 @@ RELAY_ERRORS = Counter(
     "Publishing attempts that failed and will be retried.",
     ["service"],
 )
+RELAY_PARKED = Counter(
+    "frontdesk_relay_parked_total",
+    "Outbox rows Kafka refused for good (too large, invalid), set aside so the rest flow on.",
+    ["service"],
+)
+OUTBOX_PARKED = Gauge(
+    "frontdesk_outbox_parked",
+    "Outbox rows parked and not yet dealt with (the outbox_parked table).",
+    ["service"],
+)
 TASK_RESTARTS = Counter(
     "frontdesk_task_restarts_total",
     "Background tasks (relay, consumers, timers, listeners) restarted after an error.",

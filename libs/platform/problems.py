@@ -1,4 +1,4 @@
-"""Refusals as HTTP answers, in one place: 403, 404, 409, 422 and 503 with a `Problem` body.
+"""Refusals as HTTP answers, in one place: 401, 403, 404, 409, 422 and 503 with a `Problem` body.
 
 Every service's app answers the shared domain errors (libs.errors) with one status per kind;
 malformed requests (validation errors, bodies that are not UTF-8 JSON) become 422 listing
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from libs.errors import Conflict, DomainError, Forbidden, NotFound, Rejected
+from libs.errors import Conflict, DomainError, Forbidden, NotFound, Rejected, Unauthenticated
 from libs.platform.outages import DATABASE_OUTAGES, RETRY_AFTER_SECONDS, ServiceUnavailable
 
 UNPARSEABLE_BODY = "There was an error parsing the body"  # FastAPI's 400 for non-UTF-8 bodies
@@ -28,6 +28,7 @@ STATUSES: dict[type[DomainError], int] = {
     Conflict: 409,
     Rejected: 422,
     Forbidden: 403,
+    Unauthenticated: 401,
 }
 """Each kind of domain refusal and its HTTP status: the one place they are mapped."""
 Responses = dict[int | str, dict[str, Any]]
@@ -83,7 +84,11 @@ def status_of(error: DomainError) -> int:
 async def domain_error(_: Request, exc: Exception) -> JSONResponse:
     """A refusal: its kind's status, its message as the detail."""
     assert isinstance(exc, DomainError)
-    return problem(status_of(exc), str(exc))
+    response = problem(status_of(exc), str(exc))
+    if isinstance(exc, Unauthenticated):  # RFC 6750: say which scheme, and if a token was bad
+        bad = "" if exc.missing_credentials else ' error="invalid_token"'
+        response.headers["WWW-Authenticate"] = f"Bearer{bad}"
+    return response
 
 
 def install_problems(app: FastAPI) -> None:
@@ -94,10 +99,21 @@ def install_problems(app: FastAPI) -> None:
 
 
 def refusals(
-    *, not_found: str = "", conflict: str = "", rejected: str = "", forbidden: str = ""
+    *,
+    not_found: str = "",
+    conflict: str = "",
+    rejected: str = "",
+    forbidden: str = "",
+    unauthenticated: str = "",
 ) -> Responses:
     """OpenAPI `responses=` for the refusals a route makes, each described for that route."""
-    described = {NotFound: not_found, Conflict: conflict, Rejected: rejected, Forbidden: forbidden}
+    described: dict[type[DomainError], str] = {
+        NotFound: not_found,
+        Conflict: conflict,
+        Rejected: rejected,
+        Forbidden: forbidden,
+        Unauthenticated: unauthenticated,
+    }
     return {
         STATUSES[kind]: {"model": Problem, "description": text}
         for kind, text in described.items()

@@ -101,7 +101,11 @@ class ServiceRuntime:
         async with self.pool.acquire() as conn:
             await migrate(conn, s.pg_schema, [*PLUMBING_MIGRATIONS, *self.definition.migrations])
         self.store = EventStore(
-            self.pool, schema=s.pg_schema, service=s.service, prefix=s.topic_prefix
+            self.pool,
+            schema=s.pg_schema,
+            service=s.service,
+            prefix=s.topic_prefix,
+            max_event_bytes=s.max_event_bytes,
         )
 
     def _launch(self) -> None:

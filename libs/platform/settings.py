@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +54,55 @@ class Settings(BaseSettings):
     )
     consumer_retry_base_seconds: float = Field(default=0.2, gt=0)
     log_level: str = "INFO"
+    auth_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer whose bearer JWTs are accepted"
+    )
+    auth_audience: str = Field(default="frontdesk", min_length=1)
+    auth_jwks_url: str | None = Field(
+        default=None, description="The issuer's JWKS (default: from its discovery document)"
+    )
+    auth_role_claim: str = Field(default="realm_access.roles", min_length=1)
+    auth_tenant_claim: str = Field(default="frontdesk_client_id", min_length=1)
+    auth_role_names: dict[str, Literal["staff", "operator", "client"]] = Field(
+        default_factory=dict, description="The issuer's role or group names mapped to ours"
+    )
+    auth_leeway_seconds: float = Field(default=10, ge=0, le=300)
+    idempotency_hours: float = Field(
+        default=24, ge=24, le=24 * 90, description="How long an Idempotency-Key's answer is kept"
+    )
+    idempotency_lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86400,
+        description="How long a reserved Idempotency-Key of a crashed run blocks a repeat (409)",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body a route takes by default"
+    )
+    header_timeout_seconds: float = Field(
+        default=10, gt=0, le=300, description="Time a client has to send a request's headers"
+    )
+    body_timeout_seconds: float = Field(
+        default=30, gt=0, le=600, description="Time a client has to send a request's body (408)"
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, le=300, description="An idle keep-alive connection is closed after this"
+    )
+    rate_limit: str = Field(
+        default="100/second;3000/minute",
+        description="Requests per credential (or client address), in the `limits` notation",
+    )
+    max_event_bytes: int = Field(
+        default=900 * 1024,
+        ge=1024,
+        description="Largest event an append accepts: below what Kafka takes in one record",
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        parse_many(value)  # raises ValueError for a malformed limit
+        return value
 
     @field_validator("db_schema")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import asyncpg
 
+from libs.errors import Rejected
 from libs.events.catalogue import decode, encode, topic_for
 from libs.events.envelope import Event, Service
 from libs.platform.db import Connection, Migration
@@ -58,6 +59,40 @@ PLUMBING_MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0002_outbox_parked",
+        """
+        CREATE TABLE {schema}.outbox_parked (
+            id bigint PRIMARY KEY,
+            event_id uuid NOT NULL UNIQUE,
+            event_type text NOT NULL,
+            topic text NOT NULL,
+            key text NOT NULL,
+            value bytea NOT NULL,
+            created_at timestamptz NOT NULL,
+            parked_at timestamptz NOT NULL DEFAULT now(),
+            error text NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "0003_idempotency_keys",
+        """
+        CREATE TABLE {schema}.idempotency_keys (
+            credential text NOT NULL,
+            key text NOT NULL,
+            fingerprint text NOT NULL,
+            status integer,
+            headers jsonb NOT NULL,
+            body bytea NOT NULL,
+            expires_at timestamptz NOT NULL,
+            PRIMARY KEY (credential, key)
+        );
+        CREATE INDEX ON {schema}.idempotency_keys (expires_at);
+        COMMENT ON COLUMN {schema}.idempotency_keys.status
+            IS 'The kept answer''s status; NULL while a reserved request runs';
+        """,
+    ),
 )
 
 
@@ -72,6 +107,14 @@ class ConcurrencyConflict(Exception):
 
 class WrongService(ValueError):
     """A service tried to append an event another service owns."""
+
+
+DEFAULT_MAX_EVENT_BYTES = 900 * 1024
+"""Kafka takes records up to about 1 MiB by default; this leaves room for key and headers."""
+
+
+class EventTooLarge(Rejected):
+    """An event larger than the broker takes in one record: refused before anything is stored."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +160,19 @@ def check_owner(service: Service, event: Event) -> None:
         raise WrongService(f"{service} cannot append {event.type} ({event.service})")
 
 
+def encoded_within(event: Event, limit: int) -> bytes:
+    """The event's wire form, or EventTooLarge when it is longer than `limit` bytes.
+
+    An event Kafka would refuse must never reach the outbox: the relay could not publish it.
+    """
+    data = encode(event)
+    if len(data) > limit:
+        raise EventTooLarge(
+            f"{event.type} would be {len(data)} bytes; at most {limit} bytes can be published"
+        )
+    return data
+
+
 def outbox_channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel that wakes the relay of a schema."""
     return f"{schema}_outbox"
@@ -125,8 +181,17 @@ def outbox_channel(schema: str) -> str:
 class EventStore:
     """Append-only event store with a transactional outbox, in one PostgreSQL schema."""
 
-    def __init__(self, pool: asyncpg.Pool, *, schema: str, service: Service, prefix: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        schema: str,
+        service: Service,
+        prefix: str,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
         self.pool, self.schema, self.service, self.prefix = pool, schema, service, prefix
+        self.max_event_bytes = max_event_bytes
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -148,7 +213,8 @@ class EventStore:
                 return await self.append(stream_id, expected_version, events, conn=tx)
         for event in events:
             check_owner(self.service, event)
-        args = self._insert_args(stream_id, expected_version, events)
+        payloads = [encoded_within(e, self.max_event_bytes).decode() for e in events]
+        args = self._insert_args(stream_id, expected_version, events, payloads)
         try:
             row = await conn.fetchrow(self._insert_sql(), *args)
         except asyncpg.UniqueViolationError as exc:
@@ -193,7 +259,7 @@ class EventStore:
         """
 
     def _insert_args(
-        self, stream_id: str, expected: int | None, events: Sequence[Event]
+        self, stream_id: str, expected: int | None, events: Sequence[Event], payloads: list[str]
     ) -> list[object]:
         topic = topic_for(events[0].service, self.prefix) if events else ""
         return [
@@ -203,7 +269,7 @@ class EventStore:
             [e.type for e in events],
             [e.client_id for e in events],
             [e.occurred_at for e in events],
-            [encode(e).decode() for e in events],
+            payloads,
             topic,
             outbox_channel(self.schema),
         ]

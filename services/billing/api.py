@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from libs.errors import NotFound, Rejected
 from libs.platform.http import Runtime, Store, service_settings
+from libs.platform.idempotency import Idempotent, IdempotentRoute, IdempotentRun
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
 from services.billing import commands, directory, metrics, pdf, read_model, views
@@ -43,7 +44,7 @@ from services.billing.schemas import (
 )
 from services.billing.settings import BillingSettings
 
-router = APIRouter(tags=["billing"])
+router = APIRouter(tags=["billing"], route_class=IdempotentRoute)
 ERRORS = refusals(
     not_found="No such client or invoice",
     conflict="Not possible in the current state",
@@ -57,7 +58,7 @@ PDF: dict[int | str, dict[str, Any]] = {
 Config = Annotated[BillingSettings, Depends(service_settings)]
 
 
-@router.post("/invoices/run", responses=ERRORS)
+@router.post("/invoices/run", responses=ERRORS, dependencies=[IdempotentRun])
 async def run_invoices(body: InvoiceRunCreate, rt: Runtime, store: Store) -> InvoiceRunRead:
     """Invoice a month that has ended; idempotent per client and month."""
     topics = input_topics(rt.settings.topic_prefix)
@@ -108,7 +109,12 @@ async def get_invoice(invoice_id: UUID, store: Store) -> InvoiceRead:
     return InvoiceRead.model_validate(views.invoice_fields(row, data, paid, credited))
 
 
-@router.post("/invoices/{invoice_id}/payments", status_code=201, responses=ERRORS)
+@router.post(
+    "/invoices/{invoice_id}/payments",
+    status_code=201,
+    responses=ERRORS,
+    dependencies=[Idempotent],
+)
 async def record_payment(
     invoice_id: UUID, body: PaymentCreate, rt: Runtime, store: Store
 ) -> PaymentRead:
@@ -170,7 +176,12 @@ async def _document_view(
     return pdf.document_view(read_model.payload(row), client, config, original)
 
 
-@router.post("/clients/{client_id}/punch-card", status_code=201, responses=ERRORS)
+@router.post(
+    "/clients/{client_id}/punch-card",
+    status_code=201,
+    responses=ERRORS,
+    dependencies=[Idempotent],
+)
 async def buy_credit(client_id: UUID, body: TopUpCreate, rt: Runtime, store: Store) -> TopUpRead:
     """Buy punch-card credit; it is invoiced at once."""
     if await directory.client_row(store.pool, store.schema, client_id) is None:

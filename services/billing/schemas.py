@@ -27,6 +27,11 @@ Period = Annotated[
 Instant = UtcDatetime
 ShortText = Annotated[str, Field(max_length=500), AfterValidator(_storable)]
 MAX_CENTS = 100_000_000  # EUR 1,000,000: anything above is a typo, not a payment
+AmountCents = Annotated[
+    int,
+    Field(gt=0, le=MAX_CENTS, strict=True, description="Euro cents, a JSON integer"),
+]
+"""A positive amount of money given in a request: "100", true and 100.0 are refused."""
 
 
 class Request(BaseModel):
@@ -143,7 +148,7 @@ class CreditNoteRead(BaseModel):
 class PaymentCreate(Request):
     """Money received against an invoice."""
 
-    amount_cents: int = Field(gt=0, le=MAX_CENTS)
+    amount_cents: AmountCents
     paid_at: Instant | None = None
     reference: ShortText = ""
 
@@ -162,7 +167,7 @@ class PaymentRead(BaseModel):
 class TopUpCreate(Request):
     """Punch-card credit to buy (invoiced at once)."""
 
-    amount_cents: int = Field(gt=0, le=MAX_CENTS)
+    amount_cents: AmountCents
 
 
 class TopUpRead(BaseModel):

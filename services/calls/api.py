@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from libs.errors import NotFound, Rejected
 from libs.events.envelope import Actor, new_id
 from libs.events.values import PhoneNumber
 from libs.office_hours import office_status
-from libs.platform.http import Runtime, Store
+from libs.platform.http import Runtime, Store, service_settings
+from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
 from services.calls import directory, read_model
@@ -36,8 +37,10 @@ from services.calls.schemas import (
     VoicemailCreate,
 )
 from services.calls.screen import screen_pop
+from services.calls.settings import CallsSettings
 
-router = APIRouter(tags=["calls"])
+router = APIRouter(tags=["calls"], route_class=IdempotentRoute)
+Config = Annotated[CallsSettings, Depends(service_settings)]
 ERRORS = refusals(
     not_found="No such call (or no client holds the number)",
     conflict="Not possible in the call's current state",
@@ -50,9 +53,15 @@ def operator(operator_id: str | None) -> Actor | None:
     return Actor(kind="operator", id=operator_id) if operator_id else None
 
 
-@router.post("/calls", status_code=201, responses=ERRORS)
-async def receive_call(body: CallCreate, rt: Runtime, store: Store) -> ScreenPop:
-    """A call to a reserved number arrived: record it and return the screen pop."""
+@router.post("/calls", status_code=201, responses=ERRORS, dependencies=[Idempotent])
+async def receive_call(body: CallCreate, rt: Runtime, store: Store, config: Config) -> ScreenPop:
+    """A call to a reserved number arrived: record it and return the screen pop.
+
+    `received_at` may lie at most FRONTDESK_CALLS_MAX_BACKDATE_SECONDS back (default an hour),
+    never before the number was assigned to the client, and not in the future. `import` is a
+    staff-only field once roles are enforced: an imported call is exempt from the backdating
+    window and recorded as imported.
+    """
     now = rt.clock.now()
     command = commands.ReceiveCall(
         call_id=new_id(),
@@ -61,6 +70,8 @@ async def receive_call(body: CallCreate, rt: Runtime, store: Store) -> ScreenPop
         caller_number=body.caller_number,
         received_at=body.received_at or now,
         caller_language=body.caller_language,
+        imported=body.imported,
+        max_backdate=config.max_backdate,
     )
     outcome = await execute(store, command)
     return await read_screen(store, outcome.call.call_id)
@@ -81,7 +92,7 @@ async def answer_call(call_id: UUID, body: CallAnswer, rt: Runtime, store: Store
     return await _run(store, command)
 
 
-@router.post("/calls/{call_id}/notes", status_code=201, responses=ERRORS)
+@router.post("/calls/{call_id}/notes", status_code=201, responses=ERRORS, dependencies=[Idempotent])
 async def record_note(call_id: UUID, body: NoteCreate, rt: Runtime, store: Store) -> NoteRead:
     """Record the message for the client; it keeps the book version that was on screen."""
     command = commands.RecordNote(
@@ -92,7 +103,9 @@ async def record_note(call_id: UUID, body: NoteCreate, rt: Runtime, store: Store
     return call.note
 
 
-@router.post("/calls/{call_id}/escalations", status_code=201, responses=ERRORS)
+@router.post(
+    "/calls/{call_id}/escalations", status_code=201, responses=ERRORS, dependencies=[Idempotent]
+)
 async def request_escalation(
     call_id: UUID, body: EscalationCreate, rt: Runtime, store: Store
 ) -> EscalationRead:
@@ -109,7 +122,7 @@ async def request_escalation(
     return next(e for e in call.escalations if e.escalation_id == command.escalation_id)
 
 
-@router.post("/calls/{call_id}/transfer", responses=ERRORS)
+@router.post("/calls/{call_id}/transfer", responses=ERRORS, dependencies=[Idempotent])
 async def transfer_call(call_id: UUID, body: TransferCreate, rt: Runtime, store: Store) -> CallRead:
     """Put the call through to another number."""
     command = commands.TransferCall(
@@ -122,7 +135,9 @@ async def transfer_call(call_id: UUID, body: TransferCreate, rt: Runtime, store:
     return await _run(store, command)
 
 
-@router.post("/calls/{call_id}/voicemail", status_code=201, responses=ERRORS)
+@router.post(
+    "/calls/{call_id}/voicemail", status_code=201, responses=ERRORS, dependencies=[Idempotent]
+)
 async def record_voicemail(
     call_id: UUID, body: VoicemailCreate, rt: Runtime, store: Store
 ) -> CallRead:
@@ -137,7 +152,9 @@ async def end_call(call_id: UUID, rt: Runtime, store: Store) -> CallRead:
     return await _run(store, commands.EndCall(call_id=call_id, at=rt.clock.now()))
 
 
-@router.post("/calls/{call_id}/non-billable", status_code=201, responses=ERRORS)
+@router.post(
+    "/calls/{call_id}/non-billable", status_code=201, responses=ERRORS, dependencies=[Idempotent]
+)
 async def mark_non_billable(
     call_id: UUID, body: NonBillableCreate, rt: Runtime, store: Store
 ) -> CallRead:

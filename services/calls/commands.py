@@ -81,10 +81,11 @@ async def _enrich(conn: Connection, schema: str, command: Command, state: Call |
 async def with_line(
     conn: Connection, schema: str, command: ReceiveCall, state: Call | None
 ) -> ReceiveCall:
-    """The client holding the dialled number, its current book version and office hours."""
+    """Who held the dialled number when the call came in, since when, its book and hours."""
     if state is not None:
         return command
-    return replace(command, line=await directory.line_for(conn, schema, command.dialled_number))
+    line = await directory.line_at(conn, schema, command.dialled_number, command.received_at)
+    return replace(command, line=line)
 
 
 async def with_urgency_kinds(

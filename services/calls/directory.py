@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -60,20 +61,34 @@ async def _set_status(conn: Connection, schema: str, event: Event, status: Clien
 
 
 async def number_assigned(event: NumberAssigned, conn: Connection, schema: str) -> None:
-    """The number leads to the client, unless a later assignment was seen already."""
+    """The number leads to the client, unless a later assignment was seen already.
+
+    Every assignment is also kept in the number's history: a call is put to whoever held the
+    number when it was received.
+    """
     await conn.execute(
         f"INSERT INTO {schema}.directory_numbers AS n (number, client_id, assigned_at) "
         "VALUES ($1, $2, $3) ON CONFLICT (number) DO UPDATE SET client_id = EXCLUDED.client_id, "
         "assigned_at = EXCLUDED.assigned_at WHERE n.assigned_at <= EXCLUDED.assigned_at",
         event.number, event.client_id, event.occurred_at,
     )  # fmt: skip
+    await conn.execute(
+        f"INSERT INTO {schema}.directory_number_assignments (number, client_id, assigned_at) "
+        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        event.number, event.client_id, event.occurred_at,
+    )  # fmt: skip
 
 
 async def number_released(event: NumberReleased, conn: Connection, schema: str) -> None:
-    """The number no longer leads to the client (a later holder keeps it)."""
+    """The number no longer leads to the client (a later holder keeps it); its history ends."""
     await conn.execute(
         f"DELETE FROM {schema}.directory_numbers "
         "WHERE number = $1 AND client_id = $2 AND assigned_at <= $3",
+        event.number, event.client_id, event.occurred_at,
+    )  # fmt: skip
+    await conn.execute(
+        f"UPDATE {schema}.directory_number_assignments SET released_at = $3 "
+        "WHERE number = $1 AND client_id = $2 AND assigned_at <= $3 AND released_at IS NULL",
         event.number, event.client_id, event.occurred_at,
     )  # fmt: skip
 
@@ -136,6 +151,57 @@ async def line_for(db: Queryable, schema: str, number: str) -> Line | None:
         return None
     hours = OfficeHours.model_validate_json(row["office_hours"])
     return Line(row["client_id"], row["status"], row["book_version"], hours)
+
+
+async def line_at(db: Queryable, schema: str, number: str, at: datetime) -> Line | None:
+    """The client that held a number at an instant, else its current holder, or None.
+
+    The line's `held_since` says when that client's assignment began, so the domain can refuse
+    a call received before it.
+    """
+    holder = await holder_at(db, schema, number, at)
+    if holder is None:
+        current = await db.fetchrow(
+            f"SELECT client_id, assigned_at FROM {schema}.directory_numbers WHERE number = $1",
+            number,
+        )
+        holder = (current["client_id"], current["assigned_at"]) if current else None
+    if holder is None:
+        return None
+    return await _client_line(db, schema, *holder)
+
+
+async def holder_at(
+    db: Queryable, schema: str, number: str, at: datetime
+) -> tuple[UUID, datetime] | None:
+    """(client, assigned at) of the assignment in force at an instant, or None.
+
+    That is the latest assignment made by then, unless it was released by then: a later
+    assignment ends an earlier one, whichever order the two clients' events arrived in.
+    """
+    row = await db.fetchrow(
+        f"SELECT client_id, assigned_at, released_at FROM {schema}.directory_number_assignments "
+        "WHERE number = $1 AND assigned_at <= $2 ORDER BY assigned_at DESC, client_id LIMIT 1",
+        number, at,
+    )  # fmt: skip
+    if row is None or (row["released_at"] is not None and row["released_at"] <= at):
+        return None
+    return row["client_id"], row["assigned_at"]
+
+
+async def _client_line(
+    db: Queryable, schema: str, client_id: UUID, held_since: datetime
+) -> Line | None:
+    row = await db.fetchrow(
+        f"SELECT c.status, c.office_hours, (SELECT max(b.book_version) "
+        f"FROM {schema}.directory_books b WHERE b.client_id = c.client_id) AS book_version "
+        f"FROM {schema}.directory_clients c WHERE c.client_id = $1",
+        client_id,
+    )
+    if row is None:
+        return None
+    hours = OfficeHours.model_validate_json(row["office_hours"])
+    return Line(client_id, row["status"], row["book_version"], hours, held_since)
 
 
 async def urgency_kinds(

@@ -76,4 +76,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "calls_0003_number_history",
+        """
+        CREATE TABLE {schema}.directory_number_assignments (
+            number text NOT NULL,
+            client_id uuid NOT NULL,
+            assigned_at timestamptz NOT NULL,
+            released_at timestamptz,
+            PRIMARY KEY (number, assigned_at, client_id)
+        );
+        INSERT INTO {schema}.directory_number_assignments (number, client_id, assigned_at)
+        SELECT number, client_id, assigned_at FROM {schema}.directory_numbers;
+        """,
+    ),
 )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from libs.events.calls import FollowUp, NonBillableReason
 from libs.events.intake import AfterHours, Channel
@@ -43,6 +43,13 @@ class CallCreate(Request):
     received_at: Instant | None = None
     caller_language: Language | None = Field(
         default=None, description="The caller's language when known (e.g. the IVR choice)"
+    )
+    imported: StrictBool = Field(
+        default=False,
+        alias="import",
+        description="Staff only, once roles are enforced: a call imported from elsewhere, whose "
+        "received_at may lie before the backdating window (never before its number was the "
+        "client's); recorded on CallReceived as imported",
     )
 
 
@@ -90,7 +97,7 @@ class VoicemailCreate(Request):
     """The caller left a message nobody answered."""
 
     recording_ref: Annotated[ShortText, Field(min_length=1)]
-    duration_seconds: int = Field(ge=0, le=86400)
+    duration_seconds: int = Field(ge=0, le=86400, strict=True)
     summary: Text = ""
 
 

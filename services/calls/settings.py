@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.calls.domain.commands import MAX_BACKDATE
 
 
 class CallsSettings(BaseSettings):
@@ -19,3 +23,14 @@ class CallsSettings(BaseSettings):
     )
     operator_queue: str = Field(default="frontdesk-operators", pattern=r"^[A-Za-z0-9_-]{1,60}$")
     voicemail_max_seconds: int = Field(default=120, ge=5, le=3600)
+    max_backdate_seconds: int = Field(
+        default=int(MAX_BACKDATE.total_seconds()),
+        ge=0,
+        le=7 * 86400,
+        description="How far back a reported call's received_at may lie (staff imports excepted)",
+    )
+
+    @property
+    def max_backdate(self) -> timedelta:
+        """The backdating window as a duration."""
+        return timedelta(seconds=self.max_backdate_seconds)

@@ -18,6 +18,7 @@ import libs.twilio as libtwilio
 from libs.errors import DomainError, NotFound
 from libs.events.envelope import Actor
 from libs.platform.http import Runtime, Store, service_settings
+from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.store import EventStore
 from services.calls import directory, twilio
 from services.calls.commands import execute
@@ -26,7 +27,7 @@ from services.calls.domain.model import Call
 from services.calls.settings import CallsSettings
 
 M = TypeVar("M", bound=BaseModel)
-router = APIRouter(prefix="/calls/twilio", tags=["telephony"])
+router = APIRouter(prefix="/calls/twilio", tags=["telephony"], route_class=IdempotentRoute)
 CALL_SID_NAMESPACE = uuid5(NAMESPACE_URL, "https://frontdesk/telephony/twilio/CallSid")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _FORM_BODY: dict[str, Any] = {
@@ -110,7 +111,7 @@ def public_url(request: Request, config: CallsSettings) -> str:
     return config.public_base_url.rstrip("/") + request.url.path + query
 
 
-@router.post("/voice", openapi_extra=_FORM_BODY, responses=_TWIML)
+@router.post("/voice", openapi_extra=_FORM_BODY, responses=_TWIML, dependencies=[Idempotent])
 async def voice(request: Request, rt: Runtime, store: Store, config: Config) -> Response:
     """An incoming call: record it once, then queue it for an operator or take a voicemail."""
     hook = _parse(VoiceWebhook, await signed_form(request, config))
@@ -148,7 +149,7 @@ def _recording_url(request: Request, config: CallsSettings) -> str:
     return config.public_base_url.rstrip("/") + router.prefix + "/recording"
 
 
-@router.post("/recording", openapi_extra=_FORM_BODY, responses=_TWIML)
+@router.post("/recording", openapi_extra=_FORM_BODY, responses=_TWIML, dependencies=[Idempotent])
 async def recording(request: Request, rt: Runtime, store: Store, config: Config) -> Response:
     """A voicemail recording finished: record it on the call (once), then hang up."""
     hook = _parse(RecordingWebhook, await signed_form(request, config))

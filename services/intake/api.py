@@ -18,6 +18,7 @@ from libs.events import (
     new_id,
 )
 from libs.platform.http import Runtime, Store
+from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
 from libs.platform.runtime import ServiceRuntime
 from libs.platform.store import EventStore
@@ -49,7 +50,11 @@ from services.intake.views import book_read, client_read, plans_read, screen_pop
 
 READ = refusals(not_found="Unknown client or number")
 CHANGE = refusals(not_found="Unknown client or number", conflict="Not allowed now")
-router = APIRouter(tags=["intake"], responses=refusals(rejected="Malformed request"))
+router = APIRouter(
+    tags=["intake"],
+    responses=refusals(rejected="Malformed request"),
+    route_class=IdempotentRoute,
+)
 ClientId = Annotated[UUID, Path(description="The client's id")]
 Number = Annotated[str, Path(max_length=64, description="E.164, e.g. +31851234567")]
 AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with offset")]
@@ -67,7 +72,7 @@ async def _with_plan(store: EventStore, row: ClientRow, now: datetime) -> Client
     return client_read(row, periods, now)
 
 
-@router.post("/clients", status_code=201)
+@router.post("/clients", status_code=201, dependencies=[Idempotent])
 async def register_client(body: ClientCreate, rt: Runtime, store: Store) -> ClientCreated:
     """Register a client from its intake form."""
     default_notification = NotificationPreferences(recipients=(body.contact_email,))
@@ -149,7 +154,9 @@ async def change_office_hours(
     return await _change(rt, store, command)
 
 
-@router.post("/clients/{client_id}/numbers", status_code=201, responses=CHANGE)
+@router.post(
+    "/clients/{client_id}/numbers", status_code=201, responses=CHANGE, dependencies=[Idempotent]
+)
 async def assign_number(
     client_id: ClientId, body: NumberAssign, rt: Runtime, store: Store
 ) -> NumberRead:
@@ -229,7 +236,9 @@ async def list_book_versions(
     return [BookRevisionRead(book_version=r.version, revised_at=r.revised_at) for r in revisions]
 
 
-@router.post("/clients/{client_id}/plan", status_code=201, responses=CHANGE)
+@router.post(
+    "/clients/{client_id}/plan", status_code=201, responses=CHANGE, dependencies=[Idempotent]
+)
 async def change_plan(client_id: ClientId, body: PlanChange, rt: Runtime, store: Store) -> PlanRead:
     """New commercial terms from `effective_from` (a Europe/Amsterdam day, not in the past)."""
     command = commands.ChangePlan(

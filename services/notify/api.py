@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from libs.errors import NotFound
 from libs.events.values import OfficeHours
 from libs.platform.http import Runtime, Store, app_state
+from libs.platform.idempotency import IdempotentRoute, IdempotentRun
 from libs.platform.problems import refusals
 from services.notify import commands, directory, outbox
 from services.notify.domain.schedule import local_day
@@ -22,7 +23,7 @@ from services.notify.schemas import (
     NotificationRead,
 )
 
-router = APIRouter(tags=["notify"])
+router = APIRouter(tags=["notify"], route_class=IdempotentRoute)
 ERRORS = refusals(
     not_found="No such client or notification",
     rejected="Invalid request, or a day that cannot have a digest",
@@ -30,7 +31,7 @@ ERRORS = refusals(
 NotifierDep = Annotated[Notifier, app_state("notifier")]
 
 
-@router.post("/digests/run", responses=ERRORS)
+@router.post("/digests/run", responses=ERRORS, dependencies=[IdempotentRun])
 async def run_digests(
     body: DigestRunCreate, rt: Runtime, store: Store, n: NotifierDep
 ) -> DigestRunRead:

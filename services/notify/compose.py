@@ -1,7 +1,10 @@
 """Renders a notification into subject, plain text and HTML from the jinja2 templates.
 
 Labels come from templates/i18n/<language>.json; HTML templates (*.html.j2) autoescape, so
-whatever a caller or operator typed is shown, never interpreted.
+whatever a caller or operator typed is shown, never interpreted. In plain text, typed text
+cannot pass for the mail's own lines: control characters go, single-line fields (names,
+subjects) get spaces for line breaks, and the text templates indent the continuation lines
+of multi-line fields (messages, notes).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from libs.events.values import Language
-from services.notify.domain.model import Call
+from services.notify.domain.model import Call, Note
 from services.notify.domain.plan import Notification
 from services.notify.domain.schedule import zone_named
 
 TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_MAX = 200
+_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]")
+"""Control characters, and the bidi overrides that can make text read as something else."""
 Labels = dict[str, Any]
 
 
@@ -49,6 +55,7 @@ class Composer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.env.filters["one_line"] = single_line
 
     def labels(self, language: Language) -> Labels:
         """The texts of one language."""
@@ -71,7 +78,8 @@ class Composer:
         tz = zone_named(n.timezone)
         calls = [call_view(t, call, tz) for call in n.calls]
         day = day_text(t, n.day) if n.day else ""
-        values = {"day": day, "count": len(calls), "client": n.client_name or self.brand}
+        client = single_line(n.client_name or "") or self.brand
+        values = {"day": day, "count": len(calls), "client": client}
         return {
             "t": t,
             "language": n.language,
@@ -104,28 +112,33 @@ def call_view(t: Labels, call: Call, tz: ZoneInfo) -> dict[str, Any]:
         "time": call.received_at.astimezone(tz).strftime(t["datetime_format"]),
         "updated": call.messages > 1,
         "note": note is not None,
-        "caller_name": note.caller_name if note else (number or t["number_withheld"]),
-        "caller_number": number or t["number_withheld"],
+        "caller_name": single_line(note.caller_name if note else (number or t["number_withheld"])),
+        "caller_number": single_line(number or t["number_withheld"]),
         "voicemail": None,
     }
     if note is not None:
-        view |= {
-            "caller_company": note.caller_company,
-            "message": note.message,
-            "follow_up": t["follow_ups"].get(note.follow_up, note.follow_up),
-            "follow_up_detail": note.follow_up_detail,
-            "actions_taken": note.actions_taken,
-            "information_given": note.information_given,
-        }
+        view |= note_view(t, note)
     if call.voicemail is not None:
         vm = call.voicemail
         duration = f"{vm.duration_seconds // 60}:{vm.duration_seconds % 60:02d}"
         view["voicemail"] = {
             "duration": duration,
-            "summary": vm.summary,
-            "recording": vm.recording_ref,
+            "summary": lines(vm.summary),
+            "recording": single_line(vm.recording_ref),
         }
     return view
+
+
+def note_view(t: Labels, note: Note) -> dict[str, Any]:
+    """The operator's note as the templates show it: one-line fields flat, the others lines."""
+    return {
+        "caller_company": single_line(note.caller_company),
+        "message": lines(note.message),
+        "follow_up": single_line(t["follow_ups"].get(note.follow_up, note.follow_up)),
+        "follow_up_detail": single_line(note.follow_up_detail),
+        "actions_taken": lines(note.actions_taken),
+        "information_given": lines(note.information_given),
+    }
 
 
 def alert_view(t: Labels, n: Notification, tz: ZoneInfo) -> dict[str, Any] | None:
@@ -134,8 +147,8 @@ def alert_view(t: Labels, n: Notification, tz: ZoneInfo) -> dict[str, Any] | Non
         return None
     due = n.alert.ack_due_at.astimezone(tz).strftime(t["datetime_format"])
     return {
-        "urgency_kind": n.alert.urgency_kind,
-        "reason": n.alert.reason,
+        "urgency_kind": single_line(n.alert.urgency_kind),
+        "reason": lines(n.alert.reason),
         "attempt": n.alert.attempt,
         "ack_url": n.alert.ack_url,
         "acknowledge_before": t["acknowledge_before"].format(time=due),
@@ -149,8 +162,18 @@ def day_text(t: Labels, day: date) -> str:
 
 def one_line(text: str) -> str:
     """Text fit for a mail header: no line breaks, at most SUBJECT_MAX characters."""
-    flat = re.sub(r"\s+", " ", text).strip()
+    flat = re.sub(r"\s+", " ", single_line(text))
     return flat if len(flat) <= SUBJECT_MAX else flat[: SUBJECT_MAX - 1] + "…"
+
+
+def single_line(text: str) -> str:
+    """A field that is one line (a name, a kind): line breaks and tabs are spaces."""
+    return _INVISIBLE.sub("", _BREAKS.sub(" ", text).replace("\t", " ")).strip()
+
+
+def lines(text: str) -> str:
+    """A field of several lines (a message): every line break one \\n, control characters gone."""
+    return _INVISIBLE.sub("", _BREAKS.sub("\n", text)).strip()
 
 
 @cache

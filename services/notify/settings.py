@@ -8,6 +8,7 @@ from uuid import uuid4
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from libs.platform.outbound import OutboundPolicy
 from services.notify.domain.retry import RetryPolicy
 
 PREFIX = "FRONTDESK_NOTIFY_"
@@ -44,6 +45,12 @@ class NotifySettings(BaseSettings):
         default=False, description="Accept plain-http chat webhooks (tests and development only)"
     )
     http_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    outbound_allow: str = Field(
+        default="",
+        max_length=2000,
+        description="Hosts and networks, comma-separated, that the SMS provider and chat "
+        "webhooks may reach although they are private or local (e.g. 10.0.0.0/8,sms.internal)",
+    )
     ack_url_template: str | None = Field(
         default=None,
         description="Link to acknowledge an escalation; may use {escalation_id}, {attempt}, "
@@ -78,6 +85,11 @@ class NotifySettings(BaseSettings):
         if value is not None:
             ack_url(value, escalation_id=uuid4(), attempt=1, contact_index=0, call_id=uuid4())
         return value
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        """Where SMS and chat requests may go: public addresses and `outbound_allow`."""
+        return OutboundPolicy.parse(self.outbound_allow.split(","))
 
     @property
     def send_seconds(self) -> float:

@@ -6,21 +6,22 @@ HTTP statuses in one place (libs.platform.problems).
 
 from __future__ import annotations
 
-from html import escape
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from libs.errors import Forbidden, NotFound
+from libs.errors import NotFound
 from libs.events.envelope import Actor
 from libs.events.routing import Presence
 from libs.events.values import Language
 from libs.platform.http import Runtime, Store, service_settings
+from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
-from services.routing import commands, escalations, links, read_model
-from services.routing.domain.escalation import Acknowledge
+from services.routing import commands, directory, escalations, links, read_model
+from services.routing.domain import ack_link
+from services.routing.domain.escalation import Acknowledge, Escalation
 from services.routing.domain.operators import PutOperator, RosterCommand, SetPresence
 from services.routing.schemas import (
     AckCreate,
@@ -33,7 +34,7 @@ from services.routing.schemas import (
 )
 from services.routing.settings import RoutingSettings
 
-router = APIRouter(tags=["routing"])
+router = APIRouter(tags=["routing"], route_class=IdempotentRoute)
 ERRORS = refusals(
     not_found="No such operator, escalation or call",
     conflict="Not possible in the current state",
@@ -41,8 +42,31 @@ ERRORS = refusals(
 )
 OperatorId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
 Token = Annotated[str, Query(min_length=1, max_length=200)]
+FormToken = Annotated[str, Form(min_length=1, max_length=200)]
 Config = Annotated[RoutingSettings, Depends(service_settings)]
 T = TypeVar("T")
+LINK_STATUS: dict[links.PageStatus, int] = {
+    "open": 200, "taken": 200, "invalid": 403, "acknowledged": 409, "exhausted": 410,
+    "expired": 410,
+}  # fmt: skip
+LINK_PAGES: dict[int | str, dict[str, Any]] = {
+    status: {"content": {"text/html": {}}, "description": description}
+    for status, description in (
+        (200, "The escalation and its one button, or that the button acknowledged it"),
+        (403, "Not a valid link"),
+        (404, "No such escalation"),
+        (409, "Acknowledged already"),
+        (410, "The chain ended unacknowledged, or the link expired"),
+    )
+}
+LINK_HEADERS = {
+    # the token is in the URL: keep it out of caches and Referer; the button cannot be framed
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
 
 
 @router.get("/operators", responses=ERRORS)
@@ -98,7 +122,7 @@ async def get_escalation(escalation_id: UUID, store: Store) -> EscalationRead:
     return EscalationRead.of(_found(state, f"escalation {escalation_id}"))
 
 
-@router.post("/escalations/{escalation_id}/ack", responses=ERRORS)
+@router.post("/escalations/{escalation_id}/ack", responses=ERRORS, dependencies=[Idempotent])
 async def acknowledge(
     escalation_id: UUID, body: AckCreate, rt: Runtime, store: Store
 ) -> EscalationRead:
@@ -110,24 +134,39 @@ async def acknowledge(
     return EscalationRead.of(await commands.acknowledge(store, escalation_id, command))
 
 
-@router.get(
-    "/escalations/{escalation_id}/ack",
-    response_class=HTMLResponse,
-    responses={**ERRORS, **refusals(forbidden="Not a valid link")},
+@router.get("/escalations/{escalation_id}/ack", response_class=HTMLResponse, responses=LINK_PAGES)
+async def ack_link_page(
+    escalation_id: UUID, token: Token, request: Request, rt: Runtime, store: Store, config: Config
+) -> HTMLResponse:
+    """The signed link sent with an attempt: a page with one button; opening it changes nothing."""
+    attempt = _signed_attempt(config, escalation_id, token)
+    if attempt is None:
+        return _invalid_link(request)
+    state = await escalations.load(store.pool, store.schema, escalation_id)
+    state = _found(state, f"escalation {escalation_id}")
+    verdict = ack_link.verdict(state, attempt, rt.clock.now(), config.ack_link_ttl)
+    return await _link_page(store, verdict, attempt, token, state)
+
+
+@router.post(
+    "/escalations/{escalation_id}/ack/link", response_class=HTMLResponse, responses=LINK_PAGES
 )
 async def acknowledge_by_link(
-    escalation_id: UUID, token: Token, rt: Runtime, store: Store, config: Config
-) -> HTMLResponse:
-    """The signed link sent with an attempt: opening it acknowledges the escalation."""
-    if config.ack_secret is None:
-        raise HTTPException(503, "acknowledgement links are not configured (no ack secret)")
-    attempt = links.verified_attempt(config.ack_secret.get_secret_value(), escalation_id, token)
+    escalation_id: UUID, token: FormToken, request: Request, rt: Runtime, store: Store,
+    config: Config,
+) -> HTMLResponse:  # fmt: skip
+    """The button of the link's page: acknowledges while the link lives.
+
+    The signed token in the form is the proof, so no other site can make a browser post it.
+    """
+    attempt = _signed_attempt(config, escalation_id, token)
     if attempt is None:
-        raise Forbidden("this acknowledgement link is not valid")
+        return _invalid_link(request)
     actor = Actor(kind="client", id=f"ack-link:{attempt}")
     command = Acknowledge(at=rt.clock.now(), by="", actor=actor, attempt=attempt)
-    state = await commands.acknowledge(store, escalation_id, command)
-    return HTMLResponse(_thanks(state.acknowledged_by or ""))
+    ttl = config.ack_link_ttl
+    verdict, state = await commands.acknowledge_by_link(store, escalation_id, command, ttl)
+    return await _link_page(store, "taken" if verdict == "open" else verdict, attempt, token, state)
 
 
 @router.get("/calls/{call_id}/routing", responses=ERRORS)
@@ -151,9 +190,25 @@ def _found(value: T | None, what: str) -> T:
     return value
 
 
-def _thanks(name: str) -> str:
-    return (
-        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Acknowledged</title>'
-        f"<p>Thank you, {escape(name)}: the escalation is yours. Nobody else will be "
-        "contacted.</p></html>"
+def _signed_attempt(config: RoutingSettings, escalation_id: UUID, token: str) -> int | None:
+    if config.ack_secret is None:
+        raise HTTPException(503, "acknowledgement links are not configured (no ack secret)")
+    return ack_link.signed_attempt(config.ack_secret.get_secret_value(), escalation_id, token)
+
+
+async def _link_page(
+    store: Store, status: links.PageStatus, attempt: int, token: str, state: Escalation
+) -> HTMLResponse:
+    facts = await directory.client_facts(store.pool, store.schema, state.client_id)
+    return _html(links.page_of(status, attempt, token, state, facts))
+
+
+def _invalid_link(request: Request) -> HTMLResponse:
+    language = links.language_of(request.headers.get("accept-language"))
+    return _html(links.LinkPage("invalid", language))
+
+
+def _html(page: links.LinkPage) -> HTMLResponse:
+    return HTMLResponse(
+        links.render(page), status_code=LINK_STATUS[page.status], headers=LINK_HEADERS
     )

@@ -9,7 +9,7 @@ Escalation steps run with the escalation's row locked (escalations.lock).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -22,7 +22,7 @@ from libs.platform.commands import retrying
 from libs.platform.db import Connection
 from libs.platform.store import EventStore
 from services.routing import escalations, metrics, read_model
-from services.routing.domain import escalation, operators, roster
+from services.routing.domain import ack_link, escalation, operators, roster
 from services.routing.domain.escalation import Acknowledge, Escalation, FireTimer, StartChain
 from services.routing.domain.operators import ReleaseCall, RosterCommand
 from services.routing.escalations import Emit
@@ -104,6 +104,21 @@ async def acknowledge(store: EventStore, escalation_id: UUID, command: Acknowled
         after = await escalations.save(conn, store.schema, state, events, emit, command.at)
     recorded(Outcome(state, events))
     return after
+
+
+async def acknowledge_by_link(
+    store: EventStore, escalation_id: UUID, command: Acknowledge, ttl: timedelta
+) -> tuple[ack_link.Verdict, Escalation]:
+    """Acknowledge over a signed link while it lives; its verdict and the escalation after."""
+    async with store.transaction() as conn:
+        row, state = await escalations.lock(conn, store.schema, escalation_id)
+        chain = await escalations.chain_of(conn, store.schema, row, state)
+        command = replace(command, chain=chain)
+        verdict, events = ack_link.acknowledge_by_link(command, state, ttl)
+        emit = partial(store.append, conn=conn)
+        after = await escalations.save(conn, store.schema, state, events, emit, command.at)
+    recorded(Outcome(state, events))
+    return verdict, after
 
 
 def recorded(outcome: Outcome) -> None:

@@ -1,52 +1,45 @@
-"""Signed acknowledgement links: `GET /escalations/{id}/ack?token=<attempt>.<mac>`.
+"""Signed acknowledgement links: the URL put into messages, and the page it opens.
 
-The MAC is HMAC-SHA256 over "<escalation id>:<attempt>" with routing's ack secret, so a link
-acknowledges one attempt of one escalation and nothing else, and cannot be forged or altered.
+`GET /escalations/{id}/ack?token=<attempt>.<mac>` only shows a page about the escalation
+(mail scanners open links); its one button POSTs the token to `/escalations/{id}/ack/link`,
+which acknowledges. Whether a link still acknowledges is a domain rule (domain/ack_link.py).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, get_args
 from urllib.parse import urlencode
 from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from libs.events import EscalationDispatched, Event
+from libs.events.values import Language
+from services.routing.directory import FALLBACK_LANGUAGE, ClientFacts
+from services.routing.domain.ack_link import Verdict, ack_token
+from services.routing.domain.escalation import Escalation
 from services.routing.settings import RoutingSettings
 
 Emit = Callable[[str, int | None, Sequence[Event]], Awaitable[object]]
-
-_TOKEN = re.compile(r"^([1-9][0-9]{0,5})\.([A-Za-z0-9_-]{43})$")
-
-
-def ack_token(secret: str, escalation_id: UUID, attempt: int) -> str:
-    """The token that acknowledges `attempt` of an escalation."""
-    return f"{attempt}.{_mac(secret, escalation_id, attempt)}"
-
-
-def verified_attempt(secret: str, escalation_id: UUID, token: str) -> int | None:
-    """The attempt a token acknowledges, or None when it is no valid token for the escalation."""
-    match = _TOKEN.match(token)
-    if match is None:
-        return None
-    attempt = int(match.group(1))
-    expected = _mac(secret, escalation_id, attempt)
-    return attempt if hmac.compare_digest(expected, match.group(2)) else None
+PageStatus = Literal["open", "taken", "acknowledged", "exhausted", "expired", "invalid"]
+"""What the page says: the link's verdict, or `taken` right after its button acknowledged."""
+TEMPLATES = Path(__file__).parent / "templates"
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+_LANGUAGE_TAG = re.compile(r"^\s*([A-Za-z]{2})(?:[-_][A-Za-z0-9]+)*\s*(?:;.*)?$")
 
 
 def ack_link(base_url: str, secret: str, escalation_id: UUID, attempt: int) -> str:
     """The URL a contact opens to acknowledge an attempt (put in the SMS, e-mail or chat)."""
     query = urlencode({"token": ack_token(secret, escalation_id, attempt)})
     return f"{base_url.rstrip('/')}/escalations/{escalation_id}/ack?{query}"
-
-
-def _mac(secret: str, escalation_id: UUID, attempt: int) -> str:
-    message = f"{escalation_id}:{attempt}".encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def stamping(config: RoutingSettings, emit: Emit) -> Emit:
@@ -65,3 +58,91 @@ def stamping(config: RoutingSettings, emit: Emit) -> Emit:
         return await emit(stream_id, expected, [stamp(event) for event in events])
 
     return stamped
+
+
+@dataclass(frozen=True)
+class LinkPage:
+    """What one link's page shows; the escalation only while the link lives."""
+
+    status: PageStatus
+    language: Language
+    attempt: int = 0
+    token: str = ""
+    state: Escalation | None = None
+    facts: ClientFacts | None = None
+
+
+def page_of(
+    verdict: Verdict | Literal["taken"], attempt: int, token: str,
+    state: Escalation, facts: ClientFacts | None,
+) -> LinkPage:  # fmt: skip
+    """The page for a signed link, in the client's language."""
+    language = facts.language if facts else FALLBACK_LANGUAGE
+    if verdict in ("expired", "invalid"):
+        return LinkPage(verdict, language)
+    return LinkPage(verdict, language, attempt, token, state, facts)
+
+
+def render(page: LinkPage) -> str:
+    """The page as HTML (autoescaped: names and kinds are shown, never interpreted)."""
+    t = labels(page.language)
+    state, status = page.state, page.status
+    zone = ZoneInfo(page.facts.office_hours.timezone if page.facts else "Europe/Amsterdam")
+    closed = _when(t, state.closed_at, zone) if state and state.closed_at else ""
+    name = (state.acknowledged_by if state else None) or ""
+    context = {
+        "t": t,
+        "language": page.language,
+        "status": status,
+        "title": t[f"title_{status}"],
+        "text": t[f"text_{status}"].format(name=name, time=closed),
+        "details": _details(t, page, zone),
+        "form": {"action": "ack/link", "token": page.token} if status == "open" else None,
+    }
+    return _environment().get_template("ack_page.html.j2").render(context)
+
+
+def language_of(accept_language: str | None) -> Language:
+    """The first of the page's languages a browser asks for (the bureau's own by default)."""
+    for part in (accept_language or "").split(","):
+        match = _LANGUAGE_TAG.match(part)
+        tag = match.group(1).lower() if match else ""
+        for language in LANGUAGES:
+            if tag == language:
+                return language
+    return FALLBACK_LANGUAGE
+
+
+def labels(language: Language) -> dict[str, Any]:
+    """The page's texts in one language."""
+    return _labels(TEMPLATES, language)
+
+
+def _details(t: dict[str, Any], page: LinkPage, zone: ZoneInfo) -> dict[str, Any] | None:
+    state = page.state
+    if state is None:
+        return None
+    return {
+        "company": page.facts.name if page.facts else "-",
+        "urgency": state.urgency_kind,
+        "raised_at": _when(t, state.requested_at, zone),
+        "raised_iso": state.requested_at.astimezone(zone).isoformat(timespec="minutes"),
+        "attempt": page.attempt,
+    }
+
+
+def _when(t: dict[str, Any], at: datetime, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).strftime(t["datetime_format"])
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined
+    )
+
+
+@cache
+def _labels(directory: Path, language: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((directory / "i18n" / f"{language}.json").read_text("utf-8"))
+    return found

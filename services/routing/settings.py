@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +22,12 @@ class RoutingSettings(BaseSettings):
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
         description="The base URL Twilio and ack links use (behind a proxy); default: the request",
     )
+    ack_link_ttl_hours: int = Field(
+        default=24,
+        ge=1,
+        le=720,
+        description="How long after its attempt an acknowledgement link still works (hours)",
+    )
     timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     roster_gauge_seconds: float = Field(default=5.0, gt=0, le=300)
     timer_batch_size: int = Field(default=200, ge=1, le=10_000)
@@ -31,3 +39,8 @@ class RoutingSettings(BaseSettings):
         "it falls back to the latest version routing knows",
     )
     dial_timeout_seconds: int = Field(default=30, ge=5, le=600)
+
+    @property
+    def ack_link_ttl(self) -> timedelta:
+        """How long after its attempt an acknowledgement link still works."""
+        return timedelta(hours=self.ack_link_ttl_hours)

@@ -303,3 +303,47 @@ def test_an_invoice_says_what_it_is_for_and_how_far_into_the_billing_stream_it_s
     # C's stream before the run: the top-up and its invoice.
     assert (january.purpose, january.billing_stream_position) == ("monthly", 2)
     assert month.invoice(B, "2026-01").billing_stream_position == 1  # December's invoice
+
+
+def test_calls_from_before_any_terms_are_no_terms_and_never_invoiced() -> None:
+    client = new_id()
+    history: list[Event] = [registered(client, "2025-12-10T09:00:00")]
+    # Year 1, 1900 and the day before the client existed.
+    early = [
+        call(client, f"{when}T09:00:00") for when in ("0001-01-01", "1900-06-01", "2025-12-09")
+    ]
+    january = call(client, "2026-01-05T09:00:00")
+    history += [*early, january, reported(client, [*early, january], "2026-01-05T16:15:00")]
+    numbers = Numbers()
+    [invoice] = issue_month(history, "2026-01", "2026-02-01T06:00:00", numbers)
+    assert isinstance(invoice, InvoiceIssued)
+    billed = {c for line in invoice.lines for c in line.call_ids}
+    assert billed == {january.call_id}
+    assert {line.period for line in invoice.lines} == {"2026-01"}
+    # Setup fee 4500 + the January call 200 = 4700; VAT 987.
+    assert _totals(invoice) == (4700, 987, 5687)
+    decisions = decide_calls(fold(history)[client])
+    for early_call in early:
+        decision = decisions[early_call.call_id]
+        assert (decision.status, decision.reason, decision.settlement) == (
+            "no_terms", "no_terms", "none",
+        )  # fmt: skip
+        assert decision.terms is None
+        assert "no terms" in explain(decision)
+    again = issue_month([*history, invoice], "2026-01", "2026-02-01T07:00:00", numbers)
+    assert again == []
+
+
+def test_a_call_on_the_day_before_a_later_start_is_no_terms_not_billed_under_them() -> None:
+    client = new_id()
+    history: list[Event] = [registered(client, "2026-01-20T09:00:00")]
+    before = call(client, "2026-01-19T09:00:00")
+    on_the_day = call(client, "2026-01-20T08:00:00")  # the Amsterdam day the terms began
+    history += [before, on_the_day, reported(client, [before, on_the_day], "2026-01-20T16:15:00")]
+    decisions = decide_calls(fold(history)[client])
+    assert decisions[before.call_id].status == "no_terms"
+    assert decisions[on_the_day.call_id].billable
+    run = run_period(fold(history)[client], "2026-01")
+    assert run.invoice is not None
+    assert [c for line in run.invoice.lines for c in line.call_ids] == [on_the_day.call_id]
+    assert sorted(d.status for d in run.calls()) == ["billable", "no_terms"]

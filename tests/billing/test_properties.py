@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
@@ -22,9 +23,11 @@ from libs.events import (
     new_id,
 )
 from libs.events.calls import NonBillableReason
+from services.billing.domain.decisions import decide_calls
 from services.billing.domain.documents import Draft, run_period
 from services.billing.domain.ledger import fold
 from tests.billing.history import at, call, marked, registered, reported, restored
+from tests.support import builders
 
 PERIOD = "2026-01"
 REASONS: list[NonBillableReason] = [
@@ -143,3 +146,26 @@ def test_totals_are_the_sum_of_the_lines_plus_vat_rounded_half_up(
         assert draft.total_cents == subtotal + int(vat)
         assert all(line.amount_cents == line.quantity * line.unit_price_cents
                    for line in draft.lines)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    client_stream(),
+    st.lists(
+        st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(2025, 11, 30)),
+        min_size=1, max_size=5,
+    ),
+)  # fmt: skip
+def test_a_call_before_the_terms_began_is_no_terms_and_never_invoiced(
+    stream: list[Event], instants: list[datetime]
+) -> None:
+    client = stream[0].client_id
+    early = [builders.call_received(client, instant.replace(tzinfo=UTC)) for instant in instants]
+    events = [*stream, *early, reported(client, early, "2026-01-29T16:15:00")]
+    facts = fold(events)[client]
+    decisions = decide_calls(facts)
+    assert {decisions[c.call_id].status for c in early} == {"no_terms"}
+    draft = run_period(facts, PERIOD).invoice
+    invoiced = {c for line in draft.lines for c in line.call_ids} if draft else set()
+    assert invoiced.isdisjoint(c.call_id for c in early)
+    assert draft == invoices(stream)[client]

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from libs.errors import Conflict, Rejected
 from libs.events import (
@@ -29,7 +32,9 @@ from libs.events import (
 from libs.events.catalogue import topic_for
 from libs.platform.consumer import HandlerContext
 from libs.platform.db import Connection
-from services.billing import commands, read_model
+from libs.platform.http import event_store
+from libs.platform.problems import install_problems
+from services.billing import api, commands, read_model
 from services.billing.commands import RunResult, stream_id
 from services.billing.domain.ledger import BILLING_INPUTS
 from services.billing.domain.replay import LoggedEvent, rebuild
@@ -252,3 +257,84 @@ async def test_a_payment_settles_the_invoice_and_no_more_is_taken(billing: Billi
 
 def test_every_event_billing_folds_has_a_reaction() -> None:
     assert set(reactions(BillingSettings())) == BILLING_INPUTS
+
+
+@pytest.fixture
+async def http(billing: Billing) -> AsyncIterator[httpx.AsyncClient]:
+    """Billing's API in-process on the rolled-back store, its clock at `billing.now`."""
+    app = FastAPI()
+    install_problems(app)
+    app.include_router(api.router)
+    app.state.service_settings = BillingSettings()
+    clock = SimpleNamespace(now=lambda: billing.now)
+    app.state.runtime = SimpleNamespace(clock=clock, settings=SimpleNamespace(topic_prefix=PREFIX))
+    app.dependency_overrides[event_store] = lambda: billing.store
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://billing") as client:
+        yield client
+
+
+async def test_calls_dated_before_the_client_existed_are_no_terms_and_not_invoiced(
+    billing: Billing, http: httpx.AsyncClient
+) -> None:
+    client = new_id()
+    early = [call(client, f"{day}T09:00:00") for day in ("0001-01-01", "1900-06-01", "2025-11-20")]
+    calls, digest = _month(client, 1)
+    late_digest = reported(client, early, "2026-01-05T16:15:00")
+    await billing.consume(registered(client, "2025-12-01T08:00:00"), *early, *calls, digest,
+                          late_digest)  # fmt: skip
+    [result] = await billing.run()
+    invoice = await billing.document(result.invoice_id)
+    # Setup fee 4500 + the one January call 200 = 4700; VAT 987.
+    assert sorted(_lines(invoice)) == [
+        ("calls", JANUARY, 1, 200, 200), ("setup_fee", JANUARY, 1, 4500, 4500),
+    ]  # fmt: skip
+    assert result.total_cents == 5687
+    billed = {c for line in invoice["lines"] for c in line["call_ids"]}
+    assert billed == {str(calls[0].call_id)}
+    for call_received in early:
+        period = call_received.received_at.strftime("%Y-%m")
+        usage = await http.get(f"/clients/{client}/usage", params={"period": period})
+        if period < "2000-01":  # the API names months of years 2000-2999 only
+            assert usage.status_code == 422
+            continue
+        body = usage.json()
+        assert body["counts"] == {"no_terms": 1}
+        [decision] = body["calls"]
+        assert (decision["status"], decision["amount_cents"], decision["terms"]) == (
+            "no_terms", 0, None,
+        )  # fmt: skip
+        assert "no terms" in decision["explanation"]
+        assert body["statement"] is None
+        assert body["next_invoice"] is None
+    again = await billing.run()
+    assert [r.outcome for r in again] == ["already_issued"]
+
+
+async def test_money_in_an_api_body_is_a_json_integer(
+    billing: Billing, http: httpx.AsyncClient
+) -> None:
+    client = new_id()
+    calls, digest = _month(client, 1)
+    await billing.consume(registered(client, "2025-12-01T08:00:00"), *calls, digest)
+    [result] = await billing.run()
+    payments = f"/invoices/{result.invoice_id}/payments"
+    for amount in ("100", True, 100.0, "1e2"):
+        refused = await http.post(payments, json={"amount_cents": amount})
+        assert refused.status_code == 422, (amount, refused.text)
+        top_up = await http.post(f"/clients/{client}/punch-card", json={"amount_cents": amount})
+        assert top_up.status_code == 422, (amount, top_up.text)
+    assert len(await billing.stream(client)) == 1  # the invoice only: no payment was taken
+    fixed = {"mode": "fixed_monthly", "monthly_amount_cents": "4999", "included_calls": 3}
+    what_if = {"client_id": str(client), "period": JANUARY, "plan": fixed}
+    assert (await http.post("/what-if", json=what_if)).status_code == 422
+    fixed.update(monthly_amount_cents=4999, included_calls=True)
+    assert (await http.post("/what-if", json=what_if)).status_code == 422
+    card = {**what_if, "plan": {"mode": "punch_card", "low_balance_threshold_cents": False}}
+    assert (await http.post("/what-if", json=card)).status_code == 422
+    fee = {"enabled": True, "monthly_fee_cents": "1250"}
+    per_call = {**what_if, "plan": {"mode": "per_call"}, "email_handling": fee}
+    assert (await http.post("/what-if", json=per_call)).status_code == 422
+    paid = await http.post(payments, json={"amount_cents": 100})
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["outstanding_cents"] == (result.total_cents or 0) - 100

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,8 @@ from tests.support.stack import (
 )
 
 CALLS_APP = "services.calls.app:create_app"
+NUMBERS_ASSIGNED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+"""Seeded numbers are held from before the fixed instants the tests' calls are dated at."""
 TWILIO_TOKEN = "test-twilio-auth-token"
 
 
@@ -77,7 +80,7 @@ async def seed_client(
     client = registered(client_id, office_hours=hours, cold_calls_free=cold_calls_free)
     events: list[Event] = [
         client,
-        number_assigned(client_id, number),
+        number_assigned(client_id, number, NUMBERS_ASSIGNED_AT),
         *[book(client_id, version) for version in range(1, books + 1)],
     ]
     await stack.append(events)

@@ -29,6 +29,7 @@ async def receive(stack: Stack, number: str, received_at: str = MONDAY_MORNING) 
             "dialled_number": number,
             "caller_number": "+31612345678",
             "received_at": received_at,
+            "import": True,  # dated at a fixed instant, further back than the window
         },
     )
     assert response.status_code == 201, response.text

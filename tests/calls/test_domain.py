@@ -204,6 +204,61 @@ class TestReceive:
             decide(receive(received_at=RECEIVED + timedelta(hours=1)), None)
 
 
+HELD = Line(CLIENT, "active", 3, OfficeHours(), held_since=datetime(2025, 12, 1, tzinfo=UTC))
+"""The client has held the number since 1 December 2025."""
+
+
+class TestWhenACallWasReceived:
+    @pytest.mark.parametrize(
+        "received_at",
+        [
+            datetime(1, 1, 1, 12, tzinfo=UTC),
+            datetime(1900, 6, 1, 9, tzinfo=UTC),
+            datetime(2025, 11, 30, 23, 59, tzinfo=UTC),
+        ],
+        ids=["year 1", "1900", "a minute before the assignment"],
+    )
+    def test_not_before_its_number_was_assigned_to_the_client(self, received_at: datetime) -> None:
+        for imported in (False, True):
+            command = receive(received_at=received_at, line=HELD, imported=imported)
+            with pytest.raises(Rejected, match="before \\+31851234567 was assigned"):
+                decide(command, None)
+
+    def test_from_the_instant_of_the_assignment_on(self) -> None:
+        since = HELD.held_since
+        assert since is not None
+        [event] = decide(receive(at=since, received_at=since, line=HELD), None)
+        assert isinstance(event, CallReceived)
+        assert (event.received_at, event.imported) == (since, False)
+
+    def test_not_further_back_than_the_window(self) -> None:
+        hour_ago = NOW - timedelta(hours=1)
+        assert decide(receive(at=NOW, received_at=hour_ago, line=HELD), None)
+        too_old = receive(at=NOW, received_at=hour_ago - timedelta(seconds=1), line=HELD)
+        with pytest.raises(Rejected, match="more than 3600 seconds in the past"):
+            decide(too_old, None)
+
+    def test_the_window_is_the_services_setting(self) -> None:
+        day_ago = NOW - timedelta(days=1)
+        narrow = receive(at=NOW, received_at=NOW - timedelta(seconds=61), line=HELD,
+                         max_backdate=timedelta(minutes=1))  # fmt: skip
+        with pytest.raises(Rejected, match="more than 60 seconds"):
+            decide(narrow, None)
+        wide = receive(at=NOW, received_at=day_ago, line=HELD, max_backdate=timedelta(days=2))
+        assert decide(wide, None)
+
+    def test_a_staff_import_may_lie_further_back_and_is_recorded_as_imported(self) -> None:
+        month_ago = NOW - timedelta(days=30)
+        [event] = decide(receive(at=NOW, received_at=month_ago, line=HELD, imported=True), None)
+        assert isinstance(event, CallReceived)
+        assert (event.received_at, event.imported) == (month_ago, True)
+
+    def test_an_import_is_not_in_the_future_either(self) -> None:
+        command = receive(received_at=RECEIVED + timedelta(hours=1), imported=True)
+        with pytest.raises(Rejected, match="future"):
+            decide(command, None)
+
+
 class TestOperatorActions:
     def test_answer_a_ringing_call(self) -> None:
         expected = CallAnswered(**CALL_FIELDS, actor=ANNA, operator_id="op-anna", language="nl")

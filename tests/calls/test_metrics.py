@@ -32,9 +32,8 @@ async def post(stack: Stack, path: str, body: dict[str, Any] | None, status: int
 async def receive(stack: Stack, client: Client, received_at: datetime | str) -> dict[str, Any]:
     """POST /calls for the client's number; the screen pop."""
     at = received_at.isoformat() if isinstance(received_at, datetime) else received_at
-    pop: dict[str, Any] = await post(
-        stack, "/calls", {"dialled_number": client.number, "received_at": at}, 201
-    )
+    body = {"dialled_number": client.number, "received_at": at, "import": True}  # fixed dates
+    pop: dict[str, Any] = await post(stack, "/calls", body, 201)
     return pop
 
 

@@ -13,11 +13,14 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from structlog.testing import capture_logs
 
 from libs.errors import Conflict, Rejected
@@ -26,6 +29,7 @@ from libs.events import (
     CallReceived,
     ClientOffboarded,
     Event,
+    NumberReleased,
     OfficeHours,
     UrgencyRule,
     WeeklySchedule,
@@ -33,8 +37,10 @@ from libs.events import (
 )
 from libs.platform.consumer import HandlerContext
 from libs.platform.db import migrate
+from libs.platform.http import event_store
+from libs.platform.problems import install_problems
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
-from services.calls import reactions, read_model
+from services.calls import api, reactions, read_model
 from services.calls.commands import Outcome, execute
 from services.calls.domain.commands import (
     AnswerCall,
@@ -52,6 +58,7 @@ from services.calls.domain.errors import CallNotFound, NumberNotHeld
 from services.calls.domain.model import fold, stream_id
 from services.calls.migrations import MIGRATIONS
 from services.calls.schemas import CallRead
+from services.calls.settings import CallsSettings
 from tests.support.builders import (
     book_revised,
     fresh_number,
@@ -383,3 +390,144 @@ async def test_two_operators_answering_at_once_one_wins_the_other_is_decided_aga
     stored = await calls.events(call_id)
     assert [type(e) for e in stored] == [CallReceived, CallAnswered]
     assert (await calls.row(call_id))["operator_id"] == won.call.operator_id
+
+
+async def test_a_call_before_its_number_was_assigned_to_the_client_is_refused(
+    calls: Calls,
+) -> None:
+    number = await calls.client()  # assigned at MONDAY_10
+    for received_at in (datetime(1, 1, 1, 12, tzinfo=UTC), datetime(1900, 6, 1, tzinfo=UTC),
+                        MONDAY_10 - timedelta(seconds=1)):  # fmt: skip
+        call_id = new_id()
+        for imported in (False, True):
+            with pytest.raises(Rejected, match="was assigned to the client"):
+                await calls.run(
+                    receive(calls, number, received_at, call_id=call_id, imported=imported)
+                )
+        assert await calls.events(call_id) == []
+    outcome = await calls.run(receive(calls, number, MONDAY_10))
+    assert outcome.call.received_at == MONDAY_10
+
+
+async def test_a_call_belongs_to_whoever_held_the_number_when_it_was_received(
+    calls: Calls,
+) -> None:
+    number = await calls.client()
+    first = (await calls.call(number)).call.client_id
+    moved_at = calls.now + timedelta(minutes=10)
+    second = registered(at=moved_at)
+    released = NumberReleased(client_id=first, occurred_at=moved_at, number=number)
+    await calls.intake(second, number_assigned(second.client_id, number, moved_at))
+    calls.now = moved_at + timedelta(minutes=20)
+    before_the_move = await calls.run(receive(calls, number, moved_at - timedelta(minutes=5)))
+    after_the_move = await calls.run(receive(calls, number, moved_at + timedelta(minutes=5)))
+    assert (before_the_move.call.client_id, after_the_move.call.client_id) == (
+        first, second.client_id
+    )  # fmt: skip
+    await calls.intake(released)  # the old holder's release, seen after the new assignment
+    again = await calls.run(receive(calls, number, moved_at - timedelta(minutes=5)))
+    assert again.call.client_id == first
+
+
+async def test_a_number_released_and_not_yet_reassigned_leads_nowhere_in_between(
+    calls: Calls,
+) -> None:
+    number = await calls.client()
+    client_id = (await calls.call(number)).call.client_id
+    released_at = calls.now
+    await calls.intake(NumberReleased(client_id=client_id, occurred_at=released_at, number=number))
+    calls.now += timedelta(minutes=5)
+    with pytest.raises(NumberNotHeld):
+        await calls.run(receive(calls, number, calls.now))
+    later = registered(at=calls.now + timedelta(minutes=10))
+    await calls.intake(later, number_assigned(later.client_id, number, later.occurred_at))
+    calls.now += timedelta(minutes=20)
+    with pytest.raises(Rejected, match="was assigned to the client"):
+        await calls.run(receive(calls, number, released_at + timedelta(minutes=1)))
+    older = await calls.run(receive(calls, number, released_at - timedelta(minutes=1)))
+    assert older.call.client_id == client_id
+
+
+async def test_a_call_further_back_than_the_window_is_refused_unless_imported(
+    calls: Calls,
+) -> None:
+    number = await calls.client()
+    calls.now += timedelta(days=30)
+    old = calls.now - timedelta(days=2)
+    with pytest.raises(Rejected, match="more than 3600 seconds in the past"):
+        await calls.run(receive(calls, number, old))
+    imported = await calls.run(receive(calls, number, old, imported=True))
+    [event] = imported.events
+    assert isinstance(event, CallReceived)
+    assert (event.received_at, event.imported) == (old, True)
+
+
+def receive(
+    calls: Calls, number: str, received_at: datetime, *, call_id: UUID | None = None,
+    imported: bool = False,
+) -> ReceiveCall:  # fmt: skip
+    """A call to the number reported now as received at `received_at`."""
+    return ReceiveCall(
+        call_id=call_id or new_id(),
+        at=calls.now,
+        dialled_number=number,
+        caller_number=None,
+        received_at=received_at,
+        imported=imported,
+    )
+
+
+@pytest.fixture
+async def http(calls: Calls) -> AsyncIterator[httpx.AsyncClient]:
+    """Calls' API in-process on the rolled-back store at `calls.now`; a 10-minute window."""
+    app = FastAPI()
+    install_problems(app)
+    app.include_router(api.router)
+    app.state.service_settings = CallsSettings(max_backdate_seconds=600)
+    app.state.runtime = SimpleNamespace(clock=SimpleNamespace(now=lambda: calls.now))
+    app.dependency_overrides[event_store] = lambda: calls.store
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://calls") as client:
+        yield client
+
+
+async def test_post_calls_keeps_to_the_window_and_records_a_staff_import(
+    calls: Calls, http: httpx.AsyncClient
+) -> None:
+    number = await calls.client()
+    calls.now += timedelta(days=3)
+    body = {"dialled_number": number}
+    recent = (calls.now - timedelta(minutes=10)).isoformat()
+    assert (await http.post("/calls", json={**body, "received_at": recent})).status_code == 201
+    older = (calls.now - timedelta(minutes=10, seconds=1)).isoformat()
+    refused = await http.post("/calls", json={**body, "received_at": older})
+    assert refused.status_code == 422, refused.text
+    assert "more than 600 seconds in the past" in refused.json()["detail"]
+    before = (MONDAY_10 - timedelta(days=1)).isoformat()
+    for imported in (False, True):
+        early = {**body, "received_at": before, "import": imported}
+        assert (await http.post("/calls", json=early)).status_code == 422
+    for flag in ("true", 1):
+        malformed = {**body, "received_at": older, "import": flag}
+        assert (await http.post("/calls", json=malformed)).status_code == 422
+    staff = await http.post("/calls", json={**body, "received_at": older, "import": True})
+    assert staff.status_code == 201, staff.text
+    [event] = await calls.events(UUID(staff.json()["call_id"]))
+    assert isinstance(event, CallReceived)
+    assert (event.imported, event.received_at.isoformat()) == (True, older)
+    rows = await calls.store.pool.fetchval(f"SELECT count(*) FROM {calls.store.schema}.calls")
+    assert rows == 2
+
+
+async def test_a_voicemail_duration_is_a_json_integer(
+    calls: Calls, http: httpx.AsyncClient
+) -> None:
+    number = await calls.client(hours=NIGHT)
+    call_id = (await calls.call(number)).call.call_id
+    for duration in ("31", True, 31.0):
+        body = {"recording_ref": "rec-1", "duration_seconds": duration}
+        answer = await http.post(f"/calls/{call_id}/voicemail", json=body)
+        assert answer.status_code == 422, (duration, answer.text)
+    assert len(await calls.events(call_id)) == 1
+    body = {"recording_ref": "rec-1", "duration_seconds": 31}
+    assert (await http.post(f"/calls/{call_id}/voicemail", json=body)).status_code == 201

@@ -118,7 +118,7 @@ def test_routing_signs_ack_links_and_notify_mails_the_catcher(project: Config) -
     apps = app_services(project)
     routing = read_settings(RoutingSettings, environment(apps["routing"]))
     assert routing.ack_secret is not None
-    assert routing.public_base_url == "http://localhost:8003"
+    assert routing.public_base_url == "https://routing.localhost"  # through the TLS proxy
     notify = read_settings(NotifySettings, environment(apps["notify"]))
     assert notify.smtp_host == "mail"
     assert project["services"]["mail"]["image"].startswith("axllent/mailpit:")
@@ -180,13 +180,50 @@ def test_no_two_containers_publish_the_same_host_port(project: Config) -> None:
 def test_replicas_resolve_to_two_instances_without_fixed_host_ports(
     compose_plugin: ComposePlugin,
 ) -> None:
-    """With the override each consumer runs twice and publishes port 8000 on any host port."""
+    """With the override each consumer runs twice; no instance publishes a host port."""
     config = resolved(compose_plugin, WITH_REPLICAS)
     for name in SCALED:
         service = config["services"][name]
         assert service["deploy"]["replicas"] == 2, name
-        assert service["ports"] == [{"mode": "ingress", "target": APP_PORT, "protocol": "tcp"}]
-    assert config["services"]["intake"]["ports"][0]["published"] == "8001"
+        assert "ports" not in service, name
+    assert "ports" not in config["services"]["intake"]
+
+
+CADDYFILE = ROOT / "deploy/caddy/Caddyfile"
+OPERATIONS = {"grafana": "3000", "prometheus": "9090", "mail": "8025"}
+
+
+def test_a_tls_proxy_is_the_only_way_to_the_services(project: Config) -> None:
+    """Caddy publishes 80 and 443 and reads the Caddyfile; no service publishes a port."""
+    proxy = project["services"]["proxy"]
+    assert proxy["image"].startswith("caddy:2.")
+    binds = {v["target"]: v["source"] for v in bind_mounts(proxy)}
+    assert binds == {"/etc/caddy/Caddyfile": str(CADDYFILE)}
+    assert {p["published"] for p in proxy["ports"]} == {"80", "443"}
+    assert set(proxy["depends_on"]) == set(ALL_SERVICES)
+    for name, service in app_services(project).items():
+        assert "ports" not in service, f"{name} is published around the proxy"
+        assert environment(service)["FORWARDED_ALLOW_IPS"] == "*"
+
+
+def test_operations_ports_answer_on_this_machine_only(project: Config) -> None:
+    """Grafana, Prometheus and Mailpit keep a host port, bound to the loopback address."""
+    for name, service in project["services"].items():
+        for port in service.get("ports", []):
+            if name == "proxy":
+                continue
+            assert name in OPERATIONS, f"{name} publishes {port}"
+            assert (port["host_ip"], port["published"]) == ("127.0.0.1", OPERATIONS[name])
+
+
+def test_the_caddyfile_terminates_tls_for_each_service_on_its_own_host() -> None:
+    """One site per service, each with TLS and every instance of that service behind it."""
+    text = CADDYFILE.read_text()
+    assert "tls {$FRONTDESK_TLS:internal}" in text
+    for name in ALL_SERVICES:
+        assert f"{name}.{{$FRONTDESK_DOMAIN:localhost}} {{\n\timport frontdesk {name}\n}}" in text
+    assert f"dynamic a {{args[0]}} {APP_PORT}" in text
+    assert "read_header" in text  # a client slow to send its headers is cut off at the proxy
 
 
 def test_secrets_come_from_the_environment(compose_plugin: ComposePlugin) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -238,6 +239,34 @@ def test_everything_lives_in_the_namespace_of_the_kustomization() -> None:
     for resource in applied():
         if resource["kind"] != "Namespace":
             assert resource["metadata"]["namespace"] == namespace, resource_id(resource)
+
+
+def test_an_ingress_terminates_tls_in_front_of_every_service() -> None:
+    """One host per service, each covered by the TLS section, each to its Service's port."""
+    (ingress,) = of_kind("Ingress")
+    (tls,) = ingress["spec"]["tls"]
+    assert tls["secretName"]
+    backends = {}
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] in tls["hosts"], rule["host"]
+        (path,) = rule["http"]["paths"]
+        assert (path["path"], path["pathType"]) == ("/", "Prefix")
+        backends[rule["host"]] = path["backend"]["service"]
+    assert {b["name"] for b in backends.values()} == set(ALL_SERVICES)
+    for backend in backends.values():
+        ports = named("Service", backend["name"])["spec"]["ports"]
+        assert backend["port"] == {"name": "http"}
+        assert "http" in {p["name"] for p in ports}
+    config = named("ConfigMap", "frontdesk-config")["data"]
+    public = urlsplit(config["FRONTDESK_ROUTING_PUBLIC_BASE_URL"])
+    assert public.scheme == "https"
+    assert backends[public.hostname]["name"] == "routing"  # the ack links go through the Ingress
+
+
+def test_no_service_is_exposed_around_the_ingress() -> None:
+    """Every Service stays inside the cluster (ClusterIP): no NodePort, no LoadBalancer."""
+    for service in of_kind("Service"):
+        assert service["spec"].get("type", "ClusterIP") == "ClusterIP", resource_id(service)
 
 
 def pod_spec(owner: Resource) -> Resource:

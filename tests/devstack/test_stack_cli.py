@@ -31,6 +31,8 @@ def test_frontdesk_up_starts_every_service_and_stops_cleanly(tmp_path: Path) -> 
     assert "SMTP" in result.stdout
     assert "Demo client" in result.stdout
     assert "+31851234567" in result.stdout
+    assert "Keycloak (admin console)" in result.stdout
+    assert "http://127.0.0.1:8480/realms/frontdesk/protocol/openid-connect/token" in result.stdout
     assert "stopped." in result.stdout
     leftovers = [line for line in _ps().splitlines() if str(tmp_path) in line]
     assert leftovers == [], "the stack left processes running"

@@ -7,6 +7,7 @@ came in, even after intake has revised the book again.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,13 +16,13 @@ import pytest
 
 from libs.events import Event, NoteRecorded
 from tests.support.builders import fresh_number
+from tests.support.clock import amsterdam, private_clock, working_day
 from tests.support.stack import World, events_on_topic, expect, get_when, topic_events
 
 pytestmark = [pytest.mark.infra]
 
 INTAKE_APP = "services.intake.app:create_app"
 CALLS_APP = "services.calls.app:create_app"
-MONDAY_MORNING = "2026-06-01T08:00:00Z"  # 10:00 in Amsterdam, a working day
 
 
 def book(version: int) -> dict[str, Any]:
@@ -36,8 +37,13 @@ def book(version: int) -> dict[str, Any]:
 
 
 async def test_operator_handles_a_call_for_a_client_set_up_at_intake(world: World) -> None:
-    intake_proc = world.process(INTAKE_APP, "intake", "intake")
-    calls_proc = world.process(CALLS_APP, "calls", "calls")
+    # The call comes in when the clock says (a call is never dated before its number's
+    # assignment): a clock of this test's own, on a working morning ahead.
+    start = amsterdam(working_day(datetime.now(UTC).date()), 10)
+    clock_dsn = await private_clock(world.infra.dsn, world.schema("clock"), start)
+    env = {"FRONTDESK_CLOCK": "simulated", "FRONTDESK_CLOCK_DATABASE_URL": clock_dsn}
+    intake_proc = world.process(INTAKE_APP, "intake", "intake", **env)
+    calls_proc = world.process(CALLS_APP, "calls", "calls", **env)
     intake_proc.start()
     calls_proc.start()
     async with (
@@ -102,7 +108,7 @@ async def handle_call(
 async def receive_and_answer(calls: httpx.AsyncClient, client_id: UUID, number: str) -> UUID:
     """A call to the client's number pops book version 2; an operator answers it."""
     body = {"dialled_number": number, "caller_number": "+31612345678"}
-    pop = expect(await calls.post("/calls", json={**body, "received_at": MONDAY_MORNING}), 201)
+    pop = expect(await calls.post("/calls", json=body), 201)  # received now, a working morning
     client = {"id": str(client_id), "name": "Installatiebedrijf Bakker B.V.", "language": "nl"}
     assert pop["client"] == client
     assert (pop["book_version"], pop["office_open"]) == (2, True)

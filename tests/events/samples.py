@@ -157,6 +157,15 @@ def call_samples() -> list[Event]:
             book_version=2,
             office_open=True,
         ),
+        CallReceived(
+            **envelope(call_id=CALL, actor=Actor(kind="staff")),
+            dialled_number="+31851234567",
+            caller_number="+31612345678",
+            received_at=AT - timedelta(days=30),
+            book_version=2,
+            office_open=False,
+            imported=True,
+        ),
         CallAnswered(**call, operator_id="op-anna", language="de"),
         NoteRecorded(
             **call,

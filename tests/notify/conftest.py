@@ -72,6 +72,7 @@ def notify_env(smtp: SmtpServer, stand_in: StandIn, clock_dsn: str) -> dict[str,
         "FRONTDESK_NOTIFY_SMS_URL": f"{stand_in.url}/sms",
         "FRONTDESK_NOTIFY_SMS_TOKEN": SMS_TOKEN,
         "FRONTDESK_NOTIFY_CHAT_ALLOW_HTTP": "true",
+        "FRONTDESK_NOTIFY_OUTBOUND_ALLOW": "127.0.0.0/8",  # the stand-in runs on this machine
         "FRONTDESK_NOTIFY_HTTP_TIMEOUT_SECONDS": "1",
         "FRONTDESK_NOTIFY_ACK_URL_TEMPLATE": ACK_URL,
         "FRONTDESK_NOTIFY_SEND_ATTEMPTS": "2",

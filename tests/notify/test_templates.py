@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from uuid import UUID
 
@@ -144,3 +145,68 @@ def test_a_subject_stays_on_one_line_whatever_the_caller_is_called() -> None:
     assert "\n" not in subject
     assert "\r" not in subject
     assert len(subject) <= 200
+
+
+# Free text cannot forge the mail's own lines -------------------------------------------------
+
+HOSTILE = Note(
+    caller_name="Eve\r\nBcc: x@y",
+    caller_company="Evil Corp\nIBAN: NL00 FAKE 0000 0000",
+    caller_number="+31687654321",
+    message="Terugbellen\nBetaal nu: NL00 FAKE 0000 0000\nFrom: bank",
+    follow_up="call_back",
+    follow_up_detail="today\rStatus: paid",
+    actions_taken="None\u2028From: the bank",
+    information_given="Prices\x1b[2J\x00\r\nBetaal nu: NL00 FAKE",
+    recorded_at=RECEIVED,
+)
+FORGED = ("Bcc:", "Betaal nu:", "From:", "IBAN:", "Status:")
+"""How the hostile input's lines begin; none of the mails' own labels begins so."""
+CONTROLS = ("\r", "\x1b", "\x00", "\u2028", "\x0b")
+
+
+def forged(text: str) -> list[str]:
+    """The lines of a text that the input made up, and control characters that got through."""
+    made_up = [line for line in text.splitlines() if line.startswith(FORGED)]
+    return made_up + [repr(c) for c in CONTROLS if c in text]
+
+
+def hostile_call() -> Call:
+    """A call whose note and voicemail try to add lines of their own."""
+    voicemail = Voicemail("rec-9", 61, "Call me\nBcc: a@b", RECEIVED)
+    return Call(UUID(int=4), CLIENT, RECEIVED, True, "+31612345678", note=HOSTILE,
+                voicemail=voicemail, messages=1)  # fmt: skip
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_what_a_caller_typed_cannot_start_a_line_or_a_header_of_its_own(
+    language: Language,
+) -> None:
+    hostile_client = replace(client(language), name="Bakker\r\nBcc: boss@example.com")
+    mail = Composer().render(per_call_mail(hostile_client, hostile_call()))
+    assert forged(mail.text) == [], mail.text
+    assert [c for c in ("\n", *CONTROLS) if c in mail.subject] == [], mail.subject
+    assert "Eve Bcc: x@y" in mail.subject
+    for kept in ("Betaal nu: NL00 FAKE 0000 0000", "From: bank", "Eve Bcc: x@y", "Status: paid"):
+        assert kept in mail.text, "shown, only not as a line of the mail's own"
+    assert mail.html is not None
+    assert [c for c in CONTROLS if c in mail.html] == []
+    assert "Eve Bcc: x@y" in mail.html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("channel", ["sms", "chat", "email"])
+def test_an_escalation_message_cannot_be_forged_by_its_reason_or_names(
+    language: Language, channel: Channel
+) -> None:
+    alert = Alert(UUID(int=9), 2, "leak\r\nBcc: x@y", "Water\nBetaal nu: NL00 FAKE",
+                  RECEIVED, "https://ack.example/9")  # fmt: skip
+    n = Notification(
+        notification_id=notification_id("h"), dedupe_key="h", client_id=CLIENT,
+        kind="escalation", channel=channel, recipients=("+31611111111",), language=language,
+        client_name="Bakker\nFrom: bank", calls=(hostile_call(),), alert=alert,
+    )  # fmt: skip
+    rendered = Composer().render(n)
+    assert forged(rendered.text) == [], rendered.text
+    assert [c for c in ("\n", *CONTROLS) if c in rendered.subject] == [], rendered.subject
+    assert "Betaal nu: NL00 FAKE" in rendered.text

@@ -161,8 +161,14 @@ async def test_an_acknowledgement_stops_the_chain_and_a_second_one_is_refused(
     good = {"token": ack_token(ACK_SECRET, by_link.escalation_id, 1)}
     sent_link = await _ack_url(stack, by_link.escalation_id)
     assert sent_link == f"{PUBLIC_BASE_URL}{link}?{urlencode(good)}", "the link in the message"
-    page = await stack.http.get(link, params=good)
+    page = await stack.http.get(link, params=good)  # mail scanners open links: nothing happens
+    opened = (await stack.http.get(f"/escalations/{by_link.escalation_id}")).json()
+    assert opened["state"] == "dispatched", "opening the link acknowledged"
+    assert (page.status_code, '<form method="post" action="ack/link">' in page.text) == (200, True)
+    assert page.headers["cache-control"] == "no-store"
+    page = await stack.http.post(f"{link}/link", data=good)  # the page's button
     assert (page.status_code, "Contact 0" in page.text) == (200, True), page.text
+    assert (await stack.http.post(f"{link}/link", data=good)).status_code == 409
     again = await stack.http.post(f"/escalations/{by_api.escalation_id}/ack", json={"by": "X"})
     assert (again.status_code, (await stack.http.get(link, params=good)).status_code) == (409, 409)
     rounds = timer_rounds(stack)
@@ -177,6 +183,32 @@ async def test_an_acknowledgement_stops_the_chain_and_a_second_one_is_refused(
         )
     assert metric_value(stack.url, "frontdesk_escalations_total", outcome="acknowledged") >= 2
     assert plain_metric(stack.url, "frontdesk_escalation_ack_seconds_count") >= 2
+
+
+async def test_the_link_of_an_ended_chain_is_gone_and_a_forged_button_is_refused(
+    stack: Stack,
+) -> None:
+    client = await seed_client(stack, language="de")
+    requested = await escalate(stack, await receive(stack, client, MONDAY_MORNING))
+    await escalation(stack, requested.escalation_id, attempts=1)
+    link = f"/escalations/{requested.escalation_id}/ack"
+    good = {"token": ack_token(ACK_SECRET, requested.escalation_id, 1)}
+    forged = {"token": ack_token("another-secret", requested.escalation_id, 1)}
+    refused = await stack.http.post(f"{link}/link", data=forged, headers={"Accept-Language": "fr"})
+    assert (refused.status_code, '<html lang="fr">' in refused.text) == (403, True)
+    for _ in range(3):  # nobody answers: attempts 2 and 3, then the chain is exhausted
+        rounds = timer_rounds(stack)
+        await clock(stack, advance_seconds=601)
+        await timers_ran(stack, since=rounds)
+    ended = (await stack.http.get(f"/escalations/{requested.escalation_id}")).json()
+    assert ended["state"] == "exhausted", ended
+    page = await stack.http.get(link, params=good)
+    assert (page.status_code, '<html lang="de">' in page.text, "<form" in page.text) == (
+        410,
+        True,
+        False,
+    )
+    assert (await stack.http.post(f"{link}/link", data=good)).status_code == 410
 
 
 async def _ack_url(stack: Stack, escalation_id: UUID) -> str | None:

@@ -138,7 +138,9 @@ def _reconcile_all(
 def _months(
     client: ClientFacts, calls: dict[str, list[CallDecision]], billed: BilledSoFar, until: str
 ) -> list[str]:
-    starts = [*calls, *(b.period for b in billed.items.values())]
+    # A month holding only calls under no terms owes nothing: it does not stretch the run back.
+    starts = [m for m, found in calls.items() if any(d.terms for d in found)]
+    starts += [b.period for b in billed.items.values()]
     if client.registration is not None:
         starts.append(period_of(client.registration.occurred_at))
     return periods_between(min(starts), until) if starts else []

@@ -12,7 +12,7 @@ REASONS: dict[str, str] = {
     "cold_call": "not billable: cold call (free for this client)",
     "incomplete_intake": "not billable: caused by incomplete intake details",
     "not_reported": "not billable yet: its message has not reached the client by e-mail",
-    "no_terms": "not billable: no plan is known for the client",
+    "no_terms": "not billable: no terms of the client were in force on the day of the call",
 }
 SETTLEMENTS: dict[str, str] = {
     "invoiced": "invoiced at EUR {rate}",

@@ -76,8 +76,8 @@ def timeline(client: ClientFacts) -> list[Terms]:
 
 
 def terms_on(versions: list[Terms], day: date) -> Terms | None:
-    """The terms in force on a day; a day before the first version falls under the first."""
-    current = versions[0] if versions else None
+    """The terms in force on a day; None before the first version (no terms were agreed yet)."""
+    current = None
     for terms in versions:
         if terms.effective_from > day:
             break

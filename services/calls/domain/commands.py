@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
@@ -12,16 +12,23 @@ from libs.events.envelope import Actor
 from libs.events.values import Language, OfficeHours
 
 ClientStatus = Literal["registered", "active", "offboarded"]
+MAX_BACKDATE = timedelta(hours=1)
+"""How far before now a call may be reported as received, unless staff import it."""
 
 
 @dataclass(frozen=True)
 class Line:
-    """What calls' projection of intake knows about the client holding a number."""
+    """What calls' projection of intake knows about the client holding a number.
+
+    `held_since` is when that client's assignment of the number began: the assignment in force
+    at the call, or else the current one (then later than the call).
+    """
 
     client_id: UUID
     status: ClientStatus
     book_version: int | None
     office_hours: OfficeHours
+    held_since: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,12 +42,18 @@ class CallCommand:
 
 @dataclass(frozen=True, kw_only=True)
 class ReceiveCall(CallCommand):
-    """Telephony reports a call to a reserved number; `line` is filled in from the directory."""
+    """Telephony reports a call to a reserved number; `line` is filled in from the directory.
+
+    `imported` marks a call staff import from elsewhere: it may lie further back than
+    `max_backdate` (the service's setting), but never before its number was the client's.
+    """
 
     dialled_number: str
     caller_number: str | None
     received_at: datetime
     caller_language: Language | None = None
+    imported: bool = False
+    max_backdate: timedelta = MAX_BACKDATE
     line: Line | None = None
 
 

@@ -24,6 +24,7 @@ from services.calls.domain.commands import (
     CallCommand,
     Command,
     EndCall,
+    Line,
     MarkNonBillable,
     ReceiveCall,
     RecordNote,
@@ -72,8 +73,7 @@ def receive(command: ReceiveCall, state: Call | None) -> list[Event]:
         raise NumberNotHeld(f"no client holds {command.dialled_number}")
     if line.status == "offboarded":
         raise NumberNotHeld(f"the client that held {command.dialled_number} has left")
-    if command.received_at > command.at + CLOCK_TOLERANCE:
-        raise Rejected("received_at lies in the future")
+    check_received_at(command, line)
     event = CallReceived(
         call_id=command.call_id,
         client_id=line.client_id,
@@ -85,8 +85,27 @@ def receive(command: ReceiveCall, state: Call | None) -> list[Event]:
         book_version=line.book_version,
         office_open=office_open(line.office_hours, command.received_at),
         caller_language=command.caller_language,
+        imported=command.imported,
     )
     return [event]
+
+
+def check_received_at(command: ReceiveCall, line: Line) -> None:
+    """Refuse a time in the future, before the number was the client's, or beyond the window."""
+    received = command.received_at
+    if received > command.at + CLOCK_TOLERANCE:
+        raise Rejected("received_at lies in the future")
+    if line.held_since is not None and received < line.held_since:
+        raise Rejected(
+            f"received_at {received.isoformat()} lies before {command.dialled_number} was "
+            f"assigned to the client ({line.held_since.isoformat()})"
+        )
+    window = command.max_backdate
+    if not command.imported and received < command.at - window:
+        raise Rejected(
+            f"received_at lies more than {int(window.total_seconds())} seconds in the past; "
+            "only a staff import may record an older call"
+        )
 
 
 def answer(command: AnswerCall, call: Call) -> list[Event]:

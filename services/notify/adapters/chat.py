@@ -1,7 +1,8 @@
 """Posts messages to chat incoming webhooks (Microsoft Teams, Slack): {"text": ...}.
 
 Skype's place in the escalation chain. Webhook URLs come from the client's secretary book;
-only https is accepted unless settings allow plain http (tests, development).
+only https is accepted unless settings allow plain http (tests, development), and never an
+address on a private or local network unless the settings allow it (see posting.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ChatTransport:
                 {"text": message.body_text.strip()},
                 headers={"Idempotency-Key": str(message.notification_id)},
                 seconds=self.settings.http_timeout_seconds,
+                policy=self.settings.outbound_policy,
                 what="chat webhook",
             )
 

@@ -36,6 +36,7 @@ class SmsTransport:
                 payload,
                 headers=self._headers(f"{message.notification_id}:{number}"),
                 seconds=s.http_timeout_seconds,
+                policy=s.outbound_policy,
                 what="SMS provider",
             )
 
