@@ -20,7 +20,7 @@ from libs.platform.limits_http import BodyLimits, RateLimits
 from libs.platform.listen import CONNECT_SECONDS
 from libs.platform.logging import configure_logging
 from libs.platform.metrics import configure_exposition
-from libs.platform.problems import install_outages, install_problems, refusals
+from libs.platform.problems import EVERY_ROUTE, install_outages, install_problems, refusals
 from libs.platform.runtime import ServiceDefinition, ServiceRuntime
 from libs.platform.settings import Settings
 from libs.platform.store import EventStore
@@ -186,7 +186,7 @@ def create_service_app(
         finally:
             await service_runtime.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, responses=EVERY_ROUTE)
     app.state.runtime = service_runtime
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.add_middleware(

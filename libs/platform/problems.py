@@ -121,6 +121,14 @@ def refusals(
     }
 
 
+EVERY_ROUTE: Responses = {
+    408: {"model": Problem, "description": "The request body did not arrive in time"},
+    413: {"model": Problem, "description": "The request body is larger than this route takes"},
+    429: {"model": Problem, "description": "Too many requests from this caller; see Retry-After"},
+}
+"""What the limits in front of every route may answer, documented on each route."""
+
+
 async def unavailable(_: Request, exc: Exception) -> JSONResponse:
     """A dependency is away: 503, try again shortly (nothing was changed)."""
     if isinstance(exc, ServiceUnavailable):
