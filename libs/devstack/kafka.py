@@ -8,7 +8,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -19,6 +18,8 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
+from libs.devstack.maven import require_tool, run_maven
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +82,21 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def _fetch_jars(root: Path, libs: Path) -> None:
-    mvn = _require_tool("mvn")
-    _require_tool("java")
     for leftover in root.glob("libs.partial-*"):
         shutil.rmtree(leftover, ignore_errors=True)
     staging = root / f"libs.partial-{os.getpid()}"
     pom = root / "pom.xml"
     pom.write_text(POM_TEMPLATE.read_text().format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
     log.info("fetching Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
-    output = _run_maven(mvn, pom, staging)
+    try:
+        output = run_maven(
+            ["-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
+             f"-DoutputDirectory={staging}"],
+            what="Kafka", error=KafkaUnavailable,
+        )  # fmt: skip
+    except KafkaUnavailable:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if not any(staging.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
         shutil.rmtree(staging, ignore_errors=True)
         raise KafkaUnavailable(f"mvn fetched no Kafka jar:\n{output[-_TAIL_BYTES:]}")
@@ -98,25 +105,8 @@ def _fetch_jars(root: Path, libs: Path) -> None:
     staging.rename(libs)
 
 
-def _run_maven(mvn: str, pom: Path, output_dir: Path) -> str:
-    command = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
-    command += ["-DincludeScope=runtime", f"-DoutputDirectory={output_dir}"]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise KafkaUnavailable("mvn did not finish fetching Kafka within 900 s") from exc
-    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # Maven colours anyway
-    if result.returncode != 0:
-        shutil.rmtree(output_dir, ignore_errors=True)
-        raise KafkaUnavailable(f"mvn failed (exit {result.returncode}):\n{output[-_TAIL_BYTES:]}")
-    return output
-
-
 def _require_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise KafkaUnavailable(f"`{name}` is not on PATH; Kafka needs a JDK 17+ and Maven")
-    return found
+    return require_tool(name, "Kafka", KafkaUnavailable)
 
 
 def _tail_file(path: Path) -> str:

@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 
 from libs.devstack.kafka import HOST, _file_lock, _tail_file, default_cache_dir, port_open
+from libs.devstack.maven import run_maven
 
 KEYCLOAK_VERSION = "26.4.5"
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
@@ -54,29 +54,20 @@ def ensure_keycloak(cache_dir: Path | None = None) -> Path:
     return root
 
 
-def _require(tool: str) -> str:
-    found = shutil.which(tool)
-    if found is None:
-        raise KeycloakUnavailable(f"`{tool}` is not on PATH; Keycloak needs a JDK 17+ and Maven")
-    return found
-
-
 def _fetch(root: Path) -> None:
-    mvn = _require("mvn")
-    _require("java")
     staging = root.parent / f"keycloak.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    command = [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT}"]
-    command += [f"-DoutputDirectory={staging}", "-Dmdep.stripVersion=true"]
+    arguments = ["dependency:copy", f"-Dartifact={ARTIFACT}"]
+    arguments += [f"-DoutputDirectory={staging}", "-Dmdep.stripVersion=true"]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise KeycloakUnavailable("mvn did not finish fetching Keycloak within 900 s") from exc
-    archive = staging / "keycloak-quarkus-dist.zip"
-    if result.returncode != 0 or not archive.exists():
-        output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)[-4000:]
+        run_maven(arguments, what="Keycloak", error=KeycloakUnavailable)
+    except KeycloakUnavailable:
         shutil.rmtree(staging, ignore_errors=True)
-        raise KeycloakUnavailable(f"mvn could not fetch {ARTIFACT}:\n{output}")
+        raise
+    archive = staging / "keycloak-quarkus-dist.zip"
+    if not archive.exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise KeycloakUnavailable(f"mvn fetched no {ARTIFACT}")
     _unpack(archive, staging / "dist")
     shutil.rmtree(root, ignore_errors=True)
     (staging / "dist" / f"keycloak-{KEYCLOAK_VERSION}").rename(root)

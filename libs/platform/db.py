@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -57,3 +58,19 @@ async def migrate(conn: Connection, schema: str, migrations: Sequence[Migration]
                 f"INSERT INTO {schema}.schema_migrations (id) VALUES ($1)", migration.id
             )
     return len(todo)
+
+
+class OneConnection:
+    """A pool that hands out one connection: all that uses it joins that connection's
+    transaction (a transaction begun on it is a savepoint)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Connection]:
+        """The one connection."""
+        yield self.conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)

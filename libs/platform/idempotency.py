@@ -38,8 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Sequence
 from copy import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,7 +48,7 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 
 from libs.errors import Conflict, Rejected
-from libs.platform.db import Connection
+from libs.platform.db import Connection, OneConnection
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
 
@@ -204,21 +203,6 @@ async def _purge(conn: Connection, schema: str, now: datetime) -> None:
         f"ORDER BY expires_at LIMIT {PURGE_BATCH} FOR UPDATE SKIP LOCKED)",
         now,
     )
-
-
-class OneConnection:
-    """A pool that hands out one connection: everything a request does joins its transaction."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Connection]:
-        """The one connection (a transaction begun on it is a savepoint)."""
-        yield self.conn
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.conn, name)
 
 
 def bound(store: EventStore, conn: Connection) -> EventStore:

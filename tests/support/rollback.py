@@ -14,23 +14,8 @@ from uuid import uuid4
 import asyncpg
 
 from libs.events.envelope import Service
-from libs.platform.db import Connection, Migration, migrate
+from libs.platform.db import Connection, Migration, OneConnection, migrate
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
-
-
-class OneConnection:
-    """A pool that always hands out the test's connection, so all runs in its transaction."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Connection]:
-        """The one connection (a transaction begun on it is a savepoint)."""
-        yield self.conn
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.conn, name)
 
 
 class RolledBackStore(EventStore):
