@@ -61,7 +61,7 @@ async def _run_stack(stack: Stack, *, check: bool) -> None:
     try:
         with console.status("starting PostgreSQL, Kafka, Keycloak and the services..."):
             await stack.start()
-            demo = await seed_demo(stack.url("intake"), stack.url("calls"))
+            demo = await seed_demo(stack.url("intake"), stack.url("calls"), stack.staff_headers)
             if stack.keycloak is not None:
                 async with stack.keycloak.admin() as admin:  # client-a logs in as the demo client
                     await admin.set_attribute(REALM, "client-a", TENANT_CLAIM, demo.client_id)
@@ -83,7 +83,7 @@ def _print_stack(stack: Stack) -> None:
     table.add_column("where")
     for svc in stack.services:
         table.add_row(f"{svc.service} API (OpenAPI)", f"{svc.url}/docs")
-    table.add_row("metrics", "<service>/metrics")
+    table.add_row("metrics", f"<service>/metrics (Authorization: Bearer {stack.metrics_token})")
     table.add_row("Kafka", stack.bootstrap)
     table.add_row("PostgreSQL", stack.dsn)
     if stack.keycloak is not None:
@@ -100,11 +100,14 @@ def _print_stack(stack: Stack) -> None:
 def _print_demo(stack: Stack, demo: Demo) -> None:
     state = "registered" if demo.created else "already registered"
     say = functools.partial(console.print, soft_wrap=True)  # commands must stay copyable
-    say(f"Demo client {demo.client_id} ({state}) holds {demo.number}. Try:")
-    say(f"  curl {stack.url('intake')}/numbers/{demo.number}")
+    say(f"Demo client {demo.client_id} ({state}) holds {demo.number}.")
+    say(f"This run's staff key (for scripts; people sign in below): {stack.staff_key}. Try:")
+    key = f"-H 'X-Api-Key: {stack.staff_key}'"
+    say(f"  curl {key} {stack.url('intake')}/numbers/{demo.number}")
     body = f'{{"dialled_number": "{demo.number}", "caller_number": "+31612345678"}}'
     say(
-        f"  curl -X POST {stack.url('calls')}/calls -H 'content-type: application/json' -d '{body}'"
+        f"  curl -X POST {stack.url('calls')}/calls {key} -H 'content-type: application/json' "
+        f"-d '{body}'"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,15 +37,20 @@ class Demo:
     created: bool
 
 
-async def seed_demo(intake_url: str, calls_url: str, *, within: float = 60) -> Demo:
-    """Register the demo client once (kept across restarts) and wait until calls knows it."""
-    async with httpx.AsyncClient(base_url=intake_url, timeout=10) as intake:
+async def seed_demo(
+    intake_url: str, calls_url: str, headers: Mapping[str, str], *, within: float = 60
+) -> Demo:
+    """Register the demo client once (kept across restarts) and wait until calls knows it.
+
+    `headers` carry a staff credential.
+    """
+    async with httpx.AsyncClient(base_url=intake_url, timeout=10, headers=headers) as intake:
         known = await intake.get(f"/numbers/{DEMO_NUMBER}")
         if known.status_code == 200:
             demo = Demo(known.json()["client_id"], DEMO_NUMBER, created=False)
         else:
             demo = Demo(await _register(intake), DEMO_NUMBER, created=True)
-    await _wait_for_calls(calls_url, within)
+    await _wait_for_calls(calls_url, headers, within)
     return demo
 
 
@@ -61,9 +67,9 @@ async def _register(intake: httpx.AsyncClient) -> str:
     return client_id
 
 
-async def _wait_for_calls(calls_url: str, within: float) -> None:
+async def _wait_for_calls(calls_url: str, headers: Mapping[str, str], within: float) -> None:
     deadline = time.monotonic() + within
-    async with httpx.AsyncClient(base_url=calls_url, timeout=5) as calls:
+    async with httpx.AsyncClient(base_url=calls_url, timeout=5, headers=headers) as calls:
         while (await calls.get(f"/lines/{DEMO_NUMBER}")).status_code != 200:
             if time.monotonic() > deadline:
                 raise TimeoutError("calls did not learn the demo number from Kafka in time")

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 import zipfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +262,31 @@ class KeycloakAdmin:
         user = await self.user(realm, username)
         user["attributes"] = {**user.get("attributes", {}), name: [value]}
         await self._call("PUT", f"/{realm}/users/{user['id']}", user)
+
+    async def create_user(
+        self,
+        realm: str,
+        username: str,
+        password: str,
+        roles: Sequence[str],
+        attributes: Mapping[str, str] | None = None,
+    ) -> str:
+        """Add a user with a password, realm roles and attributes; the user's id."""
+        representation = {
+            "username": username,
+            "enabled": True,
+            "email": f"{username}@frontdesk.example",
+            "emailVerified": True,
+            "firstName": username,
+            "lastName": "Frontdesk",
+            "attributes": {name: [value] for name, value in (attributes or {}).items()},
+            "credentials": [{"type": "password", "value": password, "temporary": False}],
+        }
+        await self._call("POST", f"/{realm}/users", representation)
+        user_id: str = (await self.user(realm, username))["id"]
+        granted = [await self._call("GET", f"/{realm}/roles/{role}") for role in roles]
+        await self._call("POST", f"/{realm}/users/{user_id}/role-mappings/realm", granted)
+        return user_id
 
     async def create_client(self, realm: str, representation: Mapping[str, Any]) -> None:
         """Add a client (an application allowed to ask for tokens) to a realm."""

@@ -8,6 +8,7 @@ supervisor that starts again what died, for chaos runs and failure tests.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -28,6 +29,8 @@ from libs.devstack.postgres import LocalPostgres
 from libs.devstack.supervisor import Supervisor, SupervisorPolicy
 from libs.devstack.topics import ensure_topics
 from libs.events.catalogue import ALL_SERVICES, dead_letter_topic, topic_for
+from libs.events.envelope import new_id
+from libs.platform.api_keys import digest, new_key
 from libs.platform.clock import CLOCK_SCHEMA, ensure_clock_table
 from libs.platform.settings import DEFAULT_PORTS
 
@@ -81,6 +84,20 @@ class Stack:
     _kafka: LocalKafka | None = None
     _postgres: LocalPostgres | None = None
     keycloak: LocalKeycloak | None = None
+    staff_key: str = field(default_factory=lambda: new_key(new_id()).key)
+    """A staff key of this run, for the demo seeder, chaos runs and scripts (see README)."""
+    metrics_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    """The credential Prometheus scrapes /metrics with in this run."""
+
+    @property
+    def staff_headers(self) -> dict[str, str]:
+        """Headers that make a request the bureau's own automation (role staff)."""
+        return {"X-Api-Key": self.staff_key}
+
+    @property
+    def metrics_headers(self) -> dict[str, str]:
+        """Headers that let a scrape read a service's /metrics."""
+        return {"Authorization": f"Bearer {self.metrics_token}"}
 
     async def start(self) -> None:
         """Start (or reuse) each part and wait until every service is ready."""
@@ -199,6 +216,8 @@ class Stack:
             "FRONTDESK_TOPIC_PREFIX": self.options.topic_prefix,
             "DATABASE_URL": self.dsn,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "FRONTDESK_AUTH_STAFF_KEYS_SHA256": json.dumps([digest(self.staff_key)]),
+            "FRONTDESK_METRICS_TOKEN": self.metrics_token,
         }
         env |= self._routing_links()
         if self.options.keycloak and "FRONTDESK_AUTH_ISSUER" not in os.environ:

@@ -36,6 +36,8 @@ from libs.events.catalogue import (
 )
 from libs.events.envelope import SYSTEM, Actor, ActorKind, Event, Service, new_id
 from libs.events.intake import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     Channel,
     ClientActivated,
     ClientOffboarded,
@@ -80,6 +82,8 @@ __all__ = [
     "Actor",
     "ActorKind",
     "AnyEvent",
+    "ApiKeyIssued",
+    "ApiKeyRevoked",
     "CallAnswered",
     "CallBillabilityRestored",
     "CallEnded",

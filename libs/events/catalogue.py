@@ -29,6 +29,8 @@ from libs.events.calls import (
 )
 from libs.events.envelope import Event, Service
 from libs.events.intake import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     ClientActivated,
     ClientOffboarded,
     ClientRegistered,
@@ -60,6 +62,8 @@ AnyEvent = Annotated[
     | NotificationPreferencesChanged
     | OfficeHoursChanged
     | ClientOffboarded
+    | ApiKeyIssued
+    | ApiKeyRevoked
     | CallReceived
     | CallAnswered
     | NoteRecorded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import ClassVar, Literal
+from uuid import UUID
 
 from pydantic import Field, model_validator
 
@@ -170,6 +171,31 @@ class ClientOffboarded(IntakeEvent):
     reason: ShortText = ""
 
 
+ApiKeyRole = Literal["client", "operator"]
+"""What a machine client may do with a key: act as the client itself, or as the desk for it."""
+
+
+class ApiKeyIssued(IntakeEvent):
+    """Staff issued an API key for a machine client (a CRM, an integration) of one client.
+
+    Only the SHA-256 of the key's secret travels: the secret was shown once, to staff, and no
+    service can give it back.
+    """
+
+    type: Literal["ApiKeyIssued"] = "ApiKeyIssued"
+    key_id: UUID
+    name: Name
+    role: ApiKeyRole
+    secret_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ApiKeyRevoked(IntakeEvent):
+    """Staff revoked an API key: from now on every service refuses it."""
+
+    type: Literal["ApiKeyRevoked"] = "ApiKeyRevoked"
+    key_id: UUID
+
+
 INTAKE_EVENTS: tuple[type[IntakeEvent], ...] = (
     ClientRegistered,
     ClientActivated,
@@ -180,4 +206,6 @@ INTAKE_EVENTS: tuple[type[IntakeEvent], ...] = (
     NotificationPreferencesChanged,
     OfficeHoursChanged,
     ClientOffboarded,
+    ApiKeyIssued,
+    ApiKeyRevoked,
 )

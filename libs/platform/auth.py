@@ -21,10 +21,11 @@ from uuid import UUID
 
 import httpx
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
-from libs.errors import Forbidden, Unauthenticated
+from libs.errors import Forbidden, NotFound, Unauthenticated
 from libs.events.envelope import Actor
+from libs.platform.limits_http import SignInFailures
 from libs.platform.outages import ServiceUnavailable
 from libs.platform.settings import Settings
 
@@ -52,6 +53,36 @@ class Principal:
         if self.role is None:
             raise Unauthenticated("an anonymous caller cannot act; sign in first")
         return Actor(kind=self.role, id=self.subject)
+
+    @property
+    def tenant(self) -> UUID | None:
+        """The one client whose data this caller may reach; None for all (staff, operators).
+
+        A client user, and an API key of any role, is bound to its client; staff never is.
+        """
+        return None if self.role == "staff" else self.client_id
+
+    def sees(self, client_id: UUID | None) -> bool:
+        """Whether data of `client_id` is this caller's to see."""
+        return self.tenant is None or self.tenant == client_id
+
+    def own(self, client_id: UUID, what: str) -> UUID:
+        """`client_id`, if this caller may reach it; else the NotFound an unknown one gets."""
+        if not self.sees(client_id):
+            raise NotFound(f"no {what} {client_id}")
+        return client_id
+
+    def scope(self, client_id: UUID | None, what: str = "client") -> UUID | None:
+        """The client a list is filtered by: the one asked for, narrowed to the caller's own.
+
+        A tenant-bound caller asking for another client's list gets the NotFound of an
+        unknown client; one asking for no client in particular gets only its own.
+        """
+        if self.tenant is None:
+            return client_id
+        if client_id is not None:
+            self.own(client_id, what)
+        return self.tenant
 
 
 ANONYMOUS = Principal(subject="", name="anonymous", role=None, client_id=None, via="anonymous")
@@ -245,8 +276,44 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def principal(request: Request) -> Principal:
-    """The caller: anonymous without credentials, else the verified token's principal."""
+    """The caller: anonymous without credentials, else the verified token's or key's principal.
+
+    The principal is kept on the request, so a route's dependencies verify it once.
+    """
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
+    failures: SignInFailures | None = getattr(request.app.state, "sign_in_failures", None)
+    address = request.client.host if request.client else "unknown"
+    presented = API_KEY_HEADER in request.headers or "authorization" in request.headers
+    if presented and failures is not None:
+        wait = await failures.wait_seconds(address)
+        if wait is not None:
+            raise HTTPException(
+                429,
+                f"too many refused credentials from this address; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+    try:
+        found = await _verified(request)
+    except Unauthenticated:
+        if presented and failures is not None:
+            await failures.failed(address)
+        raise
+    request.state.principal = found
+    return found
+
+
+async def _verified(request: Request) -> Principal:
+    key = request.headers.get(API_KEY_HEADER)
     token = bearer_token(request)
+    if key is not None:
+        if token is not None:
+            raise Unauthenticated("send a bearer token or an API key, not both")
+        keys: ApiKeyCheck | None = getattr(request.app.state, "api_keys", None)
+        if keys is None:
+            raise Unauthenticated("this service accepts no API keys")
+        return await keys(request, key)
     if token is None:
         return ANONYMOUS
     verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
@@ -256,6 +323,9 @@ async def principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
+API_KEY_HEADER = "x-api-key"
+ApiKeyCheck = Callable[[Request, str], Awaitable[Principal]]
+"""How a service turns an `X-Api-Key` header into a principal (libs/platform/api_keys.py)."""
 
 
 def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
@@ -270,3 +340,13 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 
     admitted.__name__ = f"require_{'_'.join(roles)}"
     return admitted
+
+
+Staff = Annotated[Principal, Depends(require("staff"))]
+"""Staff only: billing runs, settings, the clock, the roster, API keys."""
+Desk = Annotated[Principal, Depends(require("staff", "operator"))]
+"""The desk: staff and operators (the call lifecycle, screen pops, escalations)."""
+Anyone = Annotated[Principal, Depends(require("staff", "operator", "client"))]
+"""Everyone signed in; a client (user or key) only ever reaches its own data."""
+StaffOrClient = Annotated[Principal, Depends(require("staff", "client"))]
+"""Staff and the client itself (invoices, usage, plans): not operators."""

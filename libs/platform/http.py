@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -10,13 +11,16 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from libs.platform.auth import CurrentPrincipal, TokenVerifier
+from libs.errors import Rejected
+from libs.platform import api_keys
+from libs.platform.auth import Anyone, CurrentPrincipal, Staff, TokenVerifier, principal, require
 from libs.platform.clock import ClockWentBackwards, SharedClock, advance_clock, set_clock
 from libs.platform.latency import RequestLatency
-from libs.platform.limits_http import BodyLimits, RateLimits
+from libs.platform.limits_http import BodyLimits, RateLimits, SignInFailures
 from libs.platform.listen import CONNECT_SECONDS
 from libs.platform.logging import configure_logging
 from libs.platform.metrics import configure_exposition
@@ -88,6 +92,24 @@ def app_state(name: str) -> Any:
     return Depends(dependency)
 
 
+def strict_query(request: Request) -> None:
+    """Refuse query parameters the route does not take (`client_id[]=A` filters nothing)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    unknown = sorted(set(request.query_params) - _query_names(dependant))
+    if unknown:
+        raise Rejected(f"unknown query parameter(s): {', '.join(unknown)}")
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 ops = APIRouter(tags=["operations"])
 
 
@@ -111,19 +133,29 @@ async def ready(rt: Runtime, response: Response) -> dict[str, Any]:
 
 
 @ops.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    """Prometheus metrics of this process."""
+async def metrics(request: Request, rt: Runtime) -> Response:
+    """Prometheus metrics of this process: for the scrape credential, or staff.
+
+    They name every client, so neither the public nor a client may read them.
+    """
+    scrape = rt.settings.metrics_token
+    offered = request.headers.get("authorization", "")
+    if scrape is None or not hmac.compare_digest(
+        offered.encode(), f"Bearer {scrape.get_secret_value()}".encode()
+    ):
+        caller = await principal(request)
+        await require("staff")(caller)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @ops.get("/clock")
-async def read_clock(rt: Runtime) -> ClockRead:
+async def read_clock(rt: Runtime, _: Anyone) -> ClockRead:
     """The current time as this service sees it."""
     return ClockRead(now=rt.clock.now(), mode=rt.settings.clock)
 
 
 @ops.post("/clock")
-async def change_clock(change: ClockChange, rt: Runtime) -> ClockRead:
+async def change_clock(change: ClockChange, rt: Runtime, _: Staff) -> ClockRead:
     """Set or advance the shared simulation clock (simulation mode only)."""
     if not isinstance(rt.clock, SharedClock):
         raise HTTPException(409, "the clock can only be changed in simulation mode")
@@ -186,9 +218,16 @@ def create_service_app(
         finally:
             await service_runtime.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan, responses=EVERY_ROUTE)
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        responses=EVERY_ROUTE,
+        dependencies=[Depends(strict_query)],
+    )
     app.state.runtime = service_runtime
     app.state.token_verifier = TokenVerifier.from_settings(settings)
+    app.state.api_keys = api_keys.check
+    app.state.sign_in_failures = SignInFailures(settings.auth_failure_limit)
     app.add_middleware(
         BodyLimits,
         default_bytes=settings.max_body_bytes,

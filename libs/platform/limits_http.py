@@ -171,3 +171,31 @@ class RateLimits:
         wait = max(1, math.ceil(stats.reset_time - time.time()))
         detail = f"too many requests: at most {item}; try again in {wait} s"
         await refuse(scope, send, 429, detail, {"Retry-After": str(wait)})
+
+
+class SignInFailures:
+    """Counts failed sign-ins per client address; past the limit, credentials from there wait.
+
+    Rate limits count per credential, so someone trying one made-up token or key after another
+    would get a fresh allowance each time. Every refused credential therefore also counts
+    against the address it came from; once that address has failed `limit` times, requests
+    with credentials from it get 429 until the window has moved on. Requests without
+    credentials are not affected (they are anonymous, with their own address's limit).
+    """
+
+    def __init__(self, limit: str) -> None:
+        self.items: list[RateLimitItem] = parse_many(limit)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def wait_seconds(self, address: str) -> int | None:
+        """Seconds until the address may try again, or None while it is within its limit."""
+        for item in self.items:
+            if not await self.limiter.test(item, address):
+                stats = await self.limiter.get_window_stats(item, address)
+                return max(1, math.ceil(stats.reset_time - time.time()))
+        return None
+
+    async def failed(self, address: str) -> None:
+        """Count a refused credential against the address."""
+        for item in self.items:
+            await self.limiter.hit(item, address)

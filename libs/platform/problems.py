@@ -122,11 +122,13 @@ def refusals(
 
 
 EVERY_ROUTE: Responses = {
+    401: {"model": Problem, "description": "No valid credentials, where the route needs some"},
+    403: {"model": Problem, "description": "Signed in, but not in a role that may do this"},
     408: {"model": Problem, "description": "The request body did not arrive in time"},
     413: {"model": Problem, "description": "The request body is larger than this route takes"},
     429: {"model": Problem, "description": "Too many requests from this caller; see Retry-After"},
 }
-"""What the limits in front of every route may answer, documented on each route."""
+"""What the limits and the sign-in in front of every route may answer, on each route."""
 
 
 async def unavailable(_: Request, exc: Exception) -> JSONResponse:

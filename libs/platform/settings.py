@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -67,6 +67,19 @@ class Settings(BaseSettings):
         default_factory=dict, description="The issuer's role or group names mapped to ours"
     )
     auth_leeway_seconds: float = Field(default=10, ge=0, le=300)
+    auth_staff_keys_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list,
+        description="SHA-256 of staff keys for the bureau's own automation (invoice runs, "
+        "seeding); issued keys are never staff",
+    )
+    auth_failure_limit: str = Field(
+        default="30/minute",
+        description="Refused credentials an address may send before its credentials wait (429)",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer credential Prometheus scrapes /metrics with (else staff only)",
+    )
     idempotency_hours: float = Field(
         default=24, ge=24, le=24 * 90, description="How long an Idempotency-Key's answer is kept"
     )
@@ -98,7 +111,7 @@ class Settings(BaseSettings):
         description="Largest event an append accepts: below what Kafka takes in one record",
     )
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:
         parse_many(value)  # raises ValueError for a malformed limit

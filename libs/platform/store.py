@@ -93,6 +93,23 @@ PLUMBING_MIGRATIONS: tuple[Migration, ...] = (
             IS 'The kept answer''s status; NULL while a reserved request runs';
         """,
     ),
+    Migration(
+        "0004_api_keys",
+        """
+        CREATE TABLE {schema}.api_keys (
+            key_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            role text NOT NULL,
+            name text NOT NULL,
+            secret_sha256 text NOT NULL,
+            issued_at timestamptz NOT NULL,
+            revoked_at timestamptz
+        );
+        CREATE INDEX ON {schema}.api_keys (client_id);
+        COMMENT ON TABLE {schema}.api_keys
+            IS 'API keys as intake issued them (its topic): every service checks keys itself';
+        """,
+    ),
 )
 
 

@@ -1,4 +1,10 @@
-"""The billing HTTP API: request model -> handler or pure fold -> response. Thin on purpose."""
+"""The billing HTTP API: request model -> handler or pure fold -> response. Thin on purpose.
+
+Staff run invoices, record payments, sell credit, replay and compare terms; staff and a client
+(user or API key) read documents, usage and the punch card, a client only its own: every read
+is filtered by the caller's tenant in its query, so another client's document is a plain 404.
+Operators have no business in billing (403). Events carry the caller as their actor.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from libs.errors import NotFound, Rejected
+from libs.platform.auth import Staff, StaffOrClient
 from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute, IdempotentRun
 from libs.platform.problems import refusals
@@ -59,11 +66,13 @@ Config = Annotated[BillingSettings, Depends(service_settings)]
 
 
 @router.post("/invoices/run", responses=ERRORS, dependencies=[IdempotentRun])
-async def run_invoices(body: InvoiceRunCreate, rt: Runtime, store: Store) -> InvoiceRunRead:
+async def run_invoices(
+    body: InvoiceRunCreate, rt: Runtime, store: Store, caller: Staff
+) -> InvoiceRunRead:
     """Invoice a month that has ended; idempotent per client and month."""
     topics = input_topics(rt.settings.topic_prefix)
     results = await commands.run_invoices(
-        store, body.period, body.client_id, rt.clock.now(), topics
+        store, body.period, body.client_id, rt.clock.now(), topics, caller.actor()
     )
     return InvoiceRunRead(
         period=body.period,
@@ -73,10 +82,15 @@ async def run_invoices(body: InvoiceRunCreate, rt: Runtime, store: Store) -> Inv
 
 @router.get("/invoices", responses=ERRORS)
 async def list_invoices(
-    store: Store, client_id: UUID | None = None, period: Period | None = None
-) -> list[InvoiceSummary]:
-    """Issued invoices, of one client or all, optionally of one month; oldest first."""
-    rows = await read_model.documents(store.pool, store.schema, client_id, period, "invoice")
+    store: Store, caller: StaffOrClient, client_id: UUID | None = None,
+    period: Period | None = None,
+) -> list[InvoiceSummary]:  # fmt: skip
+    """Issued invoices, of one client or all, optionally of one month; oldest first.
+
+    A client sees only its own; asking for another client's is a 404, as for an unknown one.
+    """
+    scope = caller.scope(client_id)
+    rows = await read_model.documents(store.pool, store.schema, scope, period, "invoice")
     return [InvoiceSummary.model_validate(_summary(row)) for row in rows]
 
 
@@ -85,23 +99,29 @@ def _summary(row: Any) -> dict[str, Any]:
 
 
 @router.get("/invoices/{invoice_id}.pdf", responses={**ERRORS, **PDF}, response_class=Response)
-async def invoice_pdf(invoice_id: UUID, store: Store, config: Config) -> Response:
+async def invoice_pdf(
+    invoice_id: UUID, store: Store, config: Config, caller: StaffOrClient
+) -> Response:
     """The invoice as a PDF in the client's language."""
-    document = await _document_view(store, config, invoice_id, "invoice")
+    document = await _document_view(store, config, invoice_id, "invoice", caller.tenant)
     content = await asyncio.to_thread(pdf.render, document, config.pdf_font_path)
     return Response(content, media_type="application/pdf")
 
 
 @router.get("/invoices/{invoice_id}.json", responses=ERRORS)
-async def invoice_document(invoice_id: UUID, store: Store, config: Config) -> InvoiceDocument:
+async def invoice_document(
+    invoice_id: UUID, store: Store, config: Config, caller: StaffOrClient
+) -> InvoiceDocument:
     """What the invoice's PDF shows, as data."""
-    return await _document_view(store, config, invoice_id, "invoice")
+    return await _document_view(store, config, invoice_id, "invoice", caller.tenant)
 
 
 @router.get("/invoices/{invoice_id}", responses=ERRORS)
-async def get_invoice(invoice_id: UUID, store: Store) -> InvoiceRead:
+async def get_invoice(invoice_id: UUID, store: Store, caller: StaffOrClient) -> InvoiceRead:
     """An issued invoice with its lines (and their call ids) and what is paid."""
-    row = await read_model.document(store.pool, store.schema, invoice_id, "invoice")
+    row = await read_model.document(
+        store.pool, store.schema, invoice_id, "invoice", tenant=caller.tenant
+    )
     if row is None:
         raise NotFound(f"no invoice {invoice_id}")
     paid, credited = await read_model.settled(store.pool, store.schema, invoice_id)
@@ -116,12 +136,13 @@ async def get_invoice(invoice_id: UUID, store: Store) -> InvoiceRead:
     dependencies=[Idempotent],
 )
 async def record_payment(
-    invoice_id: UUID, body: PaymentCreate, rt: Runtime, store: Store
+    invoice_id: UUID, body: PaymentCreate, rt: Runtime, store: Store, caller: Staff
 ) -> PaymentRead:
     """Money received against an invoice; more than is outstanding is refused."""
     event = await commands.pay(
-        store, invoice_id, body.amount_cents, body.paid_at, body.reference, rt.clock.now()
-    )
+        store, invoice_id, body.amount_cents, body.paid_at, body.reference, rt.clock.now(),
+        caller.actor(),
+    )  # fmt: skip
     client = await commands.facts(store.pool, store.schema, event.client_id)
     return PaymentRead.model_validate(
         {**event.model_dump(), "outstanding_cents": outstanding(client, invoice_id)}
@@ -129,9 +150,12 @@ async def record_payment(
 
 
 @router.get("/credit-notes", responses=ERRORS)
-async def list_credit_notes(store: Store, client_id: UUID | None = None) -> list[CreditNoteRead]:
-    """Issued credit notes, of one client or all; oldest first."""
-    rows = await read_model.documents(store.pool, store.schema, client_id, None, "credit_note")
+async def list_credit_notes(
+    store: Store, caller: StaffOrClient, client_id: UUID | None = None
+) -> list[CreditNoteRead]:
+    """Issued credit notes, of one client or all; oldest first. A client sees only its own."""
+    scope = caller.scope(client_id)
+    rows = await read_model.documents(store.pool, store.schema, scope, None, "credit_note")
     return [CreditNoteRead.model_validate(_credit_note(row)) for row in rows]
 
 
@@ -142,26 +166,33 @@ def _credit_note(row: Any) -> dict[str, Any]:
 @router.get(
     "/credit-notes/{credit_note_id}.pdf", responses={**ERRORS, **PDF}, response_class=Response
 )
-async def credit_note_pdf(credit_note_id: UUID, store: Store, config: Config) -> Response:
+async def credit_note_pdf(
+    credit_note_id: UUID, store: Store, config: Config, caller: StaffOrClient
+) -> Response:
     """The credit note as a PDF in the client's language."""
-    document = await _document_view(store, config, credit_note_id, "credit_note")
+    document = await _document_view(store, config, credit_note_id, "credit_note", caller.tenant)
     content = await asyncio.to_thread(pdf.render, document, config.pdf_font_path)
     return Response(content, media_type="application/pdf")
 
 
 @router.get("/credit-notes/{credit_note_id}", responses=ERRORS)
-async def get_credit_note(credit_note_id: UUID, store: Store) -> CreditNoteRead:
+async def get_credit_note(
+    credit_note_id: UUID, store: Store, caller: StaffOrClient
+) -> CreditNoteRead:
     """An issued credit note with its lines."""
-    row = await read_model.document(store.pool, store.schema, credit_note_id, "credit_note")
+    row = await read_model.document(
+        store.pool, store.schema, credit_note_id, "credit_note", tenant=caller.tenant
+    )
     if row is None:
         raise NotFound(f"no credit note {credit_note_id}")
     return CreditNoteRead.model_validate(_credit_note(row))
 
 
 async def _document_view(
-    store: EventStore, config: BillingSettings, document_id: UUID, kind: str
-) -> InvoiceDocument:
-    row = await read_model.document(store.pool, store.schema, document_id, kind)
+    store: EventStore, config: BillingSettings, document_id: UUID, kind: str,
+    tenant: UUID | None,
+) -> InvoiceDocument:  # fmt: skip
+    row = await read_model.document(store.pool, store.schema, document_id, kind, tenant=tenant)
     if row is None:
         raise NotFound(f"no {kind.replace('_', ' ')} {document_id}")
     client = await directory.client_row(store.pool, store.schema, row["client_id"])
@@ -170,7 +201,7 @@ async def _document_view(
     original = None
     if row["original_invoice_id"] is not None:
         found = await read_model.document(
-            store.pool, store.schema, row["original_invoice_id"], "invoice"
+            store.pool, store.schema, row["original_invoice_id"], "invoice", tenant=tenant
         )
         original = found["number"] if found is not None else None
     return pdf.document_view(read_model.payload(row), client, config, original)
@@ -182,13 +213,15 @@ async def _document_view(
     responses=ERRORS,
     dependencies=[Idempotent],
 )
-async def buy_credit(client_id: UUID, body: TopUpCreate, rt: Runtime, store: Store) -> TopUpRead:
+async def buy_credit(
+    client_id: UUID, body: TopUpCreate, rt: Runtime, store: Store, caller: Staff
+) -> TopUpRead:
     """Buy punch-card credit; it is invoiced at once."""
     if await directory.client_row(store.pool, store.schema, client_id) is None:
         raise NotFound(f"no client {client_id}")
     topics = input_topics(rt.settings.topic_prefix)
     topped, invoice = await commands.buy_credit(
-        store, client_id, body.amount_cents, rt.clock.now(), topics
+        store, client_id, body.amount_cents, rt.clock.now(), topics, caller.actor()
     )
     return TopUpRead.model_validate(
         {**topped.model_dump(), **invoice.model_dump(include={"invoice_id", "invoice_number"})}
@@ -196,24 +229,26 @@ async def buy_credit(client_id: UUID, body: TopUpCreate, rt: Runtime, store: Sto
 
 
 @router.get("/clients/{client_id}/punch-card", responses=ERRORS)
-async def read_wallet(client_id: UUID, store: Store) -> WalletRead:
-    """The punch card's balance and every top-up and draw."""
-    client = await commands.facts(store.pool, store.schema, client_id)
+async def read_wallet(client_id: UUID, store: Store, caller: StaffOrClient) -> WalletRead:
+    """The punch card's balance and every top-up and draw (a client's own only)."""
+    client = await commands.facts(store.pool, store.schema, caller.own(client_id, "client"))
     entries = [WalletEntryRead.model_validate(e, from_attributes=True) for e in wallet(client)]
     return WalletRead(client_id=client_id, balance_cents=balance(client), entries=entries)
 
 
 @router.get("/clients/{client_id}/usage", responses=ERRORS)
-async def usage(client_id: UUID, period: Annotated[Period, Query()], store: Store) -> UsageRead:
+async def usage(
+    client_id: UUID, period: Annotated[Period, Query()], store: Store, caller: StaffOrClient
+) -> UsageRead:
     """The month as it stands: each call's decision, the cost, what a run would issue."""
-    client = await commands.facts(store.pool, store.schema, client_id)
+    client = await commands.facts(store.pool, store.schema, caller.own(client_id, "client"))
     return views.usage_read(
         client_id, period, run_period(client, period), statement(client, period)
     )
 
 
 @router.post("/replays", responses=ERRORS)
-async def replay(body: ReplayCreate, rt: Runtime, config: Config) -> ReplayRead:
+async def replay(body: ReplayCreate, rt: Runtime, config: Config, _: Staff) -> ReplayRead:
     """Rebuild a month from the Kafka log (side effects off) and compare it with the invoice."""
     s = rt.settings
     try:
@@ -232,7 +267,7 @@ async def replay(body: ReplayCreate, rt: Runtime, config: Config) -> ReplayRead:
 
 
 @router.post("/what-if", responses=ERRORS)
-async def what_if_terms(body: WhatIfCreate, store: Store) -> WhatIfRead:
+async def what_if_terms(body: WhatIfCreate, store: Store, _: Staff) -> WhatIfRead:
     """The month recomputed under other terms, next to the actual ones."""
     client = await commands.facts(store.pool, store.schema, body.client_id)
     if client.registration is None:

@@ -17,7 +17,7 @@ import structlog
 
 from libs.errors import NotFound, Rejected
 from libs.events.billing import LogPosition, PunchCardLow
-from libs.events.envelope import Event, new_id
+from libs.events.envelope import Actor, Event, new_id
 from libs.platform.db import Connection, advisory_key
 from libs.platform.store import EventStore
 from services.billing import directory, metrics, read_model
@@ -65,8 +65,9 @@ class RunResult:
 
 
 async def run_invoices(
-    store: EventStore, period: str, client_id: UUID | None, now: datetime, topics: Sequence[str]
-) -> list[RunResult]:
+    store: EventStore, period: str, client_id: UUID | None, now: datetime, topics: Sequence[str],
+    actor: Actor,
+) -> list[RunResult]:  # fmt: skip
     """Issue the month's invoices of one client or all; a second run issues nothing again."""
     if not period_has_ended(period, now):
         raise Rejected(f"{period} has not ended yet; a month is invoiced once it is over")
@@ -75,12 +76,13 @@ async def run_invoices(
         if client_id not in clients:
             raise NotFound(f"no client {client_id}")
         clients = [client_id]
-    return [await issue_month(store, c, period, now, topics) for c in clients]
+    return [await issue_month(store, c, period, now, topics, actor) for c in clients]
 
 
 async def issue_month(
-    store: EventStore, client_id: UUID, period: str, now: datetime, topics: Sequence[str]
-) -> RunResult:
+    store: EventStore, client_id: UUID, period: str, now: datetime, topics: Sequence[str],
+    actor: Actor,
+) -> RunResult:  # fmt: skip
     """The client's invoice (and due credit notes) for the month, unless issued already."""
     async with store.transaction() as conn:
         await lock_client(conn, store.schema, client_id)
@@ -90,7 +92,7 @@ async def issue_month(
                              existing["number"], existing["total_cents"])  # fmt: skip
         client, positions = await directory.load_client(conn, store.schema, client_id, topics)
         run = run_period(client, period)
-        events = await _documents(conn, store.schema, run, now, positions)
+        events = await _documents(conn, store.schema, run, now, positions, actor)
         if events:
             await store.append(stream_id(client_id), None, events, conn=conn)
             await record_own(conn, store.schema, events)
@@ -101,22 +103,23 @@ async def issue_month(
 
 
 async def _documents(
-    conn: Connection, schema: str, run: PeriodRun, now: datetime, positions: list[LogPosition]
-) -> list[Event]:
+    conn: Connection, schema: str, run: PeriodRun, now: datetime, positions: list[LogPosition],
+    actor: Actor,
+) -> list[Event]:  # fmt: skip
     """Credit notes first, then the invoice, each numbered in its series for the year."""
     year = year_of(now)
     events: list[Event] = []
     for note in run.credit_notes:
         number = await read_model.next_number(conn, schema, CREDIT_NOTE_SERIES, year)
         events.append(credit_note_issued(
-            run.client_id, note, credit_note_id=new_id(), at=now,
+            run.client_id, note, credit_note_id=new_id(), at=now, actor=actor,
             number=document_number(CREDIT_NOTE_SERIES, year, number),
         ))  # fmt: skip
     if run.invoice is not None:
         number = await read_model.next_number(conn, schema, INVOICE_SERIES, year)
         events.append(invoice_issued(
             run.client_id, run.invoice, invoice_id=new_id(), at=now, computed_from=positions,
-            number=document_number(INVOICE_SERIES, year, number),
+            number=document_number(INVOICE_SERIES, year, number), actor=actor,
         ))  # fmt: skip
     return events
 
@@ -133,18 +136,19 @@ def _result(client_id: UUID, events: list[Event]) -> RunResult:
 
 
 async def buy_credit(
-    store: EventStore, client_id: UUID, amount_cents: int, now: datetime, topics: Sequence[str]
-) -> list[Event]:
+    store: EventStore, client_id: UUID, amount_cents: int, now: datetime, topics: Sequence[str],
+    actor: Actor,
+) -> list[Event]:  # fmt: skip
     """Punch-card credit bought: PunchCardToppedUp and its invoice, appended together."""
     async with store.transaction() as conn:
         await lock_client(conn, store.schema, client_id)
         client, positions = await directory.load_client(conn, store.schema, client_id, topics)
-        bought = top_up(client, amount_cents, top_up_id=new_id(), at=now)
+        bought = top_up(client, amount_cents, top_up_id=new_id(), at=now, actor=actor)
         year = year_of(now)
         number = await read_model.next_number(conn, store.schema, INVOICE_SERIES, year)
         invoice = invoice_issued(
             client_id, bought.invoice, invoice_id=new_id(), at=now, computed_from=positions,
-            number=document_number(INVOICE_SERIES, year, number),
+            number=document_number(INVOICE_SERIES, year, number), actor=actor,
         )  # fmt: skip
         events: list[Event] = [bought.event, invoice]
         await store.append(stream_id(client_id), None, events, conn=conn)
@@ -155,10 +159,10 @@ async def buy_credit(
 
 async def pay(
     store: EventStore, invoice_id: UUID, amount_cents: int, paid_at: datetime | None,
-    reference: str, now: datetime,
+    reference: str, now: datetime, actor: Actor,
 ) -> Event:  # fmt: skip
     """Record a payment against an invoice (refused beyond what is outstanding)."""
-    row = await read_model.document(store.pool, store.schema, invoice_id, "invoice")
+    row = await read_model.document(store.pool, store.schema, invoice_id, "invoice", tenant=None)
     if row is None:
         raise NotFound(f"no invoice {invoice_id}")
     client_id = row["client_id"]
@@ -166,7 +170,8 @@ async def pay(
         await lock_client(conn, store.schema, client_id)
         client = await facts(conn, store.schema, client_id)
         event = record_payment(client, invoice_id, amount_cents, payment_id=new_id(),
-                               paid_at=paid_at or now, reference=reference, at=now)  # fmt: skip
+                               paid_at=paid_at or now, reference=reference, at=now,
+                               actor=actor)  # fmt: skip
         await store.append(stream_id(client_id), None, [event], conn=conn)
         await record_own(conn, store.schema, [event])
     log.info("billing.payment", client_id=str(client_id), invoice_id=str(invoice_id))

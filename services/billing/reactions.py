@@ -3,7 +3,9 @@
 Every event billing folds is kept with its log position. Events that can make a punch card run
 low (a call received, reported or restored, a plan change; topics arrive in any order) are
 followed by a look at the balance; a PunchCardLow is emitted once per low spell, only outside
-replays and only for recent events.
+replays and only for recent events. Intake's API key events are kept too, in the platform's
+`api_keys` table (so billing checks keys itself); they are no billing facts and no part of
+billing's history, so neither a rebuild nor a dispute replay sees them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import timedelta
 
 from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
+from libs.platform import api_keys
 from libs.platform.consumer import Handler, HandlerContext, Subscription
 from libs.platform.settings import Settings
 from services.billing import metrics
@@ -70,8 +73,13 @@ def reactions(billing: BillingSettings) -> dict[str, Handler]:
 
 
 def subscriptions(settings: Settings, billing: BillingSettings) -> tuple[Subscription, ...]:
-    """One consumer over the input topics and billing's own topic."""
+    """One consumer over the input topics and billing's own topic (keeping API keys as well)."""
     topics = (*input_topics(settings.topic_prefix), topic_for("billing", settings.topic_prefix))
     # The group belongs to the projection's schema: a new schema is rebuilt from the start.
     name = f"{settings.topic_prefix}-billing-{settings.pg_schema}"
-    return (Subscription(name, topics, reactions(billing)),)
+    return (Subscription(name, topics, handlers(billing)),)
+
+
+def handlers(billing: BillingSettings) -> dict[str, Handler]:
+    """Billing's reactions and the platform's API key keeping, for one subscription."""
+    return {**reactions(billing), **api_keys.HANDLERS}

@@ -103,11 +103,14 @@ async def monthly_invoice(db: Queryable, schema: str, client_id: UUID, period: s
     )  # fmt: skip
 
 
-async def document(db: Queryable, schema: str, document_id: UUID, kind: str) -> Any:
-    """An issued invoice or credit note row, or None."""
+async def document(
+    db: Queryable, schema: str, document_id: UUID, kind: str, *, tenant: UUID | None
+) -> Any:
+    """An issued invoice or credit note row, or None; of the tenant's client only, if one."""
     return await db.fetchrow(
-        f"SELECT * FROM {schema}.documents WHERE document_id = $1 AND kind = $2",
-        document_id, kind,
+        f"SELECT * FROM {schema}.documents WHERE document_id = $1 AND kind = $2 "
+        "AND ($3::uuid IS NULL OR client_id = $3)",
+        document_id, kind, tenant,
     )  # fmt: skip
 
 

@@ -138,14 +138,19 @@ class ClientCard:
     book: dict[str, Any] | None
 
 
-async def line_for(db: Queryable, schema: str, number: str) -> Line | None:
-    """The client holding a number, with its current book version, or None."""
+async def line_for(db: Queryable, schema: str, number: str, client_id: UUID | None) -> Line | None:
+    """The client holding a number, with its current book version, or None.
+
+    With `client_id`, None unless that client holds it (the caller's tenant: another
+    client's number is as unknown as a number nobody holds).
+    """
     row = await db.fetchrow(
         f"SELECT c.client_id, c.status, c.office_hours, (SELECT max(b.book_version) "
         f"FROM {schema}.directory_books b WHERE b.client_id = c.client_id) AS book_version "
         f"FROM {schema}.directory_numbers n JOIN {schema}.directory_clients c USING (client_id) "
-        "WHERE n.number = $1",
+        "WHERE n.number = $1 AND ($2::uuid IS NULL OR n.client_id = $2)",
         number,
+        client_id,
     )
     if row is None:
         return None

@@ -1,8 +1,9 @@
 """Calls' reactions to intake's events: keep the directory, and the client info gauge with it.
 
-One handler per intake event type calls keeps, registered in HANDLERS; the others (plans,
-notification preferences) it ignores. The client info gauge follows the directory's clients:
-loaded at start, then after each client event commits.
+One handler per intake event type calls keeps, registered in HANDLERS: the directory's, and
+the API keys intake issues and revokes (libs.platform.api_keys), so calls checks a key on its
+own; the others (plans, notification preferences) it ignores. The client info gauge follows
+the directory's clients: loaded at start, then after each client event commits.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from libs.events.intake import (
     OfficeHoursChanged,
     SecretaryBookRevised,
 )
+from libs.platform import api_keys
 from libs.platform import directory as shared_directory
 from libs.platform.consumer import Handler, HandlerContext, Subscription, projecting, typed
 from libs.platform.db import Connection
@@ -52,7 +54,7 @@ async def show_clients(runtime: ServiceRuntime) -> None:
         metrics.show_client(client_id, name)
 
 
-HANDLERS: dict[str, Handler] = dict(
+DIRECTORY: dict[str, Handler] = dict(
     [
         showing_client(ClientRegistered, directory.client_registered),
         showing_client(ClientActivated, directory.client_activated),
@@ -63,11 +65,13 @@ HANDLERS: dict[str, Handler] = dict(
         projecting(SecretaryBookRevised, directory.book_revised),
     ]
 )
+"""The intake events the directory keeps, by type."""
+HANDLERS: dict[str, Handler] = {**DIRECTORY, **api_keys.HANDLERS}
 """The intake events calls keeps, by type; the others (plan, notifications) it ignores."""
 
 
 def subscriptions(settings: Settings) -> tuple[Subscription, ...]:
-    """The directory's subscription to the intake topic."""
+    """The subscription to the intake topic: the directory and the API keys."""
     return (
         Subscription(
             name=f"{settings.topic_prefix}-calls-directory",

@@ -100,9 +100,18 @@ async def _append_history(conn: Connection, schema: str, version: int, event: Ca
     )  # fmt: skip
 
 
-async def get_call(db: Queryable, schema: str, call_id: UUID) -> dict[str, Any] | None:
-    """One call's read-model row, or None."""
-    row = await db.fetchrow(f"SELECT * FROM {schema}.calls WHERE call_id = $1", call_id)
+async def get_call(
+    db: Queryable, schema: str, call_id: UUID, client_id: UUID | None
+) -> dict[str, Any] | None:
+    """One call's read-model row, or None; with `client_id`, only if the call is that client's.
+
+    The filter is the domain's `reachable` rule: another client's call is simply not found.
+    """
+    row = await db.fetchrow(
+        f"SELECT * FROM {schema}.calls WHERE call_id = $1 AND ($2::uuid IS NULL OR client_id = $2)",
+        call_id,
+        client_id,
+    )
     return _row(row) if row is not None else None
 
 
@@ -126,12 +135,17 @@ async def list_calls(
     return [_row(row) for row in rows]
 
 
-async def history(db: Queryable, schema: str, call_id: UUID) -> list[dict[str, Any]]:
-    """A call's events, in stream order."""
+async def history(
+    db: Queryable, schema: str, call_id: UUID, client_id: UUID | None
+) -> list[dict[str, Any]]:
+    """A call's events, in stream order; with `client_id`, none unless the call is its."""
     rows = await db.fetch(
-        f"SELECT stream_version, event FROM {schema}.call_history WHERE call_id = $1 "
-        "ORDER BY stream_version",
+        f"SELECT h.stream_version, h.event FROM {schema}.call_history h "
+        f"JOIN {schema}.calls c USING (call_id) "
+        "WHERE h.call_id = $1 AND ($2::uuid IS NULL OR c.client_id = $2) "
+        "ORDER BY h.stream_version",
         call_id,
+        client_id,
     )
     return [_history_entry(r["stream_version"], json.loads(r["event"])) for r in rows]
 

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from libs.events.calls import FollowUp, NonBillableReason
 from libs.events.intake import AfterHours, Channel
-from libs.events.values import Identifier, Language, PhoneNumber, Slug, UtcDatetime
+from libs.events.values import Language, PhoneNumber, Slug, UtcDatetime
 
 
 def _storable(value: str) -> str:
@@ -47,27 +47,23 @@ class CallCreate(Request):
     imported: StrictBool = Field(
         default=False,
         alias="import",
-        description="Staff only, once roles are enforced: a call imported from elsewhere, whose "
+        description="Staff only (anyone else gets 403): a call imported from elsewhere, whose "
         "received_at may lie before the backdating window (never before its number was the "
         "client's); recorded on CallReceived as imported",
     )
 
 
 class CallAnswer(Request):
-    """An operator picks up, in a language they speak."""
+    """The caller (an operator) picks up, in a language they speak; they are its operator."""
 
-    operator_id: Identifier
     language: Language
 
 
-class OperatorAction(Request):
-    """Base of actions an operator takes; `operator_id` defaults to who answered the call."""
+class NoteCreate(Request):
+    """The message for the client, with every field the bureau records per call.
 
-    operator_id: Identifier | None = None
-
-
-class NoteCreate(OperatorAction):
-    """The message for the client, with every field the bureau records per call."""
+    Its operator is the caller who records it, never a field of the body.
+    """
 
     caller_name: Name
     caller_company: ShortText = ""
@@ -79,14 +75,14 @@ class NoteCreate(OperatorAction):
     information_given: Text = ""
 
 
-class EscalationCreate(OperatorAction):
+class EscalationCreate(Request):
     """The call is urgent under one of the book's urgency rules."""
 
     urgency_kind: Slug
     reason: Annotated[Text, Field(min_length=1)]
 
 
-class TransferCreate(OperatorAction):
+class TransferCreate(Request):
     """Put the call through, possibly as part of an escalation."""
 
     to_number: PhoneNumber
@@ -101,7 +97,7 @@ class VoicemailCreate(Request):
     summary: Text = ""
 
 
-class NonBillableCreate(OperatorAction):
+class NonBillableCreate(Request):
     """Do not bill the call, for one of the agreed reasons."""
 
     reason: NonBillableReason

@@ -23,9 +23,14 @@ _FROM_CALL = (
 )  # fmt: skip
 
 
-async def screen_pop(db: Queryable, schema: str, call_id: UUID) -> dict[str, Any] | None:
-    """Everything the operator sees for a call, as of the moment it came in."""
-    call = await read_model.get_call(db, schema, call_id)
+async def screen_pop(
+    db: Queryable, schema: str, call_id: UUID, client_id: UUID | None
+) -> dict[str, Any] | None:
+    """Everything the operator sees for a call, as of the moment it came in.
+
+    With `client_id` (the caller's tenant), None unless the call is that client's.
+    """
+    call = await read_model.get_call(db, schema, call_id, client_id)
     if call is None:
         return None
     card = await directory.client_card(db, schema, call["client_id"], call["book_version"])

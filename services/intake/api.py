@@ -1,4 +1,12 @@
-"""The intake HTTP API: request -> command -> handler -> response; reads from the read tables."""
+"""The intake HTTP API: request -> command -> handler -> response; reads from the read tables.
+
+Who may call what (tests/security/access.csv): staff run the intake (register, numbers,
+book, plans, lifecycle); everyone signed in reads clients and books, a client only its own;
+the client itself may change its notification preferences and read its plans; the desk
+(staff and operators) pops screens. A route with a client in its path first makes sure the
+caller may reach it (another client's is as unknown as one that does not exist), lists are
+filtered by the caller's tenant in their query, and the caller is the actor of every event.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +14,20 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import AwareDatetime
 
 from libs.errors import NotFound
 from libs.events import (
+    ApiKeyIssued,
     NotificationPreferences,
     OfficeHours,
     PlanChanged,
     SecretaryBookRevised,
     new_id,
 )
+from libs.platform.api_keys import new_key
+from libs.platform.auth import Anyone, Desk, Staff, StaffOrClient
 from libs.platform.http import Runtime, Store
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
@@ -29,6 +40,9 @@ from services.intake.domain.phone import normalise_number
 from services.intake.domain.rules import book_version_as_of
 from services.intake.read_model import ClientRow
 from services.intake.schemas import (
+    ApiKeyCreate,
+    ApiKeyIssuedRead,
+    ApiKeyRead,
     BookRead,
     BookRevisionRead,
     BookVersion,
@@ -46,18 +60,33 @@ from services.intake.schemas import (
     ScreenPop,
     Status,
 )
-from services.intake.views import book_read, client_read, plans_read, screen_pop
+from services.intake.views import api_key_read, book_read, client_read, plans_read, screen_pop
 
-READ = refusals(not_found="Unknown client or number")
-CHANGE = refusals(not_found="Unknown client or number", conflict="Not allowed now")
+READ = refusals(not_found="Unknown client or number, or not the caller's client's")
+CHANGE = refusals(
+    not_found="Unknown client or number, or not the caller's client's", conflict="Not allowed now"
+)
 router = APIRouter(
     tags=["intake"],
     responses=refusals(rejected="Malformed request"),
     route_class=IdempotentRoute,
 )
 ClientId = Annotated[UUID, Path(description="The client's id")]
+
+
+async def _reachable_client(client_id: ClientId, caller: Anyone) -> UUID:
+    """The path's client, if the caller may reach it; else the 404 of an unknown client.
+
+    A dependency, so another client's id is refused before the body is even looked at.
+    """
+    return caller.own(client_id, "client")
+
+
+OwnClientId = Annotated[UUID, Depends(_reachable_client)]
+"""A client id from the path that the caller may reach (a client: only its own)."""
 Number = Annotated[str, Path(max_length=64, description="E.164, e.g. +31851234567")]
 AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with offset")]
+KEYS = refusals(not_found="Unknown client or key", conflict="Not allowed now")
 
 
 async def _client(store: EventStore, client_id: UUID, now: datetime) -> ClientRead:
@@ -73,12 +102,15 @@ async def _with_plan(store: EventStore, row: ClientRow, now: datetime) -> Client
 
 
 @router.post("/clients", status_code=201, dependencies=[Idempotent])
-async def register_client(body: ClientCreate, rt: Runtime, store: Store) -> ClientCreated:
+async def register_client(
+    body: ClientCreate, rt: Runtime, store: Store, caller: Staff
+) -> ClientCreated:
     """Register a client from its intake form."""
     default_notification = NotificationPreferences(recipients=(body.contact_email,))
     command = commands.RegisterClient(
         client_id=new_id(),
         at=rt.clock.now(),
+        actor=caller.actor(),
         name=body.name,
         contact_email=body.contact_email,
         language=body.language,
@@ -96,17 +128,19 @@ async def register_client(body: ClientCreate, rt: Runtime, store: Store) -> Clie
 async def list_clients(
     rt: Runtime,
     store: Store,
+    caller: Anyone,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[ClientRead]:
-    """Clients by name, optionally only those in one status."""
-    rows = await read_model.clients(store.pool, store.schema, status, limit, offset)
+    """Clients by name, optionally only those in one status; a client sees only itself."""
+    tenant = caller.scope(None)
+    rows = await read_model.clients(store.pool, store.schema, status, limit, offset, tenant)
     return [await _with_plan(store, row, rt.clock.now()) for row in rows]
 
 
 @router.get("/clients/{client_id}", responses=READ)
-async def read_client(client_id: ClientId, rt: Runtime, store: Store) -> ClientRead:
+async def read_client(client_id: OwnClientId, rt: Runtime, store: Store) -> ClientRead:
     """One client, with the plan in force today."""
     return await _client(store, client_id, rt.clock.now())
 
@@ -117,9 +151,12 @@ async def _change(rt: ServiceRuntime, store: EventStore, command: commands.Comma
 
 
 @router.post("/clients/{client_id}/activate", responses=CHANGE)
-async def activate_client(client_id: ClientId, rt: Runtime, store: Store) -> ClientRead:
+async def activate_client(
+    client_id: ClientId, rt: Runtime, store: Store, caller: Staff
+) -> ClientRead:
     """The intake is complete (a book and a number in place): start answering calls."""
-    return await _change(rt, store, commands.ActivateClient(client_id=client_id, at=rt.clock.now()))
+    command = commands.ActivateClient(client_id=client_id, at=rt.clock.now(), actor=caller.actor())
+    return await _change(rt, store, command)
 
 
 @router.post("/clients/{client_id}/offboard", responses=CHANGE)
@@ -127,30 +164,45 @@ async def offboard_client(
     client_id: ClientId,
     rt: Runtime,
     store: Store,
+    caller: Staff,
     body: Annotated[Offboarding | None, Body()] = None,
 ) -> ClientRead:
     """The client leaves; its forwarding numbers are released."""
     command = commands.OffboardClient(
-        client_id=client_id, at=rt.clock.now(), reason=body.reason if body else ""
+        client_id=client_id,
+        at=rt.clock.now(),
+        actor=caller.actor(),
+        reason=body.reason if body else "",
     )
     return await _change(rt, store, command)
 
 
 @router.put("/clients/{client_id}/notification", responses=CHANGE)
 async def change_notification(
-    client_id: ClientId, body: CheckedNotification, rt: Runtime, store: Store
+    caller: StaffOrClient,
+    client_id: OwnClientId,
+    body: CheckedNotification,
+    rt: Runtime,
+    store: Store,
 ) -> ClientRead:
-    """Replace how and to whom call messages are sent."""
-    command = commands.ChangeNotification(client_id=client_id, at=rt.clock.now(), notification=body)
+    """Replace how and to whom call messages are sent (staff, or the client itself)."""
+    command = commands.ChangeNotification(
+        client_id=client_id,
+        at=rt.clock.now(),
+        actor=caller.actor(),
+        notification=body,
+    )
     return await _change(rt, store, command)
 
 
 @router.put("/clients/{client_id}/office-hours", responses=CHANGE)
 async def change_office_hours(
-    client_id: ClientId, body: OfficeHours, rt: Runtime, store: Store
+    client_id: ClientId, body: OfficeHours, rt: Runtime, store: Store, caller: Staff
 ) -> ClientRead:
     """Replace the client's office hours (weekly schedule, holidays, closures)."""
-    command = commands.ChangeOfficeHours(client_id=client_id, at=rt.clock.now(), office_hours=body)
+    command = commands.ChangeOfficeHours(
+        client_id=client_id, at=rt.clock.now(), actor=caller.actor(), office_hours=body
+    )
     return await _change(rt, store, command)
 
 
@@ -158,23 +210,27 @@ async def change_office_hours(
     "/clients/{client_id}/numbers", status_code=201, responses=CHANGE, dependencies=[Idempotent]
 )
 async def assign_number(
-    client_id: ClientId, body: NumberAssign, rt: Runtime, store: Store
+    client_id: ClientId, body: NumberAssign, rt: Runtime, store: Store, caller: Staff
 ) -> NumberRead:
     """Reserve a forwarding number for the client; 409 if any client holds it already."""
     number = normalise_number(body.number)
-    await execute(
-        store, commands.AssignNumber(client_id=client_id, at=rt.clock.now(), number=number)
+    command = commands.AssignNumber(
+        client_id=client_id, at=rt.clock.now(), actor=caller.actor(), number=number
     )
+    await execute(store, command)
     return NumberRead(number=number, client_id=client_id)
 
 
 @router.delete("/clients/{client_id}/numbers/{number}", status_code=204, responses=CHANGE)
 async def release_number(
-    client_id: ClientId, number: Number, rt: Runtime, store: Store
+    client_id: ClientId, number: Number, rt: Runtime, store: Store, caller: Staff
 ) -> Response:
     """Take a forwarding number back from the client; 404 if the client does not hold it."""
     command = commands.ReleaseNumber(
-        client_id=client_id, at=rt.clock.now(), number=normalise_number(number)
+        client_id=client_id,
+        at=rt.clock.now(),
+        actor=caller.actor(),
+        number=normalise_number(number),
     )
     await execute(store, command)
     return Response(status_code=204)
@@ -182,12 +238,13 @@ async def release_number(
 
 @router.put("/clients/{client_id}/book", responses=CHANGE)
 async def revise_book(
-    client_id: ClientId, body: BookWrite, rt: Runtime, store: Store
+    client_id: ClientId, body: BookWrite, rt: Runtime, store: Store, caller: Staff
 ) -> BookVersion:
     """Store a new, complete version of the secretary book."""
     command = commands.ReviseBook(
         client_id=client_id,
         at=rt.clock.now(),
+        actor=caller.actor(),
         content=_content(body),
         expected_version=body.expected_book_version,
     )
@@ -210,7 +267,9 @@ def _content(body: BookWrite) -> commands.BookContent:
 
 
 @router.get("/clients/{client_id}/book", responses=READ)
-async def read_book(client_id: ClientId, rt: Runtime, store: Store, as_of: AsOf = None) -> BookRead:
+async def read_book(
+    client_id: OwnClientId, rt: Runtime, store: Store, as_of: AsOf = None
+) -> BookRead:
     """The book version in force at `as_of` (default now); 404 if there was none yet."""
     await _client(store, client_id, rt.clock.now())
     instant = as_of or rt.clock.now()
@@ -228,7 +287,7 @@ async def read_book(client_id: ClientId, rt: Runtime, store: Store, as_of: AsOf 
 
 @router.get("/clients/{client_id}/book/versions", responses=READ)
 async def list_book_versions(
-    client_id: ClientId, rt: Runtime, store: Store
+    client_id: OwnClientId, rt: Runtime, store: Store
 ) -> list[BookRevisionRead]:
     """Every version of the client's book and when it was written."""
     await _client(store, client_id, rt.clock.now())
@@ -239,11 +298,14 @@ async def list_book_versions(
 @router.post(
     "/clients/{client_id}/plan", status_code=201, responses=CHANGE, dependencies=[Idempotent]
 )
-async def change_plan(client_id: ClientId, body: PlanChange, rt: Runtime, store: Store) -> PlanRead:
+async def change_plan(
+    client_id: ClientId, body: PlanChange, rt: Runtime, store: Store, caller: Staff
+) -> PlanRead:
     """New commercial terms from `effective_from` (a Europe/Amsterdam day, not in the past)."""
     command = commands.ChangePlan(
         client_id=client_id,
         at=rt.clock.now(),
+        actor=caller.actor(),
         plan=body.plan,
         effective_from=body.effective_from,
         email_handling=body.email_handling,
@@ -259,18 +321,71 @@ async def change_plan(client_id: ClientId, body: PlanChange, rt: Runtime, store:
 
 
 @router.get("/clients/{client_id}/plans", responses=READ)
-async def list_plans(client_id: ClientId, rt: Runtime, store: Store) -> PlansRead:
-    """The plan in force today and the whole plan history."""
+async def list_plans(
+    _: StaffOrClient, client_id: OwnClientId, rt: Runtime, store: Store
+) -> PlansRead:
+    """The plan in force today and the whole plan history (staff, or the client itself)."""
     await _client(store, client_id, rt.clock.now())
     periods = await read_model.plan_periods(store.pool, store.schema, client_id)
     return plans_read(periods, rt.clock.now())
 
 
 @router.get("/numbers/{number}", responses=READ)
-async def read_screen_pop(number: Number, rt: Runtime, store: Store) -> ScreenPop:
+async def read_screen_pop(number: Number, rt: Runtime, store: Store, caller: Desk) -> ScreenPop:
     """The screen pop: the client holding the number and its book as in force now."""
     normal = normalise_number(number)
-    row = await read_model.screen_pop(store.pool, store.schema, normal)
+    row = await read_model.screen_pop(store.pool, store.schema, normal, caller.tenant)
     if row is None:
         raise NotFound(f"no client holds {normal}")
     return screen_pop(row, rt.clock.now())
+
+
+# No Idempotency-Key on issuing a key: the answer kept for a repeat would hold the secret.
+@router.post("/api-keys", status_code=201, responses=KEYS)
+async def issue_api_key(
+    body: ApiKeyCreate, rt: Runtime, store: Store, caller: Staff
+) -> ApiKeyIssuedRead:
+    """Issue an API key for a machine client of one client; the key is shown only here."""
+    made = new_key(new_id())
+    command = commands.IssueApiKey(
+        client_id=body.client_id,
+        at=rt.clock.now(),
+        actor=caller.actor(),
+        key_id=made.key_id,
+        role=body.role,
+        name=body.name,
+        secret_sha256=made.secret_sha256,
+    )
+    issued = next(e for e in await execute(store, command) if isinstance(e, ApiKeyIssued))
+    return ApiKeyIssuedRead(
+        key_id=issued.key_id,
+        key=made.key,
+        client_id=issued.client_id,
+        role=issued.role,
+        name=issued.name,
+        issued_at=issued.occurred_at,
+    )
+
+
+@router.get("/api-keys")
+async def list_api_keys(
+    store: Store, _: Staff, client_id: Annotated[UUID | None, Query()] = None
+) -> list[ApiKeyRead]:
+    """The keys issued (of one client, or of all), revoked ones included; never a secret."""
+    rows = await read_model.api_key_list(store.pool, store.schema, client_id)
+    return [api_key_read(row) for row in rows]
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, responses=KEYS)
+async def revoke_api_key(
+    key_id: Annotated[UUID, Path()], rt: Runtime, store: Store, caller: Staff
+) -> Response:
+    """Revoke a key: every service refuses it once it has read the revocation."""
+    row = await read_model.api_key(store.pool, store.schema, key_id)
+    if row is None:
+        raise NotFound(f"no API key {key_id}")
+    command = commands.RevokeApiKey(
+        client_id=row.client_id, at=rt.clock.now(), actor=caller.actor(), key_id=key_id
+    )
+    await execute(store, command)
+    return Response(status_code=204)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from libs.errors import NotFound
-from libs.events import Event, NumberAssigned, NumberReleased, decode
+from libs.events import ApiKeyIssued, ApiKeyRevoked, Event, NumberAssigned, NumberReleased, decode
 from libs.platform.commands import (
     Loaded,
     PostgresTransaction,
@@ -22,7 +22,14 @@ from libs.platform.commands import (
 from libs.platform.db import Connection
 from libs.platform.store import EventStore
 from services.intake import read_model
-from services.intake.domain.commands import AssignNumber, Command, RegisterClient, ReleaseNumber
+from services.intake.domain.commands import (
+    AssignNumber,
+    Command,
+    IssueApiKey,
+    RegisterClient,
+    ReleaseNumber,
+    RevokeApiKey,
+)
 from services.intake.domain.decide import decide
 from services.intake.domain.phone import normalise_number
 from services.intake.domain.state import State, fold
@@ -38,10 +45,17 @@ def number_stream(number: str) -> str:
     return f"number-{number}"
 
 
+def api_key_stream(key_id: UUID) -> str:
+    """The stream of one API key: issued, then perhaps revoked."""
+    return f"api-key-{key_id}"
+
+
 def stream_of(event: Event) -> str:
     """The stream an intake event is appended to."""
     if isinstance(event, NumberAssigned | NumberReleased):
         return number_stream(event.number)
+    if isinstance(event, ApiKeyIssued | ApiKeyRevoked):
+        return api_key_stream(event.key_id)
     return client_stream(event.client_id)
 
 
@@ -81,10 +95,12 @@ async def _lock_client(conn: Connection, schema: str, client_id: UUID) -> None:
 
 
 async def _history(conn: Connection, schema: str, command: Command) -> Loaded[State]:
-    """The client's events and those of the number the command names, in log order."""
+    """The client's events and those of the number or key the command names, in log order."""
     streams = [client_stream(command.client_id)]
     if isinstance(command, AssignNumber | ReleaseNumber):
         streams.append(number_stream(normalise_number(command.number)))
+    if isinstance(command, IssueApiKey | RevokeApiKey):
+        streams.append(api_key_stream(command.key_id))
     rows = await conn.fetch(
         f"SELECT stream_id, stream_version, payload FROM {schema}.events "
         "WHERE client_id = $1 OR stream_id = ANY($2::text[]) ORDER BY position",

@@ -17,6 +17,8 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from libs.events import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     ClientActivated,
     ClientOffboarded,
     ClientRegistered,
@@ -37,7 +39,8 @@ from libs.events import (
     TemporaryInstruction,
     UrgencyRule,
 )
-from libs.events.intake import AfterHours
+from libs.events.intake import AfterHours, ApiKeyRole
+from libs.platform import api_keys
 from libs.platform.db import Connection
 from services.intake.domain.state import BookRevision, PlanPeriod, Status, local_date
 
@@ -167,6 +170,16 @@ async def _office_hours(conn: Connection, schema: str, event: OfficeHoursChanged
     await _replace_setting(conn, schema, event, "office_hours")
 
 
+async def _key_issued(conn: Connection, schema: str, event: ApiKeyIssued) -> None:
+    # the platform's own table, which every service's key check reads: intake accepts the
+    # key as soon as this transaction commits
+    await api_keys.issued(event, conn, schema)
+
+
+async def _key_revoked(conn: Connection, schema: str, event: ApiKeyRevoked) -> None:
+    await api_keys.revoked(event, conn, schema)
+
+
 PROJECTORS: dict[type[Event], Projector] = {
     ClientRegistered: _registered,
     ClientActivated: _activated,
@@ -177,6 +190,8 @@ PROJECTORS: dict[type[Event], Projector] = {
     PlanChanged: _plan_changed,
     NotificationPreferencesChanged: _notification,
     OfficeHoursChanged: _office_hours,
+    ApiKeyIssued: _key_issued,
+    ApiKeyRevoked: _key_revoked,
 }
 """The read-table update for each intake event type."""
 
@@ -258,13 +273,19 @@ async def client(pool: asyncpg.Pool, schema: str, client_id: UUID) -> ClientRow 
 
 
 async def clients(
-    pool: asyncpg.Pool, schema: str, status: Status | None, limit: int, offset: int
+    pool: asyncpg.Pool,
+    schema: str,
+    status: Status | None,
+    limit: int,
+    offset: int,
+    tenant: UUID | None,
 ) -> list[ClientRow]:
-    """Clients by name, optionally only those in one status."""
+    """Clients by name, optionally only those in one status; only `tenant` unless None (all)."""
     rows = await pool.fetch(
         f"SELECT {_CLIENT_COLUMNS.format(schema=schema)} FROM {schema}.clients c "
-        "WHERE $1::text IS NULL OR c.status = $1 ORDER BY c.name, c.client_id LIMIT $2 OFFSET $3",
-        status, limit, offset,
+        "WHERE ($1::text IS NULL OR c.status = $1) AND ($4::uuid IS NULL OR c.client_id = $4) "
+        "ORDER BY c.name, c.client_id LIMIT $2 OFFSET $3",
+        status, limit, offset, tenant,
     )  # fmt: skip
     return [_client(row) for row in rows]
 
@@ -307,16 +328,18 @@ async def plan_periods(pool: asyncpg.Pool, schema: str, client_id: UUID) -> list
     ]
 
 
-async def screen_pop(pool: asyncpg.Pool, schema: str, number: str) -> ScreenPopRow | None:
-    """The number's client and current book, in one query; None if nobody holds it."""
+async def screen_pop(
+    pool: asyncpg.Pool, schema: str, number: str, tenant: UUID | None
+) -> ScreenPopRow | None:
+    """The number's client and current book in one query; None unless `tenant` (if any) holds it."""
     row = await pool.fetchrow(
         f"SELECT {_CLIENT_COLUMNS.format(schema=schema)}, b.revised_at, b.book "
         f"FROM {schema}.numbers h JOIN {schema}.clients c USING (client_id) "
         f"LEFT JOIN {schema}.book_versions b "
         "ON b.client_id = c.client_id AND b.book_version = c.book_version "
-        "WHERE h.number = $1",
-        number,
-    )
+        "WHERE h.number = $1 AND ($2::uuid IS NULL OR c.client_id = $2)",
+        number, tenant,
+    )  # fmt: skip
     if row is None:
         return None
     found = _client(row)
@@ -327,3 +350,36 @@ async def screen_pop(pool: asyncpg.Pool, schema: str, number: str) -> ScreenPopR
 
 def _book_cols(row: asyncpg.Record) -> tuple[datetime, str]:
     return row["revised_at"], row["book"]
+
+
+@dataclass(frozen=True)
+class ApiKeyRow:
+    """An issued API key without its secret's digest: nothing here opens a door."""
+
+    key_id: UUID
+    client_id: UUID
+    role: ApiKeyRole
+    name: str
+    issued_at: datetime
+    revoked_at: datetime | None
+
+
+_KEY_COLUMNS = "key_id, client_id, role, name, issued_at, revoked_at"
+
+
+async def api_key(pool: asyncpg.Pool, schema: str, key_id: UUID) -> ApiKeyRow | None:
+    """One issued key, or None if no such key was issued."""
+    row = await pool.fetchrow(
+        f"SELECT {_KEY_COLUMNS} FROM {schema}.api_keys WHERE key_id = $1", key_id
+    )
+    return None if row is None else ApiKeyRow(**dict(row))
+
+
+async def api_key_list(pool: asyncpg.Pool, schema: str, client_id: UUID | None) -> list[ApiKeyRow]:
+    """The issued keys, of one client or of all, oldest first."""
+    rows = await pool.fetch(
+        f"SELECT {_KEY_COLUMNS} FROM {schema}.api_keys "
+        "WHERE $1::uuid IS NULL OR client_id = $1 ORDER BY issued_at, key_id",
+        client_id,
+    )
+    return [ApiKeyRow(**dict(row)) for row in rows]

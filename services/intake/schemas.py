@@ -20,7 +20,7 @@ from libs.events import (
     TemporaryInstruction,
     UrgencyRule,
 )
-from libs.events.intake import AfterHours
+from libs.events.intake import AfterHours, ApiKeyRole
 from libs.events.values import (
     EmailAddress,
     HttpsUrl,
@@ -210,3 +210,33 @@ class ScreenPop(BaseModel):
     after_hours: AfterHours
     calendar_url: str | None
     as_of: datetime
+
+
+class ApiKeyCreate(RequestBody):
+    """A key for a machine client of one client: acting as the client, or as the desk for it."""
+
+    client_id: UUID
+    role: ApiKeyRole
+    name: Name = Field(description="What the key is for, e.g. the client's CRM")
+
+
+class ApiKeyRead(BaseModel):
+    """An issued key, without its secret."""
+
+    key_id: UUID
+    client_id: UUID
+    role: ApiKeyRole
+    name: str
+    issued_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyIssuedRead(BaseModel):
+    """A key just issued: `key` is shown in this answer only; no one can give it back later."""
+
+    key_id: UUID
+    key: str = Field(description="Send as the X-Api-Key header; only its digest is kept")
+    client_id: UUID
+    role: ApiKeyRole
+    name: str
+    issued_at: datetime

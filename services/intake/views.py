@@ -8,8 +8,8 @@ from datetime import datetime
 from libs.office_hours import office_open
 from services.intake.domain.rules import instructions_in_force, plan_in_force
 from services.intake.domain.state import PlanPeriod, local_date
-from services.intake.read_model import BookRow, ClientRow, ScreenPopRow
-from services.intake.schemas import BookRead, ClientRead, PlanRead, PlansRead, ScreenPop
+from services.intake.read_model import ApiKeyRow, BookRow, ClientRow, ScreenPopRow
+from services.intake.schemas import ApiKeyRead, BookRead, ClientRead, PlanRead, PlansRead, ScreenPop
 
 
 def plan_read(period: PlanPeriod) -> PlanRead:
@@ -95,4 +95,16 @@ def screen_pop(row: ScreenPopRow, now: datetime) -> ScreenPop:
         after_hours=content.after_hours if content else "email_summary",
         calendar_url=content.calendar_url if content else None,
         as_of=now,
+    )
+
+
+def api_key_read(row: ApiKeyRow) -> ApiKeyRead:
+    """An issued key as the API lists it: what it is for, never its secret."""
+    return ApiKeyRead(
+        key_id=row.key_id,
+        client_id=row.client_id,
+        role=row.role,
+        name=row.name,
+        issued_at=row.issued_at,
+        revoked_at=row.revoked_at,
     )

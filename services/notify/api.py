@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from libs.errors import NotFound
 from libs.events.values import OfficeHours
+from libs.platform.auth import Anyone, Staff
 from libs.platform.http import Runtime, Store, app_state
 from libs.platform.idempotency import IdempotentRoute, IdempotentRun
 from libs.platform.problems import refusals
@@ -33,9 +34,9 @@ NotifierDep = Annotated[Notifier, app_state("notifier")]
 
 @router.post("/digests/run", responses=ERRORS, dependencies=[IdempotentRun])
 async def run_digests(
-    body: DigestRunCreate, rt: Runtime, store: Store, n: NotifierDep
+    body: DigestRunCreate, rt: Runtime, store: Store, n: NotifierDep, _: Staff
 ) -> DigestRunRead:
-    """Create every digest client's digest for the day now; runs again return the same."""
+    """Create every digest client's digest for the day now; runs again return the same (staff)."""
     now = rt.clock.now()
     outcomes = await commands.run_digests(store.pool, store.schema, n, body.date, now)
     return DigestRunRead(
@@ -46,9 +47,16 @@ async def run_digests(
 
 @router.get("/clients/{client_id}/notifications", responses=ERRORS)
 async def client_notifications(
-    client_id: UUID, store: Store, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    client_id: UUID,
+    store: Store,
+    caller: Anyone,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[NotificationRead]:
-    """The client's notifications, newest first: state, channel, kind, calls, errors."""
+    """The client's notifications, newest first: state, channel, kind, calls, errors.
+
+    A client sees only its own; another client is not found.
+    """
+    caller.own(client_id, "client")
     rows = await outbox.for_client(store.pool, store.schema, client_id, limit)
     if not rows and await directory.load_client(store.pool, store.schema, client_id) is None:
         raise NotFound(f"notify knows no client {client_id}")
@@ -56,9 +64,11 @@ async def client_notifications(
 
 
 @router.get("/notifications/{notification_id}", responses=ERRORS)
-async def get_notification(notification_id: UUID, store: Store) -> NotificationDetail:
-    """One notification with its subject and bodies."""
-    row = await outbox.get(store.pool, store.schema, notification_id)
+async def get_notification(
+    notification_id: UUID, store: Store, caller: Anyone
+) -> NotificationDetail:
+    """One notification with its subject and bodies; another client's is not found."""
+    row = await outbox.get(store.pool, store.schema, notification_id, caller.tenant)
     if row is None:
         raise NotFound(f"no notification {notification_id}")
     return NotificationDetail.model_validate(row)

@@ -98,4 +98,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE {schema}.clients ALTER COLUMN registered_at SET NOT NULL;
         """,
     ),
+    Migration(
+        "notify_0004_imported_calls",
+        # Calls from before were all live: staff imports came with this column.
+        """
+        ALTER TABLE {schema}.calls ADD COLUMN imported boolean NOT NULL DEFAULT false;
+        COMMENT ON COLUMN {schema}.calls.imported
+            IS 'Staff imported the call from history: its messages are never announced';
+        """,
+    ),
 )

@@ -174,12 +174,15 @@ async def for_client(
     return [dict(row) for row in rows]
 
 
-async def get(db: Queryable, schema: str, notification_id: UUID) -> dict[str, Any] | None:
-    """One notification with its bodies, or None."""
+async def get(
+    db: Queryable, schema: str, notification_id: UUID, client_id: UUID | None = None
+) -> dict[str, Any] | None:
+    """One notification with its bodies, or None (also, with `client_id`, another client's)."""
     row = await db.fetchrow(
         f"SELECT {READ_COLUMNS}, body_text, body_html FROM {schema}.outgoing "
-        "WHERE notification_id = $1",
+        "WHERE notification_id = $1 AND ($2::uuid IS NULL OR client_id = $2)",
         notification_id,
+        client_id,
     )
     return dict(row) if row is not None else None
 

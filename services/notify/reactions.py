@@ -22,6 +22,7 @@ from libs.events.intake import (
 )
 from libs.events.routing import EscalationDispatched
 from libs.events.values import OfficeHours
+from libs.platform import api_keys
 from libs.platform.consumer import Handler, HandlerContext, Subscription
 from libs.platform.settings import Settings
 from services.notify import directory, outbox, read_model
@@ -55,8 +56,9 @@ async def client_changed(event: Event, ctx: HandlerContext, n: Notifier) -> None
 async def call_received(event: CallReceived, ctx: HandlerContext, _: Notifier) -> None:
     """A call arrived; its time and the office state decide when its message goes out."""
     known = await read_model.load_call(ctx.conn, ctx.store.schema, event.call_id)
-    if known is None:
-        await read_model.save_call(ctx.conn, ctx.store.schema, model.call_received(event))
+    call = model.received(known, event)
+    if call is not None:
+        await read_model.save_call(ctx.conn, ctx.store.schema, call)
 
 
 async def message_recorded(event: Event, ctx: HandlerContext, n: Notifier) -> None:
@@ -148,12 +150,13 @@ def bind(notifier: Notifier) -> dict[str, Handler]:
 
 
 def subscriptions(settings: Settings, notifier: Notifier) -> tuple[Subscription, ...]:
-    """Notify's one subscription: intake's clients, calls' messages, routing's escalations."""
+    """Notify's one subscription: intake's clients and API keys, calls' messages, routing's
+    escalations."""
     prefix = settings.topic_prefix
     return (
         Subscription(
             name=f"{prefix}-notify",
             topics=tuple(topic_for(s, prefix) for s in ("intake", "calls", "routing")),
-            handlers=bind(notifier),
+            handlers={**bind(notifier), **api_keys.HANDLERS},
         ),
     )

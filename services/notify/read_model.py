@@ -42,14 +42,14 @@ async def save_call(conn: Connection, schema: str, call: Call) -> None:
     """Insert or replace the call's row."""
     await conn.execute(
         f"INSERT INTO {schema}.calls (call_id, client_id, received_at, office_open, "
-        "caller_number, correlation_id, note, voicemail, messages, deliver_after) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10) "
+        "caller_number, correlation_id, note, voicemail, messages, deliver_after, imported) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11) "
         "ON CONFLICT (call_id) DO UPDATE SET note = EXCLUDED.note, "
         "voicemail = EXCLUDED.voicemail, messages = EXCLUDED.messages, "
-        "deliver_after = EXCLUDED.deliver_after",
+        "deliver_after = EXCLUDED.deliver_after, imported = EXCLUDED.imported",
         call.call_id, call.client_id, call.received_at, call.office_open, call.caller_number,
         call.correlation_id, _dump(call.note), _dump(call.voicemail), call.messages,
-        call.deliver_after,
+        call.deliver_after, call.imported,
     )  # fmt: skip
 
 
@@ -162,6 +162,7 @@ def _call(row: asyncpg.Record) -> Call:
         messages=row["messages"],
         reported=row["reported"],
         deliver_after=row["deliver_after"],
+        imported=row["imported"],
     )
 
 

@@ -16,6 +16,7 @@ from libs.errors import NotFound
 from libs.events.envelope import Actor
 from libs.events.routing import Presence
 from libs.events.values import Language
+from libs.platform.auth import Anyone, Desk, Staff
 from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
@@ -71,7 +72,7 @@ LINK_HEADERS = {
 
 @router.get("/operators", responses=ERRORS)
 async def list_operators(
-    store: Store, presence: Presence | None = None, language: Language | None = None
+    store: Store, _: Desk, presence: Presence | None = None, language: Language | None = None
 ) -> list[OperatorRead]:
     """The roster, optionally only operators with a presence or speaking a language."""
     rows = await read_model.operators(store.pool, store.schema, presence, language)
@@ -79,7 +80,7 @@ async def list_operators(
 
 
 @router.get("/operators/{operator_id}", responses=ERRORS)
-async def get_operator(operator_id: OperatorId, store: Store) -> OperatorRead:
+async def get_operator(operator_id: OperatorId, store: Store, _: Desk) -> OperatorRead:
     """One operator."""
     row = await read_model.get_operator(store.pool, store.schema, operator_id)
     return OperatorRead.model_validate(_found(row, f"operator {operator_id}"))
@@ -87,11 +88,11 @@ async def get_operator(operator_id: OperatorId, store: Store) -> OperatorRead:
 
 @router.put("/operators/{operator_id}", responses=ERRORS)
 async def put_operator(
-    operator_id: OperatorId, body: OperatorPut, rt: Runtime, store: Store
+    operator_id: OperatorId, body: OperatorPut, rt: Runtime, store: Store, caller: Staff
 ) -> OperatorRead:
-    """Add an operator (offline at first) or change their name and languages."""
+    """Add an operator (offline at first) or change their name and languages (staff only)."""
     command = PutOperator(
-        operator_id=operator_id, at=rt.clock.now(), actor=Actor(kind="staff"),
+        operator_id=operator_id, at=rt.clock.now(), actor=caller.actor(),
         name=body.name, languages=tuple(body.languages),
     )  # fmt: skip
     return await _roster(store, command)
@@ -99,12 +100,14 @@ async def put_operator(
 
 @router.put("/operators/{operator_id}/presence", responses=ERRORS)
 async def put_presence(
-    operator_id: OperatorId, body: PresencePut, rt: Runtime, store: Store
+    operator_id: OperatorId, body: PresencePut, rt: Runtime, store: Store, caller: Desk
 ) -> OperatorRead:
-    """Say whether the operator takes calls (available), is busy, or has logged off."""
-    own = Actor(kind="operator", id=operator_id)
+    """Say whether the operator takes calls (available), is busy, or has logged off.
+
+    An operator sets only their own presence (403 for anyone else's); staff set anyone's.
+    """
     command = SetPresence(
-        operator_id=operator_id, at=rt.clock.now(), actor=own, presence=body.presence
+        operator_id=operator_id, at=rt.clock.now(), actor=caller.actor(), presence=body.presence
     )
     return await _roster(store, command)
 
@@ -116,22 +119,28 @@ async def _roster(store: Store, command: RosterCommand) -> OperatorRead:
 
 
 @router.get("/escalations/{escalation_id}", responses=ERRORS)
-async def get_escalation(escalation_id: UUID, store: Store) -> EscalationRead:
-    """An escalation: every attempt so far, and whether it was acknowledged or exhausted."""
-    state = await escalations.load(store.pool, store.schema, escalation_id)
+async def get_escalation(escalation_id: UUID, store: Store, caller: Anyone) -> EscalationRead:
+    """An escalation: every attempt so far, and whether it was acknowledged or exhausted.
+
+    A client sees only its own; another client's is not found.
+    """
+    state = await escalations.load(store.pool, store.schema, escalation_id, caller.tenant)
     return EscalationRead.of(_found(state, f"escalation {escalation_id}"))
 
 
 @router.post("/escalations/{escalation_id}/ack", responses=ERRORS, dependencies=[Idempotent])
 async def acknowledge(
-    escalation_id: UUID, body: AckCreate, rt: Runtime, store: Store
+    escalation_id: UUID, body: AckCreate, rt: Runtime, store: Store, caller: Desk
 ) -> EscalationRead:
-    """Someone took the escalation: the chain stops (409 once acknowledged or exhausted)."""
-    actor = Actor(kind="operator", id=body.operator_id) if body.operator_id else Actor(kind="staff")
+    """Someone took the escalation: the chain stops (409 once acknowledged or exhausted).
+
+    The caller (an operator or staff) is who recorded it.
+    """
     command = Acknowledge(
-        at=rt.clock.now(), by=body.by, actor=actor, contact_index=body.contact_index
+        at=rt.clock.now(), by=body.by, actor=caller.actor(), contact_index=body.contact_index
     )
-    return EscalationRead.of(await commands.acknowledge(store, escalation_id, command))
+    acknowledged = await commands.acknowledge(store, escalation_id, command, caller.tenant)
+    return EscalationRead.of(acknowledged)
 
 
 @router.get("/escalations/{escalation_id}/ack", response_class=HTMLResponse, responses=LINK_PAGES)
@@ -170,13 +179,14 @@ async def acknowledge_by_link(
 
 
 @router.get("/calls/{call_id}/routing", responses=ERRORS)
-async def call_routing(call_id: UUID, store: Store) -> CallRoutingRead:
+async def call_routing(call_id: UUID, store: Store, caller: Desk) -> CallRoutingRead:
     """Where routing sent a call, and the escalations of the call."""
-    route = await read_model.get_route(store.pool, store.schema, call_id)
-    found = await escalations.ids_for_call(store.pool, store.schema, call_id)
+    tenant = caller.tenant
+    route = await read_model.get_route(store.pool, store.schema, call_id, tenant)
+    found = await escalations.ids_for_call(store.pool, store.schema, call_id, tenant)
     if route is None and not found:
         raise NotFound(f"routing knows no call {call_id}")
-    states = [await escalations.load(store.pool, store.schema, e) for e in found]
+    states = [await escalations.load(store.pool, store.schema, e, tenant) for e in found]
     return CallRoutingRead(
         call_id=call_id,
         route=RouteRead.model_validate(route) if route else None,

@@ -92,10 +92,15 @@ async def advance(
     return Outcome(state, events)
 
 
-async def acknowledge(store: EventStore, escalation_id: UUID, command: Acknowledge) -> Escalation:
-    """Stop the chain; without a name, the contact of the acknowledged attempt is named."""
+async def acknowledge(
+    store: EventStore, escalation_id: UUID, command: Acknowledge, tenant: UUID | None = None
+) -> Escalation:
+    """Stop the chain; without a name, the contact of the acknowledged attempt is named.
+
+    A tenant-bound caller (`tenant`) reaches only its own client's escalations.
+    """
     async with store.transaction() as conn:
-        row, state = await escalations.lock(conn, store.schema, escalation_id)
+        row, state = await escalations.lock(conn, store.schema, escalation_id, tenant)
         if not command.by:
             chain = await escalations.chain_of(conn, store.schema, row, state)
             command = replace(command, chain=chain)

@@ -24,6 +24,7 @@ from libs.events.intake import (
     UrgencyRule,
 )
 from libs.events.values import Language, OfficeHours
+from libs.platform import api_keys
 from libs.platform.consumer import Handler, Subscription, projecting
 from libs.platform.db import Connection
 from libs.platform.directory import office_hours_changed
@@ -92,11 +93,11 @@ HANDLERS: dict[str, Handler] = dict(
 
 
 def subscription(settings: Settings) -> Subscription:
-    """The directory's subscription to the intake topic."""
+    """The directory's subscription to the intake topic; it keeps the API keys as well."""
     return Subscription(
         name=f"{settings.topic_prefix}-routing-directory",
         topics=(topic_for("intake", settings.topic_prefix),),
-        handlers=HANDLERS,
+        handlers={**HANDLERS, **api_keys.HANDLERS},
     )
 
 

@@ -47,11 +47,17 @@ async def open_request(
 
 
 async def lock(
-    conn: Connection, schema: str, escalation_id: UUID
+    conn: Connection, schema: str, escalation_id: UUID, client_id: UUID | None = None
 ) -> tuple[asyncpg.Record, Escalation]:
-    """The escalation's row, locked, and its state folded from the request and its stream."""
+    """The escalation's row, locked, and its state folded from the request and its stream.
+
+    With `client_id` (a tenant-bound caller), another client's escalation is not found.
+    """
     row = await conn.fetchrow(
-        f"SELECT * FROM {schema}.escalations WHERE escalation_id = $1 FOR UPDATE", escalation_id
+        f"SELECT * FROM {schema}.escalations WHERE escalation_id = $1 "
+        "AND ($2::uuid IS NULL OR client_id = $2) FOR UPDATE",
+        escalation_id,
+        client_id,
     )
     if row is None:
         raise NotFound(f"no escalation {escalation_id}")
@@ -115,20 +121,31 @@ async def next_due(conn: Connection, schema: str, now: datetime, passed: list[UU
     return found
 
 
-async def load(db: Queryable, schema: str, escalation_id: UUID) -> Escalation | None:
-    """An escalation's current state (unlocked, for reading), or None."""
+async def load(
+    db: Queryable, schema: str, escalation_id: UUID, client_id: UUID | None = None
+) -> Escalation | None:
+    """An escalation's current state (unlocked, for reading), or None.
+
+    With `client_id` (a tenant-bound reader), another client's escalation is None as well.
+    """
     row = await db.fetchrow(
-        f"SELECT request FROM {schema}.escalations WHERE escalation_id = $1", escalation_id
+        f"SELECT request FROM {schema}.escalations WHERE escalation_id = $1 "
+        "AND ($2::uuid IS NULL OR client_id = $2)",
+        escalation_id,
+        client_id,
     )
     return await _fold(db, schema, row) if row is not None else None
 
 
-async def ids_for_call(db: Queryable, schema: str, call_id: UUID) -> list[UUID]:
-    """The escalations of a call, oldest first."""
+async def ids_for_call(
+    db: Queryable, schema: str, call_id: UUID, client_id: UUID | None = None
+) -> list[UUID]:
+    """The escalations of a call, oldest first (with `client_id`: only if the call is its)."""
     rows = await db.fetch(
         f"SELECT escalation_id FROM {schema}.escalations WHERE call_id = $1 "
-        "ORDER BY requested_at, escalation_id",
+        "AND ($2::uuid IS NULL OR client_id = $2) ORDER BY requested_at, escalation_id",
         call_id,
+        client_id,
     )
     return [row["escalation_id"] for row in rows]
 

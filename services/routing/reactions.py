@@ -24,16 +24,21 @@ from libs.platform.consumer import Handler, HandlerContext, Subscription, typed
 from libs.platform.settings import Settings
 from services.routing import commands, directory, escalations, links, metrics, read_model
 from services.routing.domain.operators import TakeCall
-from services.routing.domain.route import RouteCall, route
+from services.routing.domain.route import RouteCall, route, routed_at_all
 from services.routing.settings import RoutingSettings
 
 log = structlog.get_logger(__name__)
 
 
 async def call_received(event: CallReceived, ctx: HandlerContext) -> None:
-    """Route the call: voicemail when closed or nobody fits, else the operator idle longest."""
+    """Route the call: voicemail when closed or nobody fits, else the operator idle longest.
+
+    An imported call (history staff brought in) is not routed: nobody is on it now.
+    """
     conn, schema = ctx.conn, ctx.store.schema
-    if ctx.replay or await read_model.routed_already(conn, schema, event.call_id):
+    if ctx.replay or not routed_at_all(event):
+        return
+    if await read_model.routed_already(conn, schema, event.call_id):
         return
     facts = await directory.client_facts(conn, schema, event.client_id)
     if facts is None:

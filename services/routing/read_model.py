@@ -49,9 +49,17 @@ async def record_route(
     )  # fmt: skip
 
 
-async def get_route(db: Queryable, schema: str, call_id: UUID) -> dict[str, Any] | None:
-    """Where a call went, or None if routing has not routed it."""
-    row = await db.fetchrow(f"SELECT * FROM {schema}.call_routes WHERE call_id = $1", call_id)
+async def get_route(
+    db: Queryable, schema: str, call_id: UUID, client_id: UUID | None = None
+) -> dict[str, Any] | None:
+    """Where a call went, or None if routing has not routed it (or, with `client_id`, the
+    call is another client's)."""
+    row = await db.fetchrow(
+        f"SELECT * FROM {schema}.call_routes WHERE call_id = $1 "
+        "AND ($2::uuid IS NULL OR client_id = $2)",
+        call_id,
+        client_id,
+    )
     return dict(row) if row is not None else None
 
 

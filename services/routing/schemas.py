@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from libs.events.intake import Channel
 from libs.events.routing import Presence
-from libs.events.values import Identifier, Language, Name
+from libs.events.values import Language, Name
 from services.routing.domain.escalation import Escalation, Status
 from services.routing.domain.route import Reason
 
@@ -43,11 +43,11 @@ class PresencePut(Request):
 
 
 class AckCreate(Request):
-    """Someone took the escalation: their name, which contact they are, who recorded it."""
+    """Someone took the escalation: their name and which contact they are (the caller recorded
+    it)."""
 
     by: Name
     contact_index: int | None = Field(default=None, ge=0, le=1000)
-    operator_id: Identifier | None = None
 
 
 class OperatorRead(BaseModel):

@@ -1,17 +1,35 @@
-"""A running billing process fed by seeded intake, calls and notify stores, per test module."""
+"""Billing's fixtures: in-process on a rolled-back transaction, or a real process per module."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+import httpx
 import pytest
 
 from libs.events import Event, Service
+from services.billing.migrations import MIGRATIONS
+from tests.billing.inproc import PREFIX, Billing, http_client
 from tests.support.pipeline import wait_until
+from tests.support.rollback import rolled_back_store
 from tests.support.stack import Infrastructure, Stack, private_world, running_stack
 
 BILLING_APP = "services.billing.app:create_app"
 SEEDED: tuple[Service, ...] = ("intake", "calls", "notify")
+
+
+@pytest.fixture
+async def billing(database_url: str) -> AsyncIterator[Billing]:
+    """Billing's tables in a fresh schema, inside a transaction rolled back afterwards."""
+    async with rolled_back_store(database_url, "billing", MIGRATIONS, PREFIX) as store:
+        yield Billing(store.conn, store)
+
+
+@pytest.fixture
+async def http(billing: Billing) -> AsyncIterator[httpx.AsyncClient]:
+    """Billing's API in-process on the rolled-back store, acting as `billing.caller`."""
+    async with http_client(billing) as client:
+        yield client
 
 
 class BillingStack(Stack):

@@ -23,6 +23,7 @@ from libs.events import (
     new_id,
 )
 from libs.events.calls import NonBillableReason
+from libs.events.envelope import Actor
 from libs.events.notify import NotificationKind
 from services.billing.domain.documents import run_period
 from services.billing.domain.issue import (
@@ -35,6 +36,8 @@ from services.billing.domain.ledger import fold
 from tests.support import builders
 
 CONTACT = "info@client.nl"
+STAFF = Actor(kind="staff", id="staff-1")
+"""The staff member who runs invoices and sells credit in these histories."""
 
 
 def at(text: str) -> datetime:
@@ -116,11 +119,13 @@ def issue_month(
         for note in run.credit_notes:
             number = numbers.next("CN-", instant.year)
             issued.append(credit_note_issued(client_id, note, credit_note_id=new_id(),
-                                             number=number, at=instant))  # fmt: skip
+                                             number=number, at=instant,
+                                             actor=STAFF))  # fmt: skip
         if run.invoice is not None:
             number = numbers.next("", instant.year)
             issued.append(invoice_issued(client_id, run.invoice, invoice_id=new_id(),
-                                         number=number, at=instant, computed_from=()))  # fmt: skip
+                                         number=number, at=instant, computed_from=(),
+                                         actor=STAFF))  # fmt: skip
     return issued
 
 
@@ -128,8 +133,8 @@ def buy_credit(
     history: Sequence[Event], client_id: UUID, amount: int, when: str, numbers: Numbers
 ) -> list[Event]:
     """A punch-card top-up and its invoice, as `POST /clients/{id}/punch-card` appends them."""
-    bought = top_up(fold(history)[client_id], amount, top_up_id=new_id(), at=at(when))
+    bought = top_up(fold(history)[client_id], amount, top_up_id=new_id(), at=at(when), actor=STAFF)
     number = numbers.next("", at(when).year)
     invoice = invoice_issued(client_id, bought.invoice, invoice_id=new_id(), number=number,
-                             at=at(when), computed_from=())  # fmt: skip
+                             at=at(when), computed_from=(), actor=STAFF)  # fmt: skip
     return [bought.event, invoice]

@@ -15,6 +15,8 @@ import pytest
 
 from libs.errors import Conflict
 from libs.events import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     CreditNoteIssued,
     EmailHandling,
     Event,
@@ -31,9 +33,11 @@ from services.billing.domain.explain import explain
 from services.billing.domain.issue import record_payment, top_up
 from services.billing.domain.ledger import fold
 from services.billing.domain.money import vat_cents
+from services.billing.domain.replay import LoggedEvent, rebuild
 from services.billing.domain.wallet import low_balance_warning
 from services.billing.domain.what_if import what_if
 from tests.billing.history import (
+    STAFF,
     Numbers,
     at,
     buy_credit,
@@ -271,16 +275,16 @@ def test_what_if_e_mail_handling_halves_the_month(month: Month) -> None:
 def test_only_punch_card_clients_buy_credit_and_payments_stop_at_the_total(month: Month) -> None:
     ledger = fold(month.history)
     with pytest.raises(Conflict):
-        top_up(ledger[A], 1000, top_up_id=new_id(), at=at("2026-01-09T00:00:00"))
+        top_up(ledger[A], 1000, top_up_id=new_id(), at=at("2026-01-09T00:00:00"), actor=STAFF)
     december = month.invoice(B, "2025-12")
     with pytest.raises(Conflict):
         record_payment(ledger[B], december.invoice_id, 6959, payment_id=new_id(),
                        paid_at=at("2026-01-05T00:00:00"), reference="",
-                       at=at("2026-01-05T00:00:00"))  # fmt: skip
+                       at=at("2026-01-05T00:00:00"), actor=STAFF)  # fmt: skip
     paid = record_payment(ledger[B], december.invoice_id, 6958, payment_id=new_id(),
                           paid_at=at("2026-01-05T00:00:00"), reference="NL12",
-                          at=at("2026-01-05T00:00:00"))  # fmt: skip
-    assert paid.amount_cents == 6958
+                          at=at("2026-01-05T00:00:00"), actor=STAFF)  # fmt: skip
+    assert (paid.amount_cents, paid.actor) == (6958, STAFF)
 
 
 def test_a_run_before_the_calls_are_reported_leaves_them_for_later(month: Month) -> None:
@@ -347,3 +351,29 @@ def test_a_call_on_the_day_before_a_later_start_is_no_terms_not_billed_under_the
     assert run.invoice is not None
     assert [c for line in run.invoice.lines for c in line.call_ids] == [on_the_day.call_id]
     assert sorted(d.status for d in run.calls()) == ["billable", "no_terms"]
+
+
+def test_a_replay_leaves_out_the_api_key_events_of_the_client(month: Month) -> None:
+    month.add(*issue_month(month.history, "2026-01", "2026-02-01T06:00:00", month.numbers, [A]))
+    key_id = new_id()
+    keys: list[Event] = [
+        ApiKeyIssued(client_id=A, occurred_at=at("2026-01-06T09:00:00"), actor=STAFF,
+                     key_id=key_id, name="CRM", role="client", secret_sha256="0" * 64),
+        ApiKeyRevoked(client_id=A, occurred_at=at("2026-01-07T09:00:00"), actor=STAFF,
+                      key_id=key_id),
+    ]  # fmt: skip
+
+    def logged(events: list[Event]) -> list[LoggedEvent]:
+        offsets: dict[str, int] = {}
+        found = []
+        for event in events:
+            topic = f"t.{event.service}"
+            offsets[topic] = offsets.get(topic, -1) + 1
+            found.append(LoggedEvent(event, topic, 0, offsets[topic]))
+        return found
+
+    plain = rebuild(logged(month.history), A, "2026-01", "t.billing", at("2026-02-02T00:00:00"))
+    with_keys = rebuild(logged([*keys, *month.history]), A, "2026-01", "t.billing",
+                        at("2026-02-02T00:00:00"))  # fmt: skip
+    assert with_keys == plain
+    assert (plain.basis, plain.difference.matches) == ("as_of", True)

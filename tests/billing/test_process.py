@@ -9,9 +9,12 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 
 from libs.events import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     EmailHandling,
     Event,
     FixedMonthlyPlan,
@@ -19,10 +22,13 @@ from libs.events import (
     PunchCardPlan,
     new_id,
 )
+from libs.events.envelope import Actor
+from libs.platform.api_keys import new_key
 from tests.billing.conftest import BillingStack
 from tests.billing.history import call, marked, plan_changed, registered, reported
 from tests.support.builders import now
 from tests.support.pipeline import wait_until
+from tests.support.stack import expect
 
 pytestmark = [pytest.mark.infra]
 PERIOD = "2026-01"
@@ -223,11 +229,69 @@ async def test_what_if_with_e_mail_handling(stack: BillingStack, january: dict[s
     assert PerCallPlan().mode == "per_call"
 
 
+async def test_an_api_key_from_intake_reads_only_its_client_until_revoked(
+    stack: BillingStack, january: dict[str, Any]
+) -> None:
+    await _run(stack)
+    a, b = january["a"], january["b"]
+    key = new_key(new_id())
+    staff = Actor(kind="staff", id="staff-1")
+    await stack.append([ApiKeyIssued(
+        client_id=a, occurred_at=now(), actor=staff, key_id=key.key_id, name="CRM",
+        role="client", secret_sha256=key.secret_sha256,
+    )])  # fmt: skip
+    await wait_until(lambda: _key_known(stack, key.key_id), what="billing to keep the API key")
+    theirs = (await _invoice_of(stack, b))["invoice_id"]
+    async with httpx.AsyncClient(base_url=stack.process.url, timeout=60) as caller:
+        crm = {"X-Api-Key": key.key}
+        own = expect(await caller.get("/invoices", headers=crm), 200)
+        assert {row["client_id"] for row in own} == {str(a)}
+        foreign = await caller.get(f"/invoices/{theirs}.pdf", headers=crm)
+        unknown = new_id()
+        missing = await caller.get(f"/invoices/{unknown}.pdf", headers=crm)
+        assert foreign.status_code == missing.status_code == 404
+        assert foreign.text == missing.text.replace(str(unknown), theirs)
+        usage = await caller.get(f"/clients/{b}/usage", params={"period": PERIOD}, headers=crm)
+        assert usage.status_code == 404
+        assert (await caller.get("/invoices", params={"client_id": str(b)}, headers=crm)
+                ).status_code == 404  # fmt: skip
+        run = await caller.post("/invoices/run", json={"period": PERIOD}, headers=crm)
+        assert run.status_code == 403
+        assert (await caller.get("/invoices")).status_code == 401
+        await stack.append([ApiKeyRevoked(client_id=a, occurred_at=now(), actor=staff,
+                                          key_id=key.key_id)])  # fmt: skip
+
+        async def refused() -> bool:
+            return (await caller.get("/invoices", headers=crm)).status_code == 401
+
+        await wait_until(refused, what="billing to refuse the revoked key")
+    # The key's events are on intake's topic, keyed by the client: the replay leaves them out.
+    body = {"client_id": str(a), "period": PERIOD}
+    replay = expect(await stack.http.post("/replays", json=body), 200)
+    assert replay["difference"]["matches"], replay["difference"]
+
+
+async def _key_known(stack: BillingStack, key_id: UUID) -> bool:
+    found = await stack.pool.fetchval(
+        f"SELECT count(*) FROM {stack.schema}.api_keys WHERE key_id = $1", key_id
+    )
+    return bool(found)
+
+
+async def _keys(stack: BillingStack) -> list[tuple[UUID, bool]]:
+    rows = await stack.pool.fetch(
+        f"SELECT key_id, revoked_at IS NOT NULL AS revoked FROM {stack.schema}.api_keys "
+        "ORDER BY key_id"
+    )
+    return [(row["key_id"], row["revoked"]) for row in rows]
+
+
 async def test_rebuilding_billing_from_the_topics_reproduces_every_document(
     stack: BillingStack, january: dict[str, Any]
 ) -> None:
     await _run(stack)
     before = await _documents(stack)
+    keys = await _keys(stack)
     stack.process.stop()
     async with stack.pool.acquire() as conn:
         await conn.execute(f"DROP SCHEMA {stack.schema} CASCADE")
@@ -239,6 +303,7 @@ async def test_rebuilding_billing_from_the_topics_reproduces_every_document(
 
     await wait_until(caught_up, within=60, what="the rebuilt projection")
     assert await _documents(stack) == before
+    await wait_until(lambda: _same_keys(stack, keys), within=60, what="the API keys again")
     for invoice in before.values():
         if invoice.get("purpose") != "monthly":
             continue
@@ -247,6 +312,11 @@ async def test_rebuilding_billing_from_the_topics_reproduces_every_document(
         assert replay["difference"]["matches"], replay["difference"]
     rerun = await _run(stack)
     assert {r["outcome"] for r in rerun["results"]} == {"already_issued", "nothing_to_invoice"}
+
+
+async def _same_keys(stack: BillingStack, keys: list[tuple[UUID, bool]]) -> bool:
+    exists = await stack.pool.fetchval("SELECT to_regclass($1)", f"{stack.schema}.api_keys")
+    return exists is not None and await _keys(stack) == keys
 
 
 async def _documents(stack: BillingStack) -> dict[str, Any]:

@@ -8,21 +8,17 @@ rolls back. The clock is fixed; nothing sleeps.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from types import SimpleNamespace
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from libs.errors import Conflict, Rejected
 from libs.events import (
     CallReceived,
-    Event,
     InvoiceIssued,
     NotificationSent,
     PunchCardLow,
@@ -30,75 +26,17 @@ from libs.events import (
     new_id,
 )
 from libs.events.catalogue import topic_for
-from libs.platform.consumer import HandlerContext
-from libs.platform.db import Connection
-from libs.platform.http import event_store
-from libs.platform.problems import install_problems
-from services.billing import api, commands, read_model
-from services.billing.commands import RunResult, stream_id
+from libs.platform import api_keys
+from libs.platform.settings import Settings
+from services.billing import commands, read_model
 from services.billing.domain.ledger import BILLING_INPUTS
-from services.billing.domain.replay import LoggedEvent, rebuild
-from services.billing.migrations import MIGRATIONS
-from services.billing.reactions import input_topics, reactions
+from services.billing.domain.replay import rebuild
+from services.billing.reactions import input_topics, reactions, subscriptions
 from services.billing.settings import BillingSettings
-from tests.billing.history import at, call, marked, registered, reported
-from tests.support.rollback import RolledBackStore, rolled_back_store
+from tests.billing.history import STAFF, at, call, marked, registered, reported
+from tests.billing.inproc import JANUARY, PREFIX, Billing
 
 pytestmark = [pytest.mark.infra]
-PREFIX = "inproc"
-JANUARY = "2026-01"
-RUN_AT = at("2026-02-01T09:00:00")
-
-
-@dataclass
-class Billing:
-    """Billing's reactions and commands on one rolled-back transaction, with a fixed clock."""
-
-    conn: Connection
-    store: RolledBackStore
-    now: datetime = RUN_AT
-    logged: list[LoggedEvent] = field(default_factory=list)
-    handlers: dict[str, Any] = field(default_factory=lambda: reactions(BillingSettings()))
-
-    async def consume(self, *events: Event) -> None:
-        """Hand events to billing's reactions as its consumer would, one savepoint each."""
-        for event in events:
-            topic = topic_for(event.service, PREFIX)
-            offset = sum(1 for e in self.logged if e.topic == topic)
-            self.logged.append(LoggedEvent(event, topic, 0, offset))
-            ctx = HandlerContext(
-                self.conn, self.store, lambda: self.now, position=(topic, 0, offset)
-            )
-            async with self.conn.transaction():
-                await self.handlers[event.type](event, ctx)
-
-    async def run(self, period: str = JANUARY, client_id: UUID | None = None) -> list[RunResult]:
-        """An invoice run at the fixed instant."""
-        return await commands.run_invoices(
-            self.store, period, client_id, self.now, input_topics(PREFIX)
-        )
-
-    async def stream(self, client_id: UUID) -> list[Event]:
-        """The client's billing stream, as appended."""
-        return [stored.event for stored in await self.store.load(stream_id(client_id))]
-
-    async def document(self, document_id: UUID | None, kind: str = "invoice") -> dict[str, Any]:
-        """An issued document as stored in the read model."""
-        row = await read_model.document(self.conn, self.store.schema, document_id, kind)
-        assert row is not None, f"no {kind} {document_id}"
-        return {**read_model.payload(row), "purpose": row["purpose"]}
-
-    def log(self, own: Sequence[Event]) -> list[LoggedEvent]:
-        """The log a replay would read: the inputs consumed, then billing's own topic."""
-        topic = topic_for("billing", PREFIX)
-        return [*self.logged, *(LoggedEvent(e, topic, 0, n) for n, e in enumerate(own))]
-
-
-@pytest.fixture
-async def billing(database_url: str) -> AsyncIterator[Billing]:
-    """Billing's tables in a fresh schema, inside a transaction rolled back afterwards."""
-    async with rolled_back_store(database_url, "billing", MIGRATIONS, PREFIX) as store:
-        yield Billing(store.conn, store)
 
 
 def _month(client: UUID, n: int, day: int = 5) -> tuple[list[CallReceived], NotificationSent]:
@@ -213,7 +151,7 @@ async def test_the_punch_card_warns_once_when_it_runs_low(billing: Billing) -> N
     await billing.consume(registered(client, "2025-12-01T08:00:00", card))
     billing.now = at("2026-01-05T08:00:00")
     topped, invoice = await commands.buy_credit(
-        billing.store, client, 400, billing.now, input_topics(PREFIX)
+        billing.store, client, 400, billing.now, input_topics(PREFIX), STAFF
     )
     assert isinstance(invoice, InvoiceIssued)
     assert (invoice.purpose, invoice.billing_stream_position) == ("top_up", 1)
@@ -247,31 +185,25 @@ async def test_a_payment_settles_the_invoice_and_no_more_is_taken(billing: Billi
     [result] = await billing.run()
     assert result.invoice_id is not None
     assert result.total_cents is not None
-    await commands.pay(billing.store, result.invoice_id, result.total_cents, None, "", billing.now)
+    await commands.pay(
+        billing.store, result.invoice_id, result.total_cents, None, "", billing.now, STAFF
+    )
     assert await read_model.settled(billing.conn, billing.store.schema, result.invoice_id) == (
         result.total_cents, 0,
     )  # fmt: skip
     with pytest.raises(Conflict, match="nothing outstanding"):
-        await commands.pay(billing.store, result.invoice_id, 1, None, "", billing.now)
+        await commands.pay(billing.store, result.invoice_id, 1, None, "", billing.now, STAFF)
 
 
 def test_every_event_billing_folds_has_a_reaction() -> None:
     assert set(reactions(BillingSettings())) == BILLING_INPUTS
 
 
-@pytest.fixture
-async def http(billing: Billing) -> AsyncIterator[httpx.AsyncClient]:
-    """Billing's API in-process on the rolled-back store, its clock at `billing.now`."""
-    app = FastAPI()
-    install_problems(app)
-    app.include_router(api.router)
-    app.state.service_settings = BillingSettings()
-    clock = SimpleNamespace(now=lambda: billing.now)
-    app.state.runtime = SimpleNamespace(clock=clock, settings=SimpleNamespace(topic_prefix=PREFIX))
-    app.dependency_overrides[event_store] = lambda: billing.store
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://billing") as client:
-        yield client
+def test_billing_subscription_keeps_api_keys_besides_what_it_folds() -> None:
+    settings = Settings.model_validate({"service": "billing", "DATABASE_URL": "postgresql://-"})
+    [subscription] = subscriptions(settings, BillingSettings())
+    assert set(subscription.handlers) == BILLING_INPUTS | set(api_keys.HANDLERS)
+    assert not BILLING_INPUTS & set(api_keys.HANDLERS)
 
 
 async def test_calls_dated_before_the_client_existed_are_no_terms_and_not_invoiced(

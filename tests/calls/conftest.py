@@ -1,4 +1,6 @@
-"""A running calls service fed by a seeded intake event store, shared by a test module."""
+"""Calls under test: a running process fed by a seeded intake event store, shared by a test
+module; or its store in a rolled-back transaction, with its API in-process as a chosen caller.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 
 from libs.events import Event, FaqEntry, OfficeHours, SecretaryBookRevised, new_id
+from libs.platform.api_keys import parse
+from services.calls.migrations import MIGRATIONS
+from tests.calls.inprocess import Acting, Calls, calls_api
 from tests.support.builders import (
     book_revised,
     fresh_number,
@@ -18,7 +24,9 @@ from tests.support.builders import (
     number_assigned,
     registered,
 )
+from tests.support.credentials import STAFF_KEY
 from tests.support.pipeline import wait_until
+from tests.support.rollback import rolled_back_store
 from tests.support.stack import (
     Infrastructure,
     Stack,
@@ -32,6 +40,8 @@ CALLS_APP = "services.calls.app:create_app"
 NUMBERS_ASSIGNED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 """Seeded numbers are held from before the fixed instants the tests' calls are dated at."""
 TWILIO_TOKEN = "test-twilio-auth-token"
+STAFF_SUBJECT = f"staff-key:{parse(STAFF_KEY)[0]}"
+"""Who the stack's `http` client is: the staff key's principal, the operator of what it does."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,26 @@ async def stack(
         running_stack(Stack, world, CALLS_APP, feeds=("intake",), env=env) as calls,
     ):
         yield calls
+
+
+@pytest.fixture
+async def calls(database_url: str) -> AsyncIterator[Calls]:
+    """Calls' tables in a fresh schema inside a transaction that is rolled back after."""
+    async with rolled_back_store(database_url, "calls", MIGRATIONS) as store:
+        yield Calls(store)
+
+
+@pytest.fixture
+def acting() -> Acting:
+    """Who the in-process API takes the caller for; staff until a test changes it."""
+    return Acting()
+
+
+@pytest.fixture
+async def http(calls: Calls, acting: Acting) -> AsyncIterator[httpx.AsyncClient]:
+    """Calls' API in-process on the rolled-back store, as `acting.principal`."""
+    async with calls_api(calls, acting) as client:
+        yield client
 
 
 def book(client_id: UUID, version: int, **fields: Any) -> SecretaryBookRevised:

@@ -6,12 +6,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 
-from libs.events import ClientOffboarded, NumberReleased
+from libs.events import ApiKeyIssued, ApiKeyRevoked, ClientOffboarded, NumberReleased, new_id
+from libs.platform.api_keys import new_key
 from libs.twilio import compute_signature
 from services.calls.telephony import call_id_for
-from tests.calls.conftest import TWILIO_TOKEN, book, calls_events, seed_client, until_known
+from tests.calls.conftest import (
+    STAFF_SUBJECT,
+    TWILIO_TOKEN,
+    book,
+    calls_events,
+    seed_client,
+    until_known,
+)
 from tests.support.pipeline import wait_until
 from tests.support.stack import Stack
 
@@ -64,10 +73,8 @@ async def test_a_call_through_its_whole_lifecycle(stack: Stack) -> None:
     assert pop["greeting"] == "Bakker Installatie, goedemorgen (book v2)"
     assert [rule["kind"] for rule in pop["urgency_rules"]] == ["leak"]
     call = f"/calls/{pop['call_id']}"
-    answered = await post(
-        stack, f"{call}/answer", {"operator_id": "op-anna", "language": "nl"}, 200
-    )
-    assert (answered["stage"], answered["operator_id"]) == ("answered", "op-anna")
+    answered = await post(stack, f"{call}/answer", {"language": "nl"}, 200)
+    assert (answered["stage"], answered["operator_id"]) == ("answered", STAFF_SUBJECT)
     await stack.append([book(client.client_id, 3)])
     await until_known(stack, client.client_id, 3)
     line = (await stack.http.get(f"/lines/{client.number}")).json()
@@ -75,7 +82,7 @@ async def test_a_call_through_its_whole_lifecycle(stack: Stack) -> None:
     note = await post(stack, f"{call}/notes", NOTE, 201)
     assert note == {
         **NOTE,
-        "operator_id": "op-anna",
+        "operator_id": STAFF_SUBJECT,
         "book_version": 2,
         "recorded_at": note["recorded_at"],
     }
@@ -112,9 +119,9 @@ async def test_after_hours_the_call_goes_to_voicemail(stack: Stack) -> None:
     call = f"/calls/{pop['call_id']}"
     voicemail = {"recording_ref": "rec/1.wav", "duration_seconds": 31, "summary": "Call back"}
     assert (await post(stack, f"{call}/voicemail", voicemail, 201))["stage"] == "voicemail"
-    await post(stack, f"{call}/answer", {"operator_id": "op-anna", "language": "nl"}, 409)
-    note = await post(stack, f"{call}/notes", {**NOTE, "operator_id": "op-bob"}, 201)
-    assert note["operator_id"] == "op-bob"
+    await post(stack, f"{call}/answer", {"language": "nl"}, 409)
+    note = await post(stack, f"{call}/notes", NOTE, 201)
+    assert note["operator_id"] == STAFF_SUBJECT, "whoever notes a voicemail is its operator"
 
 
 async def test_received_at_defaults_to_the_clock(stack: Stack) -> None:
@@ -181,26 +188,28 @@ async def test_illegal_transitions_are_refused_and_change_nothing(stack: Stack) 
     pop = await receive(stack, client.number)
     call = f"/calls/{pop['call_id']}"
     unknown = "/calls/01890a5d-ac96-774b-bcce-b302099a8058"
-    await post(stack, f"{unknown}/notes", {**NOTE, "operator_id": "op-anna"}, 404)
+    await post(stack, f"{unknown}/notes", NOTE, 404)
+    named = {**NOTE, "operator_id": "op-anna"}  # the operator is the caller, never the body's
+    await post(stack, f"{call}/notes", named, 422)
     await post(stack, f"{call}/notes", NOTE, 409)  # nobody answered yet
     assert (await stack.http.delete(f"{call}/non-billable")).status_code == 409
-    await post(stack, f"{call}/answer", {"operator_id": "op-anna", "language": "nl"}, 200)
+    await post(stack, f"{call}/answer", {"language": "nl"}, 200)
     await post(stack, f"{call}/escalations", {"urgency_kind": "fire", "reason": "Smoke"}, 422)
     refused = await post(stack, f"{call}/non-billable", {"reason": "cold_call"}, 422)
     assert "cold calls are free" in refused["detail"]
     await post(stack, f"{call}/non-billable", {"reason": "wrong_number"}, 201)
     await post(stack, f"{call}/non-billable", {"reason": "wrong_number"}, 409)
     await post(stack, f"{call}/end", None, 200)
-    ended = await post(stack, f"{call}/answer", {"operator_id": "op-bob", "language": "en"}, 409)
+    ended = await post(stack, f"{call}/answer", {"language": "en"}, 409)
     assert "has ended" in ended["detail"]
     await post(stack, f"{call}/end", None, 409)
-    await post(stack, f"{call}/answer", {"operator_id": "op-bob", "language": "xx"}, 422)
+    await post(stack, f"{call}/answer", {"language": "xx"}, 422)
     await post(stack, "/calls/not-a-uuid/end", None, 422)
     assert (await stack.http.get(unknown)).status_code == 404
     detail = (await stack.http.get(call)).json()
     types = [entry["type"] for entry in detail["history"]]
     assert types == ["CallReceived", "CallAnswered", "CallMarkedNonBillable", "CallEnded"]
-    assert (detail["version"], detail["operator_id"]) == (4, "op-anna")
+    assert (detail["version"], detail["operator_id"]) == (4, STAFF_SUBJECT)
 
 
 async def test_list_calls_by_client_and_period(stack: Stack) -> None:
@@ -302,3 +311,39 @@ async def test_twilio_recording_becomes_the_calls_voicemail_once(stack: Stack) -
     call = (await stack.http.get(f"/calls/{call_id_for(params['CallSid'])}")).json()
     assert call["voicemail"]["recording_ref"] == recording["RecordingUrl"]
     assert [h["type"] for h in call["history"]] == ["CallReceived", "VoicemailRecorded"]
+
+
+async def test_a_key_intake_issued_reads_its_clients_calls_until_it_is_revoked(
+    stack: Stack,
+) -> None:
+    mine, theirs = await seed_client(stack), await seed_client(stack)
+    own_call, their_call = await receive(stack, mine.number), await receive(stack, theirs.number)
+    key = new_key(new_id())
+    issued = ApiKeyIssued(
+        client_id=mine.client_id, occurred_at=datetime.now(UTC), key_id=key.key_id,
+        name="crm", role="client", secret_sha256=key.secret_sha256,
+    )  # fmt: skip
+    await stack.append([issued])
+    async with httpx.AsyncClient(base_url=stack.url, headers={"X-Api-Key": key.key}) as crm:
+
+        async def accepted() -> bool:
+            return (await crm.get("/whoami")).status_code == 200  # 401 until calls knows it
+
+        await wait_until(accepted, within=30, what="calls to learn the issued key")
+        who = (await crm.get("/whoami")).json()
+        assert (who["role"], who["client_id"], who["via"]) == (
+            "client", str(mine.client_id), "api_key"
+        )  # fmt: skip
+        listed = await crm.get("/calls")
+        assert [c["call_id"] for c in listed.json()] == [own_call["call_id"]]
+        assert (await crm.get(f"/calls/{their_call['call_id']}")).status_code == 404
+        assert (await crm.post("/calls", json={"dialled_number": mine.number})).status_code == 403
+        revoked = ApiKeyRevoked(
+            client_id=mine.client_id, occurred_at=datetime.now(UTC), key_id=key.key_id
+        )
+        await stack.append([revoked])
+
+        async def refused() -> bool:
+            return (await crm.get("/calls")).status_code == 401
+
+        await wait_until(refused, within=30, what="calls to learn the key was revoked")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from libs.errors import Conflict, DomainError, Rejected
+from libs.errors import Conflict, DomainError, Forbidden, Rejected
 from libs.events import (
     Actor,
     CallAnswered,
@@ -37,7 +38,7 @@ from services.calls.domain.commands import (
     RestoreBillability,
     TransferCall,
 )
-from services.calls.domain.decide import decide
+from services.calls.domain.decide import decide, may_import, reachable
 from services.calls.domain.errors import CallNotFound, NumberNotHeld
 from services.calls.domain.model import evolve, fold
 
@@ -47,7 +48,9 @@ ESCALATION = UUID("01890a5d-ac96-774b-bcce-b302099a8059")
 CORRELATION = UUID("01890a5d-ac96-774b-bcce-b302099a805a")
 RECEIVED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # Monday 10:00 in Amsterdam
 NOW = RECEIVED + timedelta(minutes=2)
+OTHER_CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a805b")
 ANNA = Actor(kind="operator", id="op-anna")
+STAFF = Actor(kind="staff", id="staff-eva")
 LINE = Line(CLIENT, "active", 3, OfficeHours())
 CALL_FIELDS: dict[str, Any] = {
     "call_id": CALL,
@@ -220,7 +223,7 @@ class TestWhenACallWasReceived:
     )
     def test_not_before_its_number_was_assigned_to_the_client(self, received_at: datetime) -> None:
         for imported in (False, True):
-            command = receive(received_at=received_at, line=HELD, imported=imported)
+            command = receive(received_at=received_at, line=HELD, imported=imported, actor=STAFF)
             with pytest.raises(Rejected, match="before \\+31851234567 was assigned"):
                 decide(command, None)
 
@@ -249,14 +252,76 @@ class TestWhenACallWasReceived:
 
     def test_a_staff_import_may_lie_further_back_and_is_recorded_as_imported(self) -> None:
         month_ago = NOW - timedelta(days=30)
-        [event] = decide(receive(at=NOW, received_at=month_ago, line=HELD, imported=True), None)
+        command = receive(at=NOW, received_at=month_ago, line=HELD, imported=True, actor=STAFF)
+        [event] = decide(command, None)
         assert isinstance(event, CallReceived)
-        assert (event.received_at, event.imported) == (month_ago, True)
+        assert (event.received_at, event.imported, event.actor) == (month_ago, True, STAFF)
 
     def test_an_import_is_not_in_the_future_either(self) -> None:
-        command = receive(received_at=RECEIVED + timedelta(hours=1), imported=True)
+        command = receive(received_at=RECEIVED + timedelta(hours=1), imported=True, actor=STAFF)
         with pytest.raises(Rejected, match="future"):
             decide(command, None)
+
+
+class TestWhoMayImport:
+    def test_only_staff_may_import(self) -> None:
+        assert may_import(STAFF)
+        assert not any(may_import(actor) for actor in (ANNA, Actor(kind="client"), None))
+
+    @pytest.mark.parametrize(
+        "actor", [ANNA, Actor(kind="client", id="c"), Actor(kind="telephony"), None],
+        ids=["operator", "client", "telephony", "nobody"],
+    )  # fmt: skip
+    def test_an_import_by_anyone_but_staff_is_forbidden(self, actor: Actor | None) -> None:
+        month_ago = NOW - timedelta(days=30)
+        command = receive(at=NOW, received_at=month_ago, line=HELD, imported=True, actor=actor)
+        with pytest.raises(Forbidden, match="only staff may import"):
+            decide(command, None)
+
+    def test_an_operator_records_a_recent_call_that_is_not_imported(self) -> None:
+        [event] = decide(receive(actor=ANNA), None)
+        assert isinstance(event, CallReceived)
+        assert (event.actor, event.imported) == (ANNA, False)
+
+
+class TestTenants:
+    """A caller bound to one client (its `tenant`) reaches that client's calls and no other's."""
+
+    def test_a_caller_bound_to_no_client_reaches_every_client(self) -> None:
+        assert reachable(CLIENT, None)
+        assert reachable(OTHER_CLIENT, None)
+
+    def test_a_caller_bound_to_a_client_reaches_only_that_one(self) -> None:
+        assert reachable(CLIENT, CLIENT)
+        assert not reachable(OTHER_CLIENT, CLIENT)
+
+    def test_another_clients_number_is_as_unknown_as_a_number_nobody_holds(self) -> None:
+        with pytest.raises(NumberNotHeld, match=r"^no client holds \+31851234567$"):
+            decide(receive(tenant=OTHER_CLIENT), None)
+        assert decide(receive(tenant=CLIENT), None)
+
+    def test_another_clients_call_reported_again_is_not_found(self) -> None:
+        with pytest.raises(CallNotFound, match=f"^no call {CALL}$"):
+            decide(receive(tenant=OTHER_CLIENT), fold([received()]))
+        assert when(receive(tenant=CLIENT), received()) == []
+
+    @pytest.mark.parametrize(
+        "command",
+        [answer(), note(), escalate(), transfer(), voicemail(), end(), mark(), restore()],
+        ids=lambda command: type(command).__name__,
+    )
+    def test_every_command_on_another_clients_call_is_the_not_found_of_none(
+        self, command: Command
+    ) -> None:
+        history = fold([received(), answered()])
+        with pytest.raises(CallNotFound, match=f"^no call {CALL}$"):
+            decide(replace(command, tenant=OTHER_CLIENT), history)
+        with pytest.raises(CallNotFound, match=f"^no call {CALL}$"):
+            decide(command, None)
+
+    def test_a_command_on_the_callers_own_clients_call_is_decided(self) -> None:
+        expected = CallAnswered(**CALL_FIELDS, actor=ANNA, operator_id="op-anna", language="nl")
+        assert when(replace(answer(), tenant=CLIENT), received()) == then(expected)
 
 
 class TestOperatorActions:

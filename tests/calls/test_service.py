@@ -11,16 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 from structlog.testing import capture_logs
 
 from libs.errors import Conflict, Rejected
@@ -28,19 +25,15 @@ from libs.events import (
     CallAnswered,
     CallReceived,
     ClientOffboarded,
-    Event,
     NumberReleased,
     OfficeHours,
     UrgencyRule,
     WeeklySchedule,
     new_id,
 )
-from libs.platform.consumer import HandlerContext
 from libs.platform.db import migrate
-from libs.platform.http import event_store
-from libs.platform.problems import install_problems
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
-from services.calls import api, reactions, read_model
+from services.calls import read_model
 from services.calls.commands import Outcome, execute
 from services.calls.domain.commands import (
     AnswerCall,
@@ -55,88 +48,15 @@ from services.calls.domain.commands import (
     TransferCall,
 )
 from services.calls.domain.errors import CallNotFound, NumberNotHeld
-from services.calls.domain.model import fold, stream_id
+from services.calls.domain.model import fold
 from services.calls.migrations import MIGRATIONS
 from services.calls.schemas import CallRead
-from services.calls.settings import CallsSettings
-from tests.support.builders import (
-    book_revised,
-    fresh_number,
-    leak_rule,
-    number_assigned,
-    registered,
-)
-from tests.support.rollback import rolled_back_store
+from tests.calls.inprocess import MONDAY_10, STAFF, Calls
+from tests.support.builders import book_revised, fresh_number, number_assigned, registered
 
 pytestmark = [pytest.mark.infra]
 PREFIX = "inproc"
-MONDAY_10 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # 10:00 in Amsterdam, office open
 NIGHT = OfficeHours(weekly=WeeklySchedule(mon=(), tue=(), wed=(), thu=(), fri=()))  # never open
-
-
-@dataclass
-class Calls:
-    """Calls' store in a rolled-back schema, and the means to feed it intake and commands."""
-
-    store: EventStore
-    now: datetime = MONDAY_10
-
-    async def intake(self, *events: Event) -> None:
-        """Hand intake's events to calls' reactions, as its consumer would."""
-        for event in events:
-            handler = reactions.HANDLERS.get(event.type)
-            if handler is not None:
-                ctx = HandlerContext(self.store.pool, self.store, lambda: self.now)
-                await handler(event, ctx)
-
-    async def client(
-        self, *, cold_calls_free: bool = False, hours: OfficeHours | None = None
-    ) -> str:
-        """A client with a number and book v1 (a leak rule); returns its number."""
-        client = registered(
-            at=self.now, cold_calls_free=cold_calls_free, office_hours=hours or OfficeHours()
-        )
-        number = fresh_number()
-        await self.intake(
-            client,
-            number_assigned(client.client_id, number, self.now),
-            book_revised(client.client_id, 1, self.now, urgency_rules=(leak_rule(),)),
-        )
-        return number
-
-    async def call(self, number: str, call_id: UUID | None = None) -> Outcome:
-        """A call to the number, now."""
-        return await self.run(
-            ReceiveCall(
-                call_id=call_id or new_id(),
-                at=self.now,
-                dialled_number=number,
-                caller_number="+31612345678",
-                received_at=self.now,
-            )
-        )
-
-    async def run(self, command: Command) -> Outcome:
-        """Run a command, a minute after the last one."""
-        self.now += timedelta(minutes=1)
-        return await execute(self.store, command)
-
-    async def row(self, call_id: UUID) -> dict[str, Any]:
-        """The call's read row."""
-        found = await read_model.get_call(self.store.pool, self.store.schema, call_id)
-        assert found is not None
-        return found
-
-    async def events(self, call_id: UUID) -> list[Event]:
-        """The call's stream."""
-        return [s.event for s in await self.store.load(stream_id(call_id))]
-
-
-@pytest.fixture
-async def calls(database_url: str) -> AsyncIterator[Calls]:
-    """Calls' tables in a fresh schema inside a transaction that is rolled back after."""
-    async with rolled_back_store(database_url, "calls", MIGRATIONS) as store:
-        yield Calls(store)
 
 
 def answer(call_id: UUID, operator: str = "op-anna") -> AnswerCall:
@@ -183,7 +103,7 @@ async def test_a_call_to_a_number_nobody_holds_is_refused_and_records_nothing(
     with pytest.raises(NumberNotHeld, match="no client holds"):
         await calls.call(fresh_number(), call_id)
     assert await calls.events(call_id) == []
-    assert await read_model.get_call(calls.store.pool, calls.store.schema, call_id) is None
+    assert await read_model.get_call(calls.store.pool, calls.store.schema, call_id, None) is None
 
 
 async def test_a_call_to_the_number_of_a_client_that_left_is_refused(calls: Calls) -> None:
@@ -332,7 +252,7 @@ async def test_the_read_row_is_the_fold_of_the_calls_stream(calls: Calls) -> Non
     assert read.non_billable is not None
     assert [e.urgency_kind for e in read.escalations] == ["leak"]
     assert row["updated_at"] == stored[-1].occurred_at
-    history = await read_model.history(calls.store.pool, calls.store.schema, call.call_id)
+    history = await read_model.history(calls.store.pool, calls.store.schema, call.call_id, None)
     assert [h["stream_version"] for h in history] == list(range(1, 8))
     assert [h["type"] for h in history] == [e.type for e in stored]
 
@@ -466,29 +386,16 @@ def receive(
     calls: Calls, number: str, received_at: datetime, *, call_id: UUID | None = None,
     imported: bool = False,
 ) -> ReceiveCall:  # fmt: skip
-    """A call to the number reported now as received at `received_at`."""
+    """A call to the number reported now as received at `received_at` (imported by staff)."""
     return ReceiveCall(
         call_id=call_id or new_id(),
         at=calls.now,
+        actor=STAFF.actor() if imported else None,
         dialled_number=number,
         caller_number=None,
         received_at=received_at,
         imported=imported,
     )
-
-
-@pytest.fixture
-async def http(calls: Calls) -> AsyncIterator[httpx.AsyncClient]:
-    """Calls' API in-process on the rolled-back store at `calls.now`; a 10-minute window."""
-    app = FastAPI()
-    install_problems(app)
-    app.include_router(api.router)
-    app.state.service_settings = CallsSettings(max_backdate_seconds=600)
-    app.state.runtime = SimpleNamespace(clock=SimpleNamespace(now=lambda: calls.now))
-    app.dependency_overrides[event_store] = lambda: calls.store
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://calls") as client:
-        yield client
 
 
 async def test_post_calls_keeps_to_the_window_and_records_a_staff_import(

@@ -83,12 +83,16 @@ def scrape_config(stack: Stack, home: Path) -> Path:
     config["rule_files"] = [str(ALERTS)]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == set(ALL_SERVICES)
+    token = home / "metrics_token"
+    token.write_text(stack.metrics_token)
     for service, job in jobs.items():
         assert job.pop("dns_sd_configs") == [
             {"names": [service], "type": "A", "port": 8000, "refresh_interval": "30s"}
         ]
         address = stack.url(service).removeprefix("http://")
         job["static_configs"] = [{"targets": [address]}]
+        assert job.pop("authorization") == {"credentials_file": "/prometheus/metrics_token"}
+        job["authorization"] = {"credentials_file": str(token)}
     path = home / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -113,7 +117,7 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
             ensure_prometheus(), scrape_config(stack, home), home / "prometheus", free_port()
         )
         await prometheus.start()
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(timeout=30, headers=stack.staff_headers) as http:
             observed = Observed(stack, prometheus, http)
             # Every counter must be seen at 0 before the calls move it, or increase() misses it.
             await wait_until(observed.all_scraped, within=60, what="every target scraped")
@@ -147,7 +151,7 @@ async def advance(o: Observed, seconds: float) -> None:
 async def drive_calls(o: Observed) -> None:
     """An answered call with a note and an acknowledged escalation, a voicemail marked
     non-billable, and an escalation nobody acknowledges."""
-    await seed_demo(o.url("intake"), o.url("calls"))
+    await seed_demo(o.url("intake"), o.url("calls"), o.stack.staff_headers)
     expect(
         await o.http.post(
             f"{o.url('routing')}/clock", json={"set_to": working_morning().isoformat()}
@@ -172,7 +176,7 @@ async def answered_call(o: Observed) -> str:
     body = {"dialled_number": DEMO_NUMBER, "caller_number": "+31612345678"}
     call_id: str = expect(await o.http.post(f"{o.url('calls')}/calls", json=body), 201)["call_id"]
     await advance(o, 12)
-    answer = {"operator_id": "op-anna", "language": "nl"}
+    answer = {"language": "nl"}
     expect(await o.http.post(f"{o.url('calls')}/calls/{call_id}/answer", json=answer), 200)
     note = {"caller_name": "Jan de Vries", "message": "Water in the cellar, please call back"}
     expect(await o.http.post(f"{o.url('calls')}/calls/{call_id}/notes", json=note), 201)

@@ -20,11 +20,11 @@ def tools() -> PrometheusTools:
     return ensure_prometheus()
 
 
-def promtool(tools: PrometheusTools, *args: str) -> str:
+def promtool(tools: PrometheusTools, *args: str, cwd: Path = PROMETHEUS_DIR) -> str:
     """Run promtool in deploy/prometheus; fail the test with its output when it fails."""
     result = subprocess.run(
         [str(tools.promtool), *args],
-        cwd=PROMETHEUS_DIR,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -34,8 +34,18 @@ def promtool(tools: PrometheusTools, *args: str) -> str:
     return result.stdout + result.stderr
 
 
-def test_promtool_accepts_the_configuration(tools: PrometheusTools) -> None:
-    out = promtool(tools, "check", "config", "prometheus.yml")
+def test_promtool_accepts_the_configuration(tools: PrometheusTools, tmp_path: Path) -> None:
+    # promtool checks that the scrape credential's file exists: the container's entrypoint
+    # writes it, so here the path points at a file of this test
+    token = tmp_path / "metrics_token"
+    token.write_text("a-scrape-credential")
+    config = (PROMETHEUS_DIR / "prometheus.yml").read_text()
+    assert config.count("credentials_file: /prometheus/metrics_token") == 5  # every job
+    (tmp_path / "prometheus.yml").write_text(
+        config.replace("/prometheus/metrics_token", str(token))
+    )
+    (tmp_path / "alerts.yml").write_text((PROMETHEUS_DIR / "alerts.yml").read_text())
+    out = promtool(tools, "check", "config", "prometheus.yml", cwd=tmp_path)
     assert "SUCCESS: 1 rule files found" in out
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from libs.devstack.smtp import Received, SmtpServer, smtp_server
 from tests.support.clock import amsterdam, first_of_next_month, private_clock, working_day
+from tests.support.credentials import STAFF
 from tests.support.pipeline import wait_until
 from tests.support.processes import ServiceProcess
 from tests.support.stack import World, expect, get_when
@@ -88,7 +89,9 @@ async def running_stack(world: World, start: datetime) -> AsyncIterator[Stack]:
         await asyncio.gather(*(asyncio.to_thread(p.start) for p in procs.values()))
         async with AsyncExitStack() as stack:
             http = {
-                s: await stack.enter_async_context(httpx.AsyncClient(base_url=p.url, timeout=30))
+                s: await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=p.url, timeout=30, headers=STAFF)
+                )
                 for s, p in procs.items()
             }
             yield Stack(**http, smtp=smtp)
@@ -152,7 +155,7 @@ async def take_call(calls: httpx.AsyncClient, client_id: UUID) -> UUID:
     pop = expect(await calls.post("/calls", json=body), 201)
     assert (pop["client"]["id"], pop["office_open"]) == (str(client_id), True)
     call = f"/calls/{pop['call_id']}"
-    answer = {"operator_id": OPERATOR, "language": "nl"}
+    answer = {"language": "nl"}
     expect(await calls.post(f"{call}/answer", json=answer), 200)
     expect(await calls.post(f"{call}/notes", json=NOTE), 201)
     ended = expect(await calls.post(f"{call}/end"), 200)

@@ -15,8 +15,10 @@ import httpx
 import pytest
 
 from libs.events import Event, NoteRecorded
+from libs.platform.api_keys import parse
 from tests.support.builders import fresh_number
 from tests.support.clock import amsterdam, private_clock, working_day
+from tests.support.credentials import STAFF, STAFF_KEY
 from tests.support.stack import World, events_on_topic, expect, get_when, topic_events
 
 pytestmark = [pytest.mark.infra]
@@ -47,8 +49,8 @@ async def test_operator_handles_a_call_for_a_client_set_up_at_intake(world: Worl
     intake_proc.start()
     calls_proc.start()
     async with (
-        httpx.AsyncClient(base_url=intake_proc.url, timeout=30) as intake,
-        httpx.AsyncClient(base_url=calls_proc.url, timeout=30) as calls,
+        httpx.AsyncClient(base_url=intake_proc.url, timeout=30, headers=STAFF) as intake,
+        httpx.AsyncClient(base_url=calls_proc.url, timeout=30, headers=STAFF) as calls,
     ):
         client_id, number = await set_up_client(intake)
         await wait_for_line(calls, number, book_version=2)
@@ -90,7 +92,7 @@ async def handle_call(
     await wait_for_line(calls, number, book_version=3)
     call = f"/calls/{call_id}"
     noted = expect(await calls.post(f"{call}/notes", json=NOTE), 201)
-    assert (noted["book_version"], noted["operator_id"]) == (2, "op-anna")
+    assert (noted["book_version"], noted["operator_id"]) == (2, STAFF_SUBJECT)  # who answered
     mark = {"reason": "wrong_number", "comment": "Wanted the bakery"}
     expect(await calls.post(f"{call}/non-billable", json=mark), 201)
     expect(await calls.delete(f"{call}/non-billable"), 200)
@@ -113,11 +115,13 @@ async def receive_and_answer(calls: httpx.AsyncClient, client_id: UUID, number: 
     assert pop["client"] == client
     assert (pop["book_version"], pop["office_open"]) == (2, True)
     assert pop["greeting"] == "Installatiebedrijf Bakker, goedemorgen (v2)"
-    answer = {"operator_id": "op-anna", "language": "nl"}
+    answer = {"language": "nl"}
     expect(await calls.post(f"/calls/{pop['call_id']}/answer", json=answer), 200)
     return UUID(pop["call_id"])
 
 
+STAFF_SUBJECT = f"staff-key:{parse(STAFF_KEY)[0]}"
+"""The subject the test's staff key acts as (signed-in operators: tests/security)."""
 NOTE = {
     "caller_name": "Jan de Vries",
     "caller_company": "De Vries Bouw",

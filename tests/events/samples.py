@@ -8,6 +8,8 @@ from uuid import UUID
 
 from libs.events import (
     Actor,
+    ApiKeyIssued,
+    ApiKeyRevoked,
     CallAnswered,
     CallBillabilityRestored,
     CallEnded,
@@ -142,6 +144,14 @@ def intake_samples() -> list[Event]:
         ),
         OfficeHoursChanged(**envelope(), office_hours=OfficeHours(public_holidays=None)),
         ClientOffboarded(**envelope(), reason="Hired a secretary"),
+        ApiKeyIssued(
+            **envelope(actor=Actor(kind="staff", id="staff-1")),
+            key_id=UUID("5b0e7c1e-2f0c-4d7e-9a51-0c1d2e3f4a5b"),
+            name="CRM koppeling",
+            role="client",
+            secret_sha256="0" * 64,
+        ),
+        ApiKeyRevoked(**envelope(), key_id=UUID("5b0e7c1e-2f0c-4d7e-9a51-0c1d2e3f4a5b")),
     ]
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.support.credentials import STAFF
 from tests.support.processes import ServiceProcess
 from tests.support.stack import Infrastructure, World, private_world
 
@@ -32,6 +33,6 @@ def intake(intake_world: World) -> ServiceProcess:
 
 @pytest.fixture
 async def http(intake: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the intake process."""
-    async with httpx.AsyncClient(base_url=intake.url, timeout=30) as client:
+    """An HTTP client for the intake process, signed in as staff (the bureau's automation)."""
+    async with httpx.AsyncClient(base_url=intake.url, timeout=30, headers=STAFF) as client:
         yield client

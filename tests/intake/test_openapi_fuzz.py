@@ -1,6 +1,8 @@
 """Property-based run over the intake OpenAPI spec: whatever comes in, never a 5xx.
 
-Valid and invalid requests are generated from the spec the running process serves. Each
+Valid and invalid requests are generated from the spec the running process serves, sent with
+the staff credential so they get past sign-in and reach the routes (and the domain: part of
+them are pinned to a client, its number and an API key that exist). Each
 operation is driven by its own Hypothesis test: schemathesis' lazy `from_fixture` loader reads
 `request.node._nodeid`, which pytest 9.2 no longer has, so the loop below stands in for it.
 """
@@ -21,6 +23,7 @@ from schemathesis.checks import (
 )
 
 from tests.support.builders import fresh_number
+from tests.support.credentials import STAFF
 from tests.support.fuzz import failures_of, operations_of
 from tests.support.processes import ServiceProcess
 
@@ -48,14 +51,16 @@ def intake_schema(intake: ServiceProcess) -> schemathesis.BaseSchema:
 
 @pytest.fixture(scope="module")
 def known(intake: ServiceProcess) -> dict[str, str]:
-    """Path parameters naming a real client and its number, so requests reach the domain."""
-    client = httpx.post(
-        f"{intake.url}/clients",
-        json={"name": "Fuzz BV", "contact_email": "fuzz@example.nl", "language": "en"},
-    ).json()["client_id"]
-    number = fresh_number()
-    httpx.post(f"{intake.url}/clients/{client}/numbers", json={"number": number})
-    return {"client_id": client, "number": number}
+    """Path parameters naming a real client, its number and a key, so requests reach the domain."""
+    with httpx.Client(base_url=intake.url, headers=STAFF) as staff:
+        form = {"name": "Fuzz BV", "contact_email": "fuzz@example.nl", "language": "en"}
+        client = staff.post("/clients", json=form).json()["client_id"]
+        number = fresh_number()
+        assigned = staff.post(f"/clients/{client}/numbers", json={"number": number})
+        assert assigned.status_code == 201, assigned.text
+        key = {"client_id": client, "role": "client", "name": "fuzz CRM"}
+        key_id = staff.post("/api-keys", json=key).json()["key_id"]
+    return {"client_id": client, "number": number, "key_id": key_id}
 
 
 def _strategies(
@@ -81,7 +86,7 @@ def _fuzz(operation: schemathesis.APIOperation, known: dict[str, str]) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def run(case: schemathesis.Case) -> None:
-        case.call_and_validate(checks=checks, timeout=10)
+        case.call_and_validate(headers=STAFF, checks=checks, timeout=10)
 
     run()
 
@@ -92,6 +97,22 @@ def test_no_request_makes_the_intake_api_fail(
     operations = [
         op for op in operations_of(intake_schema) if (op.method.upper(), op.path) not in SKIPPED
     ]
-    assert len(operations) >= 12
+    assert len(operations) >= 18
     failures = failures_of(operations, lambda operation: _fuzz(operation, known))
     assert not failures, "\n\n".join(failures)
+
+
+def test_without_credentials_every_intake_route_is_401(
+    intake: ServiceProcess, intake_schema: schemathesis.BaseSchema, known: dict[str, str]
+) -> None:
+    routes = [
+        (op.method.upper(), op.path.format(**known))
+        for op in operations_of(intake_schema)
+        if "intake" in (op.tags or ())
+    ]
+    assert len(routes) == 18
+    with httpx.Client(base_url=intake.url, timeout=10) as anonymous:
+        for method, url in routes:
+            answer = anonymous.request(method, url, json={} if method in ("POST", "PUT") else None)
+            assert answer.status_code == 401, f"{method} {url}: {answer.text}"
+            assert "www-authenticate" in answer.headers

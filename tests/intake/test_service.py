@@ -14,19 +14,22 @@ from uuid import UUID, uuid4
 import pytest
 
 from libs.errors import Conflict, NotFound
-from libs.events import Event, NotificationPreferences, PerCallPlan, new_id
+from libs.events import ApiKeyIssued, Event, NotificationPreferences, PerCallPlan, new_id
+from libs.platform.api_keys import new_key
 from libs.platform.store import EventStore
 from services.intake import read_model
-from services.intake.commands import client_stream, execute, number_stream
+from services.intake.commands import api_key_stream, client_stream, execute, number_stream
 from services.intake.domain.commands import (
     ActivateClient,
     AssignNumber,
     BookContent,
     Command,
+    IssueApiKey,
     OffboardClient,
     RegisterClient,
     ReleaseNumber,
     ReviseBook,
+    RevokeApiKey,
 )
 from services.intake.migrations import MIGRATIONS
 from tests.support.builders import fresh_number
@@ -152,3 +155,45 @@ async def test_a_book_edit_on_a_stale_version_is_refused(intake: Intake) -> None
     with pytest.raises(Conflict):
         await intake.run(book(client_id, expected=1))
     assert (await intake.row(client_id)).book_version == 2
+
+
+async def test_an_issued_key_is_in_the_key_table_in_the_same_transaction(intake: Intake) -> None:
+    client_id, made = await intake.register(), new_key(new_id())
+    issue = IssueApiKey(client_id=client_id, at=AT, key_id=made.key_id, role="operator",
+                        name="desk robot", secret_sha256=made.secret_sha256)  # fmt: skip
+    await intake.run(issue)
+    [event] = await intake.stream(api_key_stream(made.key_id))
+    assert isinstance(event, ApiKeyIssued)
+    assert (event.client_id, event.secret_sha256) == (client_id, made.secret_sha256)
+    [row] = await read_model.api_key_list(intake.store.pool, intake.store.schema, client_id)
+    assert (row.key_id, row.role, row.name, row.revoked_at) == (
+        made.key_id, "operator", "desk robot", None
+    )  # fmt: skip
+    kept = await intake.store.pool.fetchval(
+        f"SELECT secret_sha256 FROM {intake.store.schema}.api_keys WHERE key_id = $1", made.key_id
+    )
+    assert kept == made.secret_sha256
+    await intake.run(RevokeApiKey(client_id=client_id, at=AT + timedelta(hours=1),
+                                  key_id=made.key_id))  # fmt: skip
+    found = await read_model.api_key(intake.store.pool, intake.store.schema, made.key_id)
+    assert found is not None
+    assert found.revoked_at == AT + timedelta(hours=1)
+    assert len(await intake.stream(api_key_stream(made.key_id))) == 2
+    with pytest.raises(Conflict, match="revoked already"):
+        await intake.run(RevokeApiKey(client_id=client_id, at=AT, key_id=made.key_id))
+
+
+async def test_no_key_for_a_client_that_is_unknown_or_gone(intake: Intake) -> None:
+    made = new_key(new_id())
+
+    def issue(client_id: UUID) -> IssueApiKey:
+        return IssueApiKey(client_id=client_id, at=AT, key_id=made.key_id, role="client",
+                           name="CRM", secret_sha256=made.secret_sha256)  # fmt: skip
+
+    with pytest.raises(NotFound, match="no client"):
+        await intake.run(issue(new_id()))
+    client_id = await intake.register()
+    await intake.run(OffboardClient(client_id=client_id, at=AT))
+    with pytest.raises(Conflict, match="offboarded"):
+        await intake.run(issue(client_id))
+    assert await read_model.api_key(intake.store.pool, intake.store.schema, made.key_id) is None

@@ -35,6 +35,7 @@ from services.notify.domain.model import (
     evolve_call,
     evolve_client,
 )
+from services.notify.domain.model import received as received_call
 from services.notify.domain.plan import (
     Notification,
     catch_up,
@@ -489,3 +490,34 @@ def test_the_digest_is_due_at_the_clients_digest_time_not_the_servers() -> None:
     after = datetime.combine(TUESDAY, time(17, 15), new_york)
     assert TUESDAY not in digests_due(client, before, set(), WINDOW)
     assert TUESDAY in digests_due(client, after, set(), WINDOW)
+
+
+# calls staff imported from history
+
+
+def test_a_call_staff_imported_is_never_announced() -> None:
+    call = received(at(TUESDAY, 10)).model_copy(update={"imported": True})
+    imported = fold([call, noted(call)])
+    assert (imported.imported, imported.needs_report) == (True, True)
+    per_call = registered("per_call")
+    assert on_message(per_call, imported) == []
+    assert catch_up(per_call, [imported], at(TUESDAY, 11)) == []
+    assert daily_digest(registered("daily_digest"), TUESDAY, [imported]) is None
+    dispatch = EscalationDispatched(
+        client_id=CLIENT, occurred_at=at(TUESDAY, 10, 5), call_id=call.call_id,
+        escalation_id=new_id(), attempt=1, contact_index=0, channel="sms",
+        target="+31611111111", ack_due_at=at(TUESDAY, 10, 15),
+    )  # fmt: skip
+    assert escalation(dispatch, per_call, None, imported, None) is None
+    assert escalation(dispatch, per_call, None, replace(imported, imported=False), None)
+
+
+def test_a_call_first_seen_by_its_message_learns_it_was_imported() -> None:
+    call = received(at(TUESDAY, 10)).model_copy(update={"imported": True})
+    early = fold([noted(call)])
+    assert early.imported is False
+    learned = received_call(early, call)
+    assert learned is not None
+    assert (learned.imported, learned.messages) == (True, 1)
+    assert received_call(learned, call) is None, "nothing more to keep"
+    assert received_call(None, call) == fold([call])

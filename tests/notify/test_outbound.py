@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from libs.events import new_id
 from libs.platform import outbound
 from libs.platform.outbound import OutboundPolicy, internal
-from services.notify.adapters.chat import ChatTransport
+from services.notify.adapters.chat import ChatTransport, chat_text
 from services.notify.adapters.sms import SmsTransport
 from services.notify.delivery import DeliveryError, Outgoing
 from services.notify.settings import NotifySettings
@@ -149,3 +150,37 @@ def test_the_allowed_list_takes_host_names_and_networks() -> None:
     assert policy.permits("x", ipaddress.ip_address("10.9.9.9"))
     assert policy.permits("x", ipaddress.ip_address("::1"))
     assert not policy.permits("x", ipaddress.ip_address("127.0.0.1"))
+
+
+# What a chat shows: typed text, never markup or mentions
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("<!channel> lekkage", "&lt;!channel&gt; lekkage"),
+        ("<https://evil.example|Klik hier>", "&lt;https://evil.example|Klik hier&gt;"),
+        ("<@U024BE7LH> bel terug", "&lt;@\u2060U024BE7LH&gt; bel terug"),
+        ("<at>Jan</at>", "&lt;at&gt;Jan&lt;/at&gt;"),
+        ("@channel @here @everyone", "@\u2060channel @\u2060here @\u2060everyone"),
+        ("(@jan) zei: Bakker & Zn", "(@\u2060jan) zei: Bakker &amp; Zn"),
+        ("mail jan@bakker.nl", "mail jan@bakker.nl"),
+        ("&lt; al geschreven", "&amp;lt; al geschreven"),
+    ],
+)
+def test_chat_text_escapes_markup_and_defuses_mentions(typed: str, shown: str) -> None:
+    assert chat_text(typed) == shown
+
+
+async def test_a_chat_webhook_is_posted_the_typed_text_escaped(stand_in: StandIn) -> None:
+    allowed = settings(outbound_allow="127.0.0.0/8")
+    typed = "Lekkage! <!channel> @here zie <https://evil.example|dit> & bel jan@bakker.nl"
+    sent = replace(message("chat", f"{stand_in.url}/hook"), body_text=f"  {typed}\n")
+    await ChatTransport(allowed).send(sent)
+    [posted] = stand_in.requests("/hook")
+    text = posted.body["text"]
+    assert ("<" in text, ">" in text, "@here" in text) == (False, False, False)
+    assert text == (
+        "Lekkage! &lt;!channel&gt; @\u2060here zie &lt;https://evil.example|dit&gt; "
+        "&amp; bel jan@bakker.nl"
+    )

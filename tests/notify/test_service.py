@@ -24,6 +24,7 @@ from libs.events import (
     EscalationDispatched,
     Event,
     NotificationPreferences,
+    NotificationPreferencesChanged,
     OfficeHours,
     VoicemailRecorded,
 )
@@ -194,6 +195,37 @@ async def test_an_escalation_over_chat_is_queued_to_its_webhook(svc: Service) ->
     assert (row["kind"], row["channel"]) == ("escalation", "chat")
     assert row["recipients"] == ["https://hooks.example.com/bakker"]
     assert row["call_ids"] == []
+
+
+async def test_a_call_staff_imported_is_never_announced(svc: Service) -> None:
+    client = per_call()
+    call = call_received(client.client_id, at(TUESDAY, 8, 50), imported=True)
+    noted_at = at(TUESDAY, 8, 55)
+    request = escalation_requested(call, noted_at)
+    dispatch = EscalationDispatched(
+        client_id=client.client_id, occurred_at=noted_at, call_id=call.call_id,
+        escalation_id=request.escalation_id, attempt=1, contact_index=0, channel="sms",
+        target="+31611111111", ack_due_at=at(TUESDAY, 9, 5),
+    )  # fmt: skip
+    await svc.react(client, call, note_recorded(call, "Oud bericht", noted_at), request, dispatch)
+    assert await svc.outgoing(client.client_id) == [], "no message mail, no escalation"
+    await svc.react(*noted(client.client_id, at(TUESDAY, 9)))  # a live call still is mailed
+    [row] = await svc.outgoing(client.client_id)
+    assert "Oud bericht" not in row["body_text"]
+
+
+async def test_a_call_staff_imported_stays_out_of_digests_and_catch_ups(svc: Service) -> None:
+    client = digest()
+    imported = call_received(client.client_id, at(TUESDAY, 9), imported=True)
+    await svc.react(client, imported, note_recorded(imported, "Oud bericht", at(TUESDAY, 9, 3)))
+    [run] = await _run_digests(svc, TUESDAY, at(TUESDAY, 17, 15))
+    assert (run.calls, run.notification_id) == (0, None)
+    switched = NotificationPreferencesChanged(
+        client_id=client.client_id, occurred_at=at(TUESDAY, 17, 20),
+        notification=NotificationPreferences(mode="per_call", recipients=("jan@bakker.nl",)),
+    )  # fmt: skip
+    await svc.react(switched)
+    assert await svc.outgoing(client.client_id) == []
 
 
 # the digest run

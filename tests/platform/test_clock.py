@@ -8,18 +8,19 @@ import httpx
 import pytest
 
 from tests.conftest import World
+from tests.support.credentials import STAFF
 from tests.support.pipeline import RELAY, wait_until
 
 pytestmark = [pytest.mark.infra]
 
 
 async def _clock(url: str) -> datetime:
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with httpx.AsyncClient(timeout=5, headers=STAFF) as http:
         return datetime.fromisoformat((await http.get(f"{url}/clock")).json()["now"])
 
 
 async def _post_clock(url: str, body: dict[str, object]) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with httpx.AsyncClient(timeout=5, headers=STAFF) as http:
         return await http.post(f"{url}/clock", json=body)
 
 

@@ -16,6 +16,7 @@ from libs.devstack.kafka import LocalKafka, default_cache_dir
 from libs.devstack.topics import ensure_topics
 from libs.events.catalogue import ALL_SERVICES, topic_for
 from tests.conftest import Infrastructure, World
+from tests.support.credentials import STAFF
 from tests.support.pipeline import PROJECTION, wait_until
 from tests.support.processes import free_port
 
@@ -53,7 +54,7 @@ async def test_readiness_is_503_while_the_broker_is_down_and_200_once_it_is_back
 
 
 async def _follows_the_broker(url: str, broker: LocalKafka) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=STAFF) as http:
         await wait_until(lambda: ready_is(http, 200), within=30, what="ready at start")
         await broker.stop()
         await wait_until(lambda: ready_is(http, 503), within=30, what="503 without Kafka")

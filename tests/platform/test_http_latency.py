@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import World
 from tests.support.apps import STREAM_CHUNKS, STREAM_PAUSE
+from tests.support.credentials import STAFF
 from tests.support.pipeline import metric_value
 
 pytestmark = [pytest.mark.infra]
@@ -27,7 +28,7 @@ async def test_requests_are_timed_by_route_template_and_status_class(world: Worl
         for path in strays:
             assert (await http.get(path)).status_code == 404
         for _ in range(3):
-            scraped = (await http.get("/metrics")).text
+            scraped = (await http.get("/metrics", headers=STAFF)).text
     url, count = service.url, f"{SECONDS}_count"
     item = {"service": "billing", "route": "/items/{item_id}"}
     assert metric_value(url, count, method="GET", status="2xx", **item) == 2

@@ -33,6 +33,7 @@ from libs.platform.outages import DATABASE_OUTAGES
 from libs.platform.relay import OutboxRelay, RelayState
 from libs.platform.store import EventStore
 from tests.conftest import Infrastructure, World
+from tests.support.credentials import STAFF
 from tests.support.pipeline import RELAY, call_received, calls_store, wait_until
 from tests.support.processes import ServiceProcess, free_port
 
@@ -222,7 +223,7 @@ async def test_the_outbox_drains_after_a_postgres_restart_with_no_new_append(
     await store.append(f"call-{first.call_id}", 0, [first])
     assert await _published(pg_world, [str(first.event_id)])
     await pool.close()
-    async with httpx.AsyncClient(base_url=relay.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=relay.url, timeout=10, headers=STAFF) as http:
         await asyncio.to_thread(own_postgres.stop)
         await wait_until(lambda: _not_ready(http), within=20, what="503 while PostgreSQL is down")
         await asyncio.to_thread(own_postgres.start)
@@ -264,7 +265,7 @@ async def test_the_shared_clock_follows_after_a_postgres_restart(
 ) -> None:
     proc = pg_world.process(RELAY, "calls", "calls", FRONTDESK_CLOCK="simulated")
     proc.start()
-    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=10, headers=STAFF) as http:
         await wait_until(lambda: _is_ready(http), within=30, what="ready")
         await _restart(own_postgres)
         moved = await _move_clock(own_postgres.dsn(), timedelta(days=2))
@@ -303,7 +304,7 @@ async def test_requests_get_503_with_retry_after_while_postgres_is_down(
 ) -> None:
     intake = pg_world.process(INTAKE, "intake", "intake")
     intake.start()
-    async with httpx.AsyncClient(base_url=intake.url, timeout=15) as http:
+    async with httpx.AsyncClient(base_url=intake.url, timeout=15, headers=STAFF) as http:
         await asyncio.to_thread(own_postgres.stop)
         for _ in range(3):  # the pool's connections die one by one: every request is a 503
             for answer in (await http.post("/clients", json=_client()),
@@ -349,7 +350,7 @@ async def _comes_up_late(
     billing: ServiceProcess, pg: LocalPostgres, broker: LocalKafka, prefix: str
 ) -> None:
     billing.start(wait_started=False)
-    async with httpx.AsyncClient(base_url=billing.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=billing.url, timeout=10, headers=STAFF) as http:
         await asyncio.sleep(3)
         state = await _ready(http)
         assert state["status"] == 503, state

@@ -28,6 +28,7 @@ from libs.platform.store import DEFAULT_MAX_EVENT_BYTES, EventStore, EventTooLar
 from services.intake.app import create_app as create_intake_app
 from tests.conftest import World
 from tests.support.builders import book_revised, registered
+from tests.support.credentials import STAFF
 from tests.support.pipeline import metric_value, wait_until
 from tests.support.stack import event_store, events_on_topic, outbox_relay, topic_events
 
@@ -83,7 +84,9 @@ async def test_intake_refuses_the_findings_book_before_reading_it() -> None:
     app = create_intake_app(settings)  # never started: the refusal needs no database
     book = oversized_book(new_id())
     transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://intake", headers=STAFF
+    ) as http:
         refused = await http.put(f"/clients/{book.client_id}/book", content=encode(book))
     assert refused.status_code == 413
     assert refused.json()["detail"].startswith("request body too large")
@@ -110,7 +113,7 @@ async def test_intake_parks_an_oversized_event_and_keeps_publishing_other_client
     schema = world.schema("intake")
     stuck = oversized_book(new_id())
     await stuck_in_outbox(db, schema, stuck)
-    async with httpx.AsyncClient(base_url=intake.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=intake.url, timeout=30, headers=STAFF) as http:
         created = [(await http.post("/clients", json=FORM)).json()["client_id"] for _ in range(2)]
     ids = {UUID(c) for c in created}
     await events_on_topic(world, "intake", lambda e: e.client_id in ids, 2, what="registrations")

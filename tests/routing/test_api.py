@@ -37,6 +37,7 @@ from tests.routing.conftest import (
     timer_rounds,
     timers_ran,
 )
+from tests.support.credentials import STAFF
 from tests.support.pipeline import metric_value, wait_until
 from tests.support.stack import Stack
 
@@ -221,7 +222,7 @@ async def _ack_url(stack: Stack, escalation_id: UUID) -> str | None:
 
 def plain_metric(base_url: str, name: str) -> float:
     """The value of a metric without labels on a running service."""
-    lines = httpx.get(f"{base_url}/metrics", timeout=5).text.splitlines()
+    lines = httpx.get(f"{base_url}/metrics", headers=STAFF, timeout=5).text.splitlines()
     return sum(float(line.split()[1]) for line in lines if line.startswith(name + " "))
 
 

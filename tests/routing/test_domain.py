@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from libs.errors import Conflict, NotFound, Rejected
+from libs.errors import Conflict, Forbidden, NotFound, Rejected
 from libs.events import (
     Actor,
     CallReceived,
@@ -25,6 +25,8 @@ from libs.events import (
     UrgencyRule,
     WeeklySchedule,
 )
+from libs.events.envelope import SYSTEM
+from libs.events.routing import OperatorPresenceChanged
 from libs.events.values import Language
 from services.routing.domain.chain import Book, Chain, chain_for
 from services.routing.domain.escalation import (
@@ -35,8 +37,10 @@ from services.routing.domain.escalation import (
     decide,
     fold,
 )
+from services.routing.domain.operators import SetPresence
+from services.routing.domain.operators import decide as roster_decide
 from services.routing.domain.roster import Operator
-from services.routing.domain.route import RouteCall, reason, route
+from services.routing.domain.route import RouteCall, reason, route, routed_at_all
 
 CLIENT = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 CALL = UUID("01890a5d-ac96-774b-bcce-b302099a8058")
@@ -269,3 +273,29 @@ def test_without_a_matching_rule_or_contacts_the_escalation_is_exhausted_at_once
         [event] = when([REQUEST], StartChain(at=T0, chain=chain))
         assert isinstance(event, EscalationExhausted)
         assert event.attempts == 0
+
+
+def test_a_call_staff_imported_from_history_is_not_routed() -> None:
+    assert routed_at_all(received(TUESDAY_10))
+    assert not routed_at_all(received(TUESDAY_10, imported=True))
+
+
+def presence_by(actor: Actor, operator_id: str = "anna") -> list[Event]:
+    """Anna (offline) logs in, as `actor` asks."""
+    anna = operator("anna", "nl", presence="offline")
+    command = SetPresence(operator_id=operator_id, at=TUESDAY_10, presence="available", actor=actor)
+    return roster_decide(command, anna if operator_id == "anna" else None)
+
+
+def test_an_operator_sets_only_their_own_presence_staff_and_routing_anyones() -> None:
+    for actor in (Actor(kind="operator", id="anna"), Actor(kind="staff", id="eva"), SYSTEM):
+        [changed] = presence_by(actor)
+        assert isinstance(changed, OperatorPresenceChanged)
+        assert (changed.presence, changed.actor) == ("available", actor)
+    for actor in (Actor(kind="operator", id="bernd"), Actor(kind="operator"), Actor(kind="client")):
+        with pytest.raises(Forbidden):
+            presence_by(actor)
+    with pytest.raises(Forbidden):  # refused before the roster is looked at: nothing leaks
+        presence_by(Actor(kind="operator", id="anna"), operator_id="nobody")
+    with pytest.raises(NotFound):
+        presence_by(Actor(kind="staff", id="eva"), operator_id="nobody")

@@ -12,6 +12,7 @@ import pytest
 from libs.events.routing import Presence
 from libs.events.values import Language
 from tests.routing.conftest import put_operator, receive, routing_of, seed_client
+from tests.support.credentials import STAFF
 from tests.support.pipeline import metric_value, wait_until
 from tests.support.stack import Stack
 
@@ -67,7 +68,7 @@ async def test_the_operators_gauge_follows_the_roster_and_is_right_after_a_resta
 def roster_gauge(url: str) -> dict[tuple[str, str], float]:
     """The operators gauge of a running routing process, by (language, presence)."""
     found = {}
-    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+    for line in httpx.get(f"{url}/metrics", headers=STAFF, timeout=5).text.splitlines():
         if match := _GAUGE_LINE.match(line):
             found[(match[1], match[2])] = float(match[3])
     return found

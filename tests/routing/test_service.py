@@ -207,6 +207,22 @@ async def test_whoever_answers_is_busy_and_the_operator_routing_held_is_freed(
     assert (await operator_row(store, held))["presence"] == "available"
 
 
+async def test_a_call_staff_imported_is_not_routed_and_takes_no_operator(
+    store: RolledBackStore,
+) -> None:
+    client_id = await client(store, "nl")
+    await available(store, "op-dirk", "nl")
+    imported = call_received(client_id, T0 - timedelta(days=30), imported=True)
+    await react(store, imported, T0)
+    assert await stream(store, read_model.route_stream(imported.call_id)) == []
+    assert await read_model.get_route(store.conn, store.schema, imported.call_id) is None
+    dirk = await operator_row(store, "op-dirk")
+    assert (dirk["presence"], dirk["current_call_id"]) == ("available", None)
+    live = call_received(client_id, T0)
+    await react(store, live, T0)
+    assert (await routed(store, live)).operator_id == "op-dirk", "the live call still is"
+
+
 # The roster commands -------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from libs.events.envelope import new_id
 from libs.platform.db import migrate
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
 from tests.support.builders import call_received
+from tests.support.credentials import STAFF
 from tests.support.processes import ServiceProcess
 
 if TYPE_CHECKING:
@@ -71,7 +72,9 @@ async def count_seen(pool: asyncpg.Pool, schema: str) -> int:
 def metric_value(base_url: str, name: str, **labels: str) -> float:
     """Sum of a metric's samples on a running service whose labels include `labels`."""
     total = 0.0
-    for line in httpx.get(f"{base_url}/metrics", timeout=5).text.splitlines():
+    page = httpx.get(f"{base_url}/metrics", timeout=5, headers=STAFF)
+    assert page.status_code == 200, page.text
+    for line in page.text.splitlines():
         if not line.startswith(name + "{"):
             continue
         label_text, value = line[len(name) + 1 :].rsplit("} ", 1)

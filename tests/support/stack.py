@@ -10,6 +10,7 @@ exactly as in production.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from libs.platform.relay import OutboxRelay
 from libs.platform.replay import read_log
 from libs.platform.settings import Settings
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
+from tests.support.credentials import STAFF, STAFF_KEY_ENV
 from tests.support.pipeline import wait_until
 from tests.support.processes import ServiceProcess
 
@@ -69,6 +71,7 @@ class World:
         values = {
             k.removeprefix("FRONTDESK_").lower(): v for k, v in self.env(service, schema).items()
         }
+        values["auth_staff_keys_sha256"] = json.loads(values["auth_staff_keys_sha256"])
         values["DATABASE_URL"] = values.pop("database_url")
         values["KAFKA_BOOTSTRAP_SERVERS"] = values.pop("kafka_bootstrap_servers")
         return Settings.model_validate({**values, **env})
@@ -90,6 +93,7 @@ class World:
             "KAFKA_BOOTSTRAP_SERVERS": self.infra.bootstrap,
             "FRONTDESK_RELAY_POLL_SECONDS": "0.2",
             "FRONTDESK_CONSUMER_RETRY_BASE_SECONDS": "0.05",
+            **STAFF_KEY_ENV,
         }
 
     def stop(self) -> None:
@@ -157,7 +161,9 @@ class Stack:
         self.process.env = {**old.env, "FRONTDESK_DB_SCHEMA": self.world.schema(schema_name)}
         self.process.start()
         await self.http.aclose()
-        self.http = httpx.AsyncClient(base_url=self.process.url, timeout=self.http.timeout)
+        self.http = httpx.AsyncClient(
+            base_url=self.process.url, timeout=self.http.timeout, headers=STAFF
+        )
 
 
 async def event_store(pool: asyncpg.Pool, world: World, service: Service) -> EventStore:
@@ -217,7 +223,7 @@ async def running_stack(
         cleanup.callback(world.stop)
         process = world.process(app, service, service, **(env or {}))
         await asyncio.to_thread(process.start)
-        http = httpx.AsyncClient(base_url=process.url, timeout=http_timeout)
+        http = httpx.AsyncClient(base_url=process.url, timeout=http_timeout, headers=STAFF)
         found = kind(world, pool, stores, process, http, **extra)
         cleanup.push_async_callback(lambda: found.http.aclose())
         yield found
@@ -285,12 +291,13 @@ async def get_when(
     within: float = 30,
     what: str,
     params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Any:
     """The JSON of GET `path` once it answers 200 with a body that `holds` is true of."""
     found: list[Any] = [None]
 
     async def answered() -> bool:
-        response = await http.get(path, params=params)
+        response = await http.get(path, params=params, headers=headers)
         found[0] = response.json() if response.status_code == 200 else None
         return found[0] is not None and holds(found[0])
 

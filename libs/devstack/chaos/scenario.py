@@ -92,7 +92,7 @@ async def run_chaos(
     home = fresh_home(options.home)
     plan = make_plan(options)
     stack = Stack(stack_options(options, home, plan))
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, headers=stack.staff_headers) as http:
         ctx = Context(options, stack, Driver(http), Driver(http, patience=3), plan)
         run = ChaosRun(options, home, ctx, Faults(stack))
         if progress is not None:

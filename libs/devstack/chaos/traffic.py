@@ -141,7 +141,7 @@ async def _step(ctx: Context, traffic: Traffic, call_id: UUID, step: Step) -> bo
 def steps(call: CallPlan) -> list[Step]:
     """The operator's actions on an accepted call, in order."""
     found = [
-        Step("answer", {"operator_id": call.operator, "language": call.client.language},
+        Step("answer", {"language": call.client.language},
              lambda c: c["stage"] != "ringing"),
         Step("notes", _note(call), lambda c: c["notes_count"] >= 1),
     ]  # fmt: skip

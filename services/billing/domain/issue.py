@@ -1,4 +1,7 @@
-"""Commands turned into billing events: invoices, credit notes, top-ups and payments."""
+"""Commands turned into billing events: invoices, credit notes, top-ups and payments.
+
+Each event carries the actor given: whoever called for it (staff, through the API).
+"""
 
 from __future__ import annotations
 
@@ -23,8 +26,6 @@ from services.billing.domain.ledger import ClientFacts
 from services.billing.domain.plans import terms_on, timeline
 from services.billing.domain.wallet import balance
 
-STAFF = Actor(kind="staff")
-
 
 def document_number(prefix: str, year: int, sequence: int) -> str:
     """A gap-free per-year number: "2026-000123", or "CN-2026-000004" with a prefix."""
@@ -38,11 +39,11 @@ def year_of(instant: datetime) -> int:
 
 def invoice_issued(
     client_id: UUID, draft: Draft, *, invoice_id: UUID, number: str, at: datetime,
-    computed_from: Sequence[LogPosition],
+    computed_from: Sequence[LogPosition], actor: Actor,
 ) -> InvoiceIssued:  # fmt: skip
     """The invoice event for a draft, frozen with what it is for and what it was computed from."""
     return InvoiceIssued(
-        client_id=client_id, occurred_at=at, actor=STAFF, invoice_id=invoice_id,
+        client_id=client_id, occurred_at=at, actor=actor, invoice_id=invoice_id,
         invoice_number=number, purpose=draft.purpose, period=draft.period, lines=draft.lines,
         subtotal_cents=draft.subtotal_cents, vat_rate_percent=draft.vat_rate_percent,
         vat_cents=draft.vat_cents, total_cents=draft.total_cents,
@@ -51,12 +52,13 @@ def invoice_issued(
 
 
 def credit_note_issued(
-    client_id: UUID, draft: Draft, *, credit_note_id: UUID, number: str, at: datetime
-) -> CreditNoteIssued:
+    client_id: UUID, draft: Draft, *, credit_note_id: UUID, number: str, at: datetime,
+    actor: Actor,
+) -> CreditNoteIssued:  # fmt: skip
     """The credit note event for a draft against its original invoice."""
     assert draft.original_invoice_id is not None
     return CreditNoteIssued(
-        client_id=client_id, occurred_at=at, actor=STAFF, credit_note_id=credit_note_id,
+        client_id=client_id, occurred_at=at, actor=actor, credit_note_id=credit_note_id,
         credit_note_number=number, original_invoice_id=draft.original_invoice_id,
         period=draft.period, lines=draft.lines, subtotal_cents=draft.subtotal_cents,
         vat_rate_percent=draft.vat_rate_percent, vat_cents=draft.vat_cents,
@@ -73,7 +75,9 @@ class TopUp:
     invoice: Draft
 
 
-def top_up(client: ClientFacts, amount_cents: int, *, top_up_id: UUID, at: datetime) -> TopUp:
+def top_up(
+    client: ClientFacts, amount_cents: int, *, top_up_id: UUID, at: datetime, actor: Actor
+) -> TopUp:
     """Buy credit: allowed for a registered client on a punch card now or from a later day."""
     if client.registration is None:
         raise NotFound(f"no client {client.client_id}")
@@ -85,7 +89,7 @@ def top_up(client: ClientFacts, amount_cents: int, *, top_up_id: UUID, at: datet
     if not any(t is not None and isinstance(t.plan, PunchCardPlan) for t in relevant):
         raise Conflict(f"client {client.client_id} is not on a punch card, now or later")
     event = PunchCardToppedUp(
-        client_id=client.client_id, occurred_at=at, actor=STAFF, top_up_id=top_up_id,
+        client_id=client.client_id, occurred_at=at, actor=actor, top_up_id=top_up_id,
         amount_cents=amount_cents, balance_cents=balance(client) + amount_cents,
     )  # fmt: skip
     return TopUp(event, top_up_draft(client, amount_cents, period_of(at), event.event_id))
@@ -105,7 +109,7 @@ def outstanding(client: ClientFacts, invoice_id: UUID) -> int:
 
 def record_payment(
     client: ClientFacts, invoice_id: UUID, amount_cents: int, *, payment_id: UUID,
-    paid_at: datetime, reference: str, at: datetime,
+    paid_at: datetime, reference: str, at: datetime, actor: Actor,
 ) -> PaymentRecorded:  # fmt: skip
     """A payment against an invoice, refused when it is more than what is outstanding."""
     if paid_at > at:
@@ -116,6 +120,6 @@ def record_payment(
     if amount_cents > left:
         raise Conflict(f"{amount_cents} cents is more than the {left} cents outstanding")
     return PaymentRecorded(
-        client_id=client.client_id, occurred_at=at, actor=STAFF, payment_id=payment_id,
+        client_id=client.client_id, occurred_at=at, actor=actor, payment_id=payment_id,
         invoice_id=invoice_id, amount_cents=amount_cents, paid_at=paid_at, reference=reference,
     )  # fmt: skip

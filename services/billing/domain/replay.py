@@ -20,7 +20,7 @@ from services.billing.domain.charges import is_top_up
 from services.billing.domain.compare import Difference, compare
 from services.billing.domain.decisions import CallDecision
 from services.billing.domain.documents import PeriodRun, run_period
-from services.billing.domain.ledger import client_facts
+from services.billing.domain.ledger import BILLING_INPUTS, client_facts
 
 Basis = Literal["as_of", "invoice_positions", "whole_log"]
 
@@ -101,12 +101,21 @@ def _place(record: LoggedEvent) -> tuple[int, int]:
     return (record.partition, record.offset)
 
 
+def folded(event: Event) -> bool:
+    """Whether billing's fold takes the event in (the log holds others of the client too)."""
+    return event.type in BILLING_INPUTS
+
+
 def rebuild(
     records: Sequence[LoggedEvent], client_id: UUID, period: str, billing_topic: str,
     as_of: datetime | None = None,
 ) -> Replay:  # fmt: skip
-    """Recompute the client's month from logged events; side effects are the caller's to skip."""
-    mine = [r for r in records if r.event.client_id == client_id]
+    """Recompute the client's month from logged events; side effects are the caller's to skip.
+
+    Only the events billing folds count: others keyed by the client on the same topics (API
+    keys issued for it, its settings) change no invoice and are not "events used".
+    """
+    mine = [r for r in records if r.event.client_id == client_id and folded(r.event)]
     issued = issued_invoice([r for r in mine if r.topic == billing_topic], period)
     events, basis = evidence(mine, billing_topic, issued, as_of)
     run = run_period(client_facts(events, client_id), period)

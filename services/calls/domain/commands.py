@@ -33,11 +33,16 @@ class Line:
 
 @dataclass(frozen=True, kw_only=True)
 class CallCommand:
-    """Base of every command: the call it is about, when it is given and by whom."""
+    """Base of every command: the call it is about, when it is given and by whom.
+
+    `tenant` is the one client whose calls the caller may reach (a client-bound API key);
+    None for a caller that reaches every client's calls (staff, operators, telephony).
+    """
 
     call_id: UUID
     at: datetime
     actor: Actor | None = None
+    tenant: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +50,8 @@ class ReceiveCall(CallCommand):
     """Telephony reports a call to a reserved number; `line` is filled in from the directory.
 
     `imported` marks a call staff import from elsewhere: it may lie further back than
-    `max_backdate` (the service's setting), but never before its number was the client's.
+    `max_backdate` (the service's setting), but never before its number was the client's. Only
+    an actor of kind staff may import.
     """
 
     dialled_number: str

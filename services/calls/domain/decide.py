@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
-from libs.errors import Conflict, Rejected
+from libs.errors import Conflict, Forbidden, Rejected
 from libs.events.calls import (
     CallAnswered,
     CallBillabilityRestored,
@@ -64,12 +65,28 @@ def decide(command: Command, state: Call | None) -> list[Event]:
             return restore_billability(command, call)
 
 
+def reachable(client_id: UUID, tenant: UUID | None) -> bool:
+    """Whether a caller bound to `tenant` (None: to no one client) may reach a client's calls.
+
+    The read model's queries filter by the same rule: `($n::uuid IS NULL OR client_id = $n)`.
+    """
+    return tenant is None or tenant == client_id
+
+
+def may_import(actor: Actor | None) -> bool:
+    """Only staff import calls from elsewhere (an import escapes the backdating window)."""
+    return actor is not None and actor.kind == "staff"
+
+
 def receive(command: ReceiveCall, state: Call | None) -> list[Event]:
     """Record a new call with its screen-pop facts; the same call reported again adds nothing."""
+    if command.imported and not may_import(command.actor):
+        raise Forbidden("only staff may import calls")
     if state is not None:
+        _existing(command, state)
         return []
     line = command.line
-    if line is None:
+    if line is None or not reachable(line.client_id, command.tenant):
         raise NumberNotHeld(f"no client holds {command.dialled_number}")
     if line.status == "offboarded":
         raise NumberNotHeld(f"the client that held {command.dialled_number} has left")
@@ -237,7 +254,8 @@ def restore_billability(command: RestoreBillability, call: Call) -> list[Event]:
 
 
 def _existing(command: CallCommand, state: Call | None) -> Call:
-    if state is None:
+    """The call, if it exists and is the caller's to reach; else the same CallNotFound."""
+    if state is None or not reachable(state.client_id, command.tenant):
         raise CallNotFound(f"no call {command.call_id}")
     return state
 

@@ -19,7 +19,7 @@ from libs.events import (
     UrgencyRule,
     new_id,
 )
-from libs.events.intake import AfterHours
+from libs.events.intake import AfterHours, ApiKeyRole
 
 STAFF = Actor(kind="staff")
 
@@ -117,3 +117,20 @@ class ChangeOfficeHours(Command):
     """Replace the client's office hours."""
 
     office_hours: OfficeHours
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueApiKey(Command):
+    """Issue an API key for a machine client of the client; only the secret's digest is kept."""
+
+    key_id: UUID
+    role: ApiKeyRole
+    name: str
+    secret_sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevokeApiKey(Command):
+    """Revoke one of the client's API keys: from then on every service refuses it."""
+
+    key_id: UUID

@@ -10,6 +10,8 @@ from zoneinfo import available_timezones
 
 from libs.errors import Conflict, NotFound, Rejected
 from libs.events import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     ClientActivated,
     ClientOffboarded,
     ClientRegistered,
@@ -34,10 +36,12 @@ from services.intake.domain.commands import (
     ChangeOfficeHours,
     ChangePlan,
     Command,
+    IssueApiKey,
     OffboardClient,
     RegisterClient,
     ReleaseNumber,
     ReviseBook,
+    RevokeApiKey,
 )
 from services.intake.domain.phone import normalise_number
 from services.intake.domain.rules import plan_in_force
@@ -103,7 +107,7 @@ def _readable(exc: ValueError) -> str:
 
 
 def _existing(command: Command, state: State) -> ClientState:
-    if state.client is None:
+    if state.client is None or state.client.client_id != command.client_id:
         raise NotFound(f"no client {command.client_id}")
     return state.client
 
@@ -266,6 +270,31 @@ def _change_office_hours(command: ChangeOfficeHours, state: State) -> list[Event
     return [_event(OfficeHoursChanged, command, office_hours=command.office_hours)]
 
 
+def _issue_key(command: IssueApiKey, state: State) -> list[Event]:
+    _changeable(command, state)
+    if command.key_id in state.keys:
+        raise Conflict(f"API key {command.key_id} was issued already")
+    return [
+        _event(
+            ApiKeyIssued,
+            command,
+            key_id=command.key_id,
+            role=command.role,
+            name=command.name,
+            secret_sha256=command.secret_sha256,
+        )
+    ]
+
+
+def _revoke_key(command: RevokeApiKey, state: State) -> list[Event]:
+    key = state.keys.get(command.key_id)
+    if key is None or key.client_id != command.client_id:
+        raise NotFound(f"no API key {command.key_id}")
+    if key.revoked:
+        raise Conflict(f"API key {command.key_id} was revoked already")
+    return [_event(ApiKeyRevoked, command, key_id=command.key_id)]
+
+
 _DECIDERS: dict[type[Command], Callable[[Any, State], list[Event]]] = {
     RegisterClient: _register,
     ActivateClient: _activate,
@@ -276,4 +305,6 @@ _DECIDERS: dict[type[Command], Callable[[Any, State], list[Event]]] = {
     ChangePlan: _change_plan,
     ChangeNotification: _change_notification,
     ChangeOfficeHours: _change_office_hours,
+    IssueApiKey: _issue_key,
+    RevokeApiKey: _revoke_key,
 }

@@ -10,6 +10,8 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from libs.events import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     ClientActivated,
     ClientOffboarded,
     ClientRegistered,
@@ -66,11 +68,21 @@ class ClientState:
 
 
 @dataclass(frozen=True)
+class KeyState:
+    """An API key as far as decisions care: whose it is and whether it was revoked."""
+
+    key_id: UUID
+    client_id: UUID
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
 class State:
-    """What a decision may look at: the client, and who holds each number seen."""
+    """What a decision may look at: the client, who holds each number seen, the keys seen."""
 
     client: ClientState | None = None
     holders: Mapping[str, UUID] = field(default_factory=dict)
+    keys: Mapping[UUID, KeyState] = field(default_factory=dict)
 
     def numbers_of(self, client_id: UUID) -> tuple[str, ...]:
         """The numbers the client holds, sorted."""
@@ -91,9 +103,19 @@ def evolve(state: State, event: Event) -> State:
         return replace(state, holders={**state.holders, event.number: event.client_id})
     if isinstance(event, NumberReleased):
         return replace(state, holders={n: c for n, c in state.holders.items() if n != event.number})
+    if isinstance(event, ApiKeyIssued | ApiKeyRevoked):
+        return replace(state, keys={**state.keys, event.key_id: _key(state, event)})
     if state.client is not None and state.client.client_id != event.client_id:
         return state
     return replace(state, client=evolve_client(state.client, event))
+
+
+def _key(state: State, event: ApiKeyIssued | ApiKeyRevoked) -> KeyState:
+    if isinstance(event, ApiKeyIssued):
+        return KeyState(event.key_id, event.client_id)
+    return replace(
+        state.keys.get(event.key_id, KeyState(event.key_id, event.client_id)), revoked=True
+    )
 
 
 def evolve_client(client: ClientState | None, event: Event) -> ClientState | None:

@@ -37,9 +37,17 @@ def gets_digests(client: Client) -> bool:
 GETS_DIGESTS_SQL = "mode = 'daily_digest' AND active"
 
 
+def announced(call: Call | None) -> bool:
+    """Whether notify tells anyone about the call: not when staff imported it from history."""
+    return call is None or not call.imported
+
+
+ANNOUNCED_SQL = "NOT imported"
+
+
 def unreported(call: Call) -> bool:
-    """A note or voicemail was recorded that no notification has carried yet."""
-    return call.needs_report
+    """A note or voicemail of an announced call was recorded that no notification carried yet."""
+    return call.needs_report and announced(call)
 
 
 REPORTED_SQL = (
@@ -49,7 +57,7 @@ REPORTED_SQL = (
 )
 """`Call.reported`: the messages a notification carried that did not fail (a failed one
 leaves its calls to the next notification)."""
-UNREPORTED_SQL = "messages > {reported}"
+UNREPORTED_SQL = "(messages > {reported} AND " + ANNOUNCED_SQL + ")"
 
 
 def recent(now: datetime) -> Window:

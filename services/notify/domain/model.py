@@ -111,6 +111,8 @@ class Call:
     messages: int = 0
     reported: int = 0
     deliver_after: datetime | None = None
+    imported: bool = False
+    """Staff imported the call from history: its messages are on record, never announced."""
 
     @property
     def needs_report(self) -> bool:
@@ -138,7 +140,20 @@ def call_received(event: CallReceived) -> Call:
         office_open=event.office_open,
         caller_number=event.caller_number,
         correlation_id=event.correlation_id,
+        imported=event.imported,
     )
+
+
+def received(known: Call | None, event: CallReceived) -> Call | None:
+    """The call to keep once its CallReceived arrives; None when what is kept stays as it is.
+
+    A call first seen through a message keeps that message and learns whether it was imported.
+    """
+    if known is None:
+        return call_received(event)
+    if event.imported and not known.imported:
+        return replace(known, imported=True)
+    return None
 
 
 def evolve_call(call: Call | None, event: Event, hours: OfficeHours) -> Call:

@@ -31,6 +31,7 @@ from libs.events.routing import EscalationDispatched
 from libs.events.values import E164_PATTERN, Language, OfficeHours, is_email
 from libs.office_hours import DEFAULT_ZONE
 from services.notify.domain.filters import (
+    announced,
     catch_up_due,
     gets_digests,
     in_digest,
@@ -225,8 +226,9 @@ def escalation(
     call: Call | None,
     ack_url: str | None,
 ) -> Notification | None:
-    """The message of one escalation attempt over SMS, chat or e-mail (not a transfer)."""
-    if dispatch.channel == "transfer":
+    """The message of one escalation attempt over SMS, chat or e-mail (not a transfer, and
+    none for a call staff imported)."""
+    if dispatch.channel == "transfer" or not announced(call):
         return None
     key = (
         f"escalation:{dispatch.escalation_id}:{dispatch.attempt}:"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from libs.errors import NotFound
+from libs.errors import Forbidden, NotFound
 from libs.events.envelope import SYSTEM, Actor, Event
 from libs.events.routing import OperatorDetailsChanged, OperatorRegistered, Presence
 from libs.events.values import Language
@@ -66,6 +66,10 @@ def decide(command: RosterCommand, state: Operator | None) -> list[Event]:
         case PutOperator():
             return put(command, state)
         case SetPresence():
+            if not may_set_presence(command.actor, command.operator_id):
+                raise Forbidden(
+                    f"an operator sets only their own presence, not {command.operator_id}'s"
+                )
             operator = known(state, command.operator_id)
             return [*changed(operator, command.presence, at=command.at, actor=command.actor)]
         case TakeCall():
@@ -84,6 +88,13 @@ def put(command: PutOperator, state: Operator | None) -> list[Event]:
     if (state.name, state.languages) == (command.name, frozenset(languages)):
         return []
     return [OperatorDetailsChanged(**fields, name=command.name, languages=languages)]
+
+
+def may_set_presence(actor: Actor, operator_id: str) -> bool:
+    """Operators set their own presence only; staff (and routing itself) anyone's."""
+    if actor.kind == "operator":
+        return actor.id == operator_id
+    return actor.kind in ("staff", "system")
 
 
 def known(state: Operator | None, operator_id: str) -> Operator:

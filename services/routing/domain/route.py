@@ -35,6 +35,11 @@ class RouteCall:
     operators: tuple[Operator, ...]
 
 
+def routed_at_all(call: CallReceived) -> bool:
+    """Whether routing routes the call: a live one, not one staff imported from history."""
+    return not call.imported
+
+
 def route(command: RouteCall) -> list[CallRouted]:
     """The CallRouted for a call: voicemail when closed or nobody fits, else an operator."""
     call = command.call
