@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from libs.devstack.dashboards import DASHBOARDS
-from libs.devstack.demo import Demo, seed_demo
+from libs.devstack.demo import Demo, demo_operators, seed_demo
 from libs.devstack.grafana import stale, write
 from libs.devstack.kafka import LocalKafka
 from libs.devstack.keycloak import CLIENT, REALM, TENANT_CLAIM, LocalKeycloak
@@ -61,7 +61,12 @@ async def _run_stack(stack: Stack, *, check: bool) -> None:
     try:
         with console.status("starting PostgreSQL, Kafka, Keycloak and the services..."):
             await stack.start()
-            demo = await seed_demo(stack.url("intake"), stack.url("calls"), stack.staff_headers)
+            demo = await seed_demo(
+                stack.url("intake"),
+                stack.url("calls"),
+                stack.staff_headers,
+                routing_url=stack.url("routing"),
+            )
             if stack.keycloak is not None:
                 async with stack.keycloak.admin() as admin:  # client-a logs in as the demo client
                     await admin.set_attribute(REALM, "client-a", TENANT_CLAIM, demo.client_id)
@@ -123,6 +128,13 @@ def _print_login(stack: Stack, keycloak: LocalKeycloak) -> None:
         "-d username=operator-1 -d password=operator-demo | jq -r .access_token)"
     )
     say(f'  curl -H "Authorization: Bearer $TOKEN" {stack.url("calls")}/whoami')
+    operator_1 = demo_operators()[0][0]
+    say("operator-1 goes on duty (routing then puts calls through to them):")
+    say(
+        f"  curl -X PUT {stack.url('routing')}/operators/{operator_1}/presence "
+        "-H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' "
+        '-d \'{"presence": "available"}\''
+    )
 
 
 async def _wait_for_signal() -> None:

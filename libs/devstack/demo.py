@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from libs.devstack.keycloak import REALM_FILE
 
 DEMO_NUMBER = "+31851234567"
 DEMO_CLIENT: dict[str, Any] = {
@@ -28,6 +31,16 @@ DEMO_BOOK: dict[str, Any] = {
 }
 
 
+def demo_operators() -> list[tuple[str, str]]:
+    """(subject, name) of the development realm's operators: the roster ids they sign in as."""
+    users = json.loads(REALM_FILE.read_text())["users"]
+    return [
+        (user["id"], f"{user['firstName']} {user['lastName']}")
+        for user in users
+        if "operator" in user.get("realmRoles", [])
+    ]
+
+
 @dataclass(frozen=True)
 class Demo:
     """The demo client and how to call it."""
@@ -38,12 +51,24 @@ class Demo:
 
 
 async def seed_demo(
-    intake_url: str, calls_url: str, headers: Mapping[str, str], *, within: float = 60
+    intake_url: str,
+    calls_url: str,
+    headers: Mapping[str, str],
+    *,
+    routing_url: str | None = None,
+    within: float = 60,
 ) -> Demo:
     """Register the demo client once (kept across restarts) and wait until calls knows it.
 
-    `headers` carry a staff credential.
+    With `routing_url`, the development realm's operators are put on routing's roster (Dutch
+    and English), so an operator who signs in can go on duty. `headers` carry a staff
+    credential.
     """
+    if routing_url is not None:
+        async with httpx.AsyncClient(base_url=routing_url, timeout=10, headers=headers) as routing:
+            for subject, name in demo_operators():
+                roster = {"name": name, "languages": ["nl", "en"]}
+                (await routing.put(f"/operators/{subject}", json=roster)).raise_for_status()
     async with httpx.AsyncClient(base_url=intake_url, timeout=10, headers=headers) as intake:
         known = await intake.get(f"/numbers/{DEMO_NUMBER}")
         if known.status_code == 200:

@@ -28,6 +28,7 @@ from services.calls.commands import Outcome, execute
 from services.calls.domain.commands import Command, ReceiveCall
 from services.calls.domain.model import stream_id
 from services.calls.settings import CallsSettings
+from tests.support.access import STAFF
 from tests.support.builders import (
     book_revised,
     fresh_number,
@@ -37,21 +38,6 @@ from tests.support.builders import (
 )
 
 MONDAY_10 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # 10:00 in Amsterdam, office open
-STAFF = Principal(subject="staff-eva", name="Eva", role="staff", client_id=None, via="token")
-OPERATOR = Principal(subject="op-anna", name="Anna", role="operator", client_id=None, via="token")
-ANONYMOUS = Principal(subject="", name="anonymous", role=None, client_id=None, via="anonymous")
-
-
-def client_user(client_id: UUID) -> Principal:
-    """A user of the client (role client, bound to it)."""
-    return Principal(subject=f"user-{client_id}", name="Kim", role="client", client_id=client_id,
-                     via="token")  # fmt: skip
-
-
-def operator_key(client_id: UUID) -> Principal:
-    """An API key of role operator issued for one client: bound to that client."""
-    return Principal(subject=f"api-key:{new_id()}", name="crm", role="operator",
-                     client_id=client_id, via="api_key")  # fmt: skip
 
 
 @dataclass

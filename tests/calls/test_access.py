@@ -7,32 +7,32 @@ table the answers are held to is tests/security/access.csv, the committed contra
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 
-from libs.events import ApiKeyIssued, ApiKeyRevoked, CallReceived, new_id
-from libs.platform.api_keys import new_key
+from libs.events import ApiKeyRevoked, CallReceived, new_id
 from libs.platform.auth import Principal
 from services.calls import api, read_model
-from tests.calls.inprocess import (
-    ANONYMOUS,
+from tests.calls.inprocess import Acting, Calls
+from tests.support.access import (
+    CALLERS,
     OPERATOR,
     STAFF,
-    Acting,
-    Calls,
+    Row,
     client_user,
+    fits,
+    issued_key,
     operator_key,
+    routes,
+    rows,
+    stand_ins,
 )
 
 pytestmark = [pytest.mark.infra]
-ACCESS = Path(__file__).parents[1] / "security" / "access.csv"
-CALLERS = ("anonymous", "operator", "client_a", "client_b", "staff", "api_key")
 BOB = Principal(subject="op-bob", name="Bob", role="operator", client_id=None, via="token")
 NOTE = {"caller_name": "Jan de Vries", "message": "Boiler leaks, please call back"}
 BODIES: dict[str, dict[str, Any]] = {
@@ -61,20 +61,15 @@ async def held(calls: Calls) -> Held:
     return Held(call.client_id, number, call.call_id)
 
 
-def table() -> list[dict[str, str]]:
+def table() -> list[Row]:
     """The rows of the access table for calls' own routes (Twilio's are signed, not signed-in)."""
-    lines = [line for line in ACCESS.read_text().splitlines() if not line.startswith("#")]
-    rows = list(csv.DictReader(lines))
-    return [r for r in rows if r["service"] == "calls" and "/twilio/" not in r["path"]]
+    return [r for r in rows("calls", ops=False) if "/twilio/" not in r.path]
 
 
 def callers(a: Held, b: Held) -> dict[str, Principal]:
     """The callers of the table; the API key is client A's, of role client."""
     key = Principal(f"api-key:{new_id()}", "crm", "client", a.client_id, "api_key")
-    return {
-        "anonymous": ANONYMOUS, "operator": OPERATOR, "client_a": client_user(a.client_id),
-        "client_b": client_user(b.client_id), "staff": STAFF, "api_key": key,
-    }  # fmt: skip
+    return {**stand_ins(a.client_id, b.client_id), "api_key": key}
 
 
 async def request(http: httpx.AsyncClient, method: str, path: str, a: Held) -> httpx.Response:
@@ -87,8 +82,7 @@ async def request(http: httpx.AsyncClient, method: str, path: str, a: Held) -> h
 
 
 def test_the_table_names_every_route_of_calls() -> None:
-    routes = {(m, r.path) for r in api.router.routes for m in r.methods}  # type: ignore[attr-defined]
-    assert {(row["method"], row["path"]) for row in table()} == routes
+    assert {row.route for row in table()} == routes(api.router)
 
 
 @pytest.mark.parametrize("who", CALLERS)
@@ -99,13 +93,10 @@ async def test_each_caller_gets_what_the_access_table_says(
     acting.principal = callers(a, b)[who]
     unexpected = []
     for row in table():
-        response = await request(http, row["method"], row["path"], a)
-        expected, status = row[who], response.status_code
-        fits = status not in (401, 403) and status < 500 if expected == "allow" else (
-            str(status) == expected
-        )  # fmt: skip
-        if not fits:
-            unexpected.append(f"{row['method']} {row['path']}: {status}, expected {expected}")
+        response = await request(http, row.method, row.path, a)
+        expected, status = row.expected[who], response.status_code
+        if not fits(expected, status):
+            unexpected.append(f"{row.route}: {status}, expected {expected}")
     assert unexpected == []
 
 
@@ -272,19 +263,15 @@ async def test_an_operator_key_of_one_client_reaches_only_that_clients_calls(
 
 async def test_calls_keeps_the_api_keys_intake_issues_and_revokes(calls: Calls) -> None:
     a = await held(calls)
-    key = new_key(new_id())
-    issued = ApiKeyIssued(
-        client_id=a.client_id, occurred_at=calls.now, key_id=key.key_id, name="crm",
-        role="client", secret_sha256=key.secret_sha256,
-    )  # fmt: skip
-    revoked = ApiKeyRevoked(client_id=a.client_id, occurred_at=calls.now, key_id=key.key_id)
+    issued, key = issued_key(a.client_id, calls.now)
+    revoked = ApiKeyRevoked(client_id=a.client_id, occurred_at=calls.now, key_id=issued.key_id)
     kept = f"SELECT client_id, role, secret_sha256, revoked_at FROM {calls.store.schema}.api_keys"
     for event in (issued, issued):  # a redelivered event changes nothing
         await calls.intake(event)
     row = await calls.store.pool.fetchrow(kept)
     assert row is not None
     assert (row["client_id"], row["role"], row["revoked_at"]) == (a.client_id, "client", None)
-    assert row["secret_sha256"] == key.secret_sha256 != key.key
+    assert row["secret_sha256"] == issued.secret_sha256 != key
     await calls.intake(revoked)
     revoked_at = f"SELECT revoked_at FROM {calls.store.schema}.api_keys"
     assert await calls.store.pool.fetchval(revoked_at) == calls.now

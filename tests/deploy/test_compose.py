@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from libs.devstack.compose import ComposePlugin, ComposeUnavailable, ensure_compose_plugin
+from libs.devstack.keycloak import KEYCLOAK_VERSION, REALM_FILE
 from libs.events.catalogue import ALL_SERVICES
 from libs.platform.settings import Settings
 from services.notify.settings import NotifySettings
@@ -200,10 +201,28 @@ def test_a_tls_proxy_is_the_only_way_to_the_services(project: Config) -> None:
     binds = {v["target"]: v["source"] for v in bind_mounts(proxy)}
     assert binds == {"/etc/caddy/Caddyfile": str(CADDYFILE)}
     assert {p["published"] for p in proxy["ports"]} == {"80", "443"}
-    assert set(proxy["depends_on"]) == set(ALL_SERVICES)
+    assert set(proxy["depends_on"]) == {*ALL_SERVICES, "keycloak"}
+    assert "ports" not in project["services"]["keycloak"]
     for name, service in app_services(project).items():
         assert "ports" not in service, f"{name} is published around the proxy"
         assert environment(service)["FORWARDED_ALLOW_IPS"] == "*"
+
+
+def test_the_services_sign_in_against_the_local_keycloak_behind_the_proxy(
+    project: Config,
+) -> None:
+    """Tokens name the proxy's login address; the services fetch its keys inside the network."""
+    keycloak = project["services"]["keycloak"]
+    assert keycloak["image"] == f"quay.io/keycloak/keycloak:{KEYCLOAK_VERSION}"
+    binds = {v["target"]: v["source"] for v in bind_mounts(keycloak)}
+    assert binds == {"/opt/keycloak/data/import/frontdesk-realm.json": str(REALM_FILE)}
+    assert environment(keycloak)["KC_HOSTNAME"] == "https://login.localhost"
+    for name, service in app_services(project).items():
+        env = environment(service)
+        assert env["FRONTDESK_AUTH_ISSUER"] == "https://login.localhost/realms/frontdesk", name
+        assert env["FRONTDESK_AUTH_JWKS_URL"].startswith("http://keycloak:8080/realms/frontdesk/")
+        assert env["FRONTDESK_METRICS_TOKEN"], name
+    assert "login.{$FRONTDESK_DOMAIN:localhost} {" in CADDYFILE.read_text()
 
 
 def test_operations_ports_answer_on_this_machine_only(project: Config) -> None:

@@ -16,10 +16,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from libs.events import ApiKeyIssued, Event, NotificationPreferences, new_id
-from libs.events.envelope import Actor
+from libs.events import Event, NotificationPreferences
 from libs.platform import api_keys
-from libs.platform.auth import ANONYMOUS, Principal, principal
+from libs.platform.auth import Principal, principal
 from libs.platform.consumer import HandlerContext
 from libs.platform.http import event_store
 from libs.platform.problems import install_problems
@@ -28,6 +27,7 @@ from services.notify import api, reactions
 from services.notify.migrations import MIGRATIONS
 from services.notify.notifier import Notifier, bootstrap
 from services.notify.settings import NotifySettings
+from tests.support.access import STAFF, client_user, issued_key, misfits, stand_ins
 from tests.support.builders import call_received, note_recorded, registered
 from tests.support.rollback import RolledBackStore, rolled_back_store
 
@@ -35,13 +35,6 @@ pytestmark = [pytest.mark.infra]
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Amsterdam
 SETTINGS = Settings(service="notify", database_url="postgresql://unused")
-STAFF = Principal(subject="staff-eva", name="Eva", role="staff", client_id=None, via="token")
-OPERATOR = Principal(subject="op-anna", name="Anna", role="operator", client_id=None, via="token")
-
-
-def client_user(client_id: UUID) -> Principal:
-    """A user of the client (role client, bound to it)."""
-    return Principal(f"user-{client_id}", "Kim", "client", client_id, "token")
 
 
 class Transport:
@@ -114,33 +107,37 @@ async def notify(database_url: str, notifier: Notifier) -> AsyncIterator[Notify]
             yield Notify(store, http, a.client_id, b.client_id, found, acting)
 
 
-async def answers(notify: Notify, caller: Principal) -> dict[str, int]:
-    """The status of each route, for one caller, on client A's data."""
-    notify.act_as(caller)
+async def answers(notify: Notify, caller: str) -> dict[str, int]:
+    """The status of each route, for one of the table's callers, on client A's data, as it says."""
+    notify.act_as(stand_ins(notify.client_a, notify.client_b)[caller])
     http = notify.http
     found = {
         "POST /digests/run": await http.post("/digests/run", json={}),
-        "GET /clients/{id}/notifications": await http.get(
+        "GET /clients/{client_id}/notifications": await http.get(
             f"/clients/{notify.client_a}/notifications"
         ),
-        "GET /notifications/{id}": await http.get(f"/notifications/{notify.notification_id}"),
+        "GET /notifications/{notification_id}": await http.get(
+            f"/notifications/{notify.notification_id}"
+        ),
     }
-    return {route: response.status_code for route, response in found.items()}
+    statuses = {route: response.status_code for route, response in found.items()}
+    assert misfits("notify", caller, statuses) == []
+    return statuses
 
 
 async def test_each_role_reaches_only_the_routes_the_table_gives_it(notify: Notify) -> None:
-    assert set((await answers(notify, ANONYMOUS)).values()) == {401}
+    assert set((await answers(notify, "anonymous")).values()) == {401}
     everything_but_digests = {
-        "POST /digests/run": 403, "GET /clients/{id}/notifications": 200,
-        "GET /notifications/{id}": 200,
+        "POST /digests/run": 403, "GET /clients/{client_id}/notifications": 200,
+        "GET /notifications/{notification_id}": 200,
     }  # fmt: skip
-    assert await answers(notify, OPERATOR) == everything_but_digests
-    assert await answers(notify, client_user(notify.client_a)) == everything_but_digests
-    assert await answers(notify, client_user(notify.client_b)) == {
-        "POST /digests/run": 403, "GET /clients/{id}/notifications": 404,
-        "GET /notifications/{id}": 404,
+    assert await answers(notify, "operator") == everything_but_digests
+    assert await answers(notify, "client_a") == everything_but_digests
+    assert await answers(notify, "client_b") == {
+        "POST /digests/run": 403, "GET /clients/{client_id}/notifications": 404,
+        "GET /notifications/{notification_id}": 404,
     }  # fmt: skip
-    assert set((await answers(notify, STAFF)).values()) == {200}
+    assert set((await answers(notify, "staff")).values()) == {200}
 
 
 async def test_a_client_sees_its_own_notifications_and_anothers_as_unknown(notify: Notify) -> None:
@@ -173,15 +170,11 @@ async def test_an_issued_key_is_kept_from_intakes_topic_and_makes_its_client_the
 ) -> None:
     handlers = reactions.subscriptions(SETTINGS, notifier)[0].handlers
     assert {"ApiKeyIssued", "ApiKeyRevoked"} <= set(handlers)
-    fresh = api_keys.new_key(new_id())
-    issued = ApiKeyIssued(
-        client_id=notify.client_a, occurred_at=T0, actor=Actor(kind="staff", id="staff-eva"),
-        key_id=fresh.key_id, name="CRM", role="client", secret_sha256=fresh.secret_sha256,
-    )  # fmt: skip
+    issued, secret = issued_key(notify.client_a, T0)
     await react(notify.store, notifier, issued)
     transport = httpx.ASGITransport(app=app_on(notify.store, notifier, None))
     async with httpx.AsyncClient(transport=transport, base_url="http://notify") as http:
-        key = {"X-Api-Key": fresh.key}
+        key = {"X-Api-Key": secret}
         path = f"/notifications/{notify.notification_id}"
         assert (await http.get(path, headers=key)).status_code == 200
         other = f"/clients/{notify.client_b}/notifications"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from libs.events import ApiKeyIssued, CallReceived, Event, new_id
+from libs.events import CallReceived, Event
 from libs.events.envelope import Actor
 from libs.platform import api_keys
 from libs.platform.auth import ANONYMOUS, Principal, principal
@@ -31,6 +31,8 @@ from services.routing.domain.roster import operator_stream
 from services.routing.links import ack_token
 from services.routing.migrations import MIGRATIONS
 from services.routing.settings import RoutingSettings
+from tests.support.access import OPERATOR as ANNA
+from tests.support.access import STAFF, client_user, issued_key, misfits, operator_key, stand_ins
 from tests.support.builders import (
     book_revised,
     call_received,
@@ -48,18 +50,6 @@ ACK_SECRET = "test-access-ack-secret"
 TWILIO_TOKEN = "test-access-twilio-token"
 CONFIG = RoutingSettings(ack_secret=ACK_SECRET, twilio_auth_token=TWILIO_TOKEN)
 SETTINGS = Settings(service="routing", database_url="postgresql://unused")
-STAFF = Principal(subject="staff-eva", name="Eva", role="staff", client_id=None, via="token")
-ANNA = Principal(subject="op-anna", name="Anna", role="operator", client_id=None, via="token")
-
-
-def client_user(client_id: UUID) -> Principal:
-    """A user of the client (role client, bound to it)."""
-    return Principal(f"user-{client_id}", "Kim", "client", client_id, "token")
-
-
-def operator_key(client_id: UUID) -> Principal:
-    """An API key of role operator issued for one client: bound to that client."""
-    return Principal(f"api-key:{new_id()}", "crm", "operator", client_id, "api_key")
 
 
 @dataclass
@@ -138,46 +128,53 @@ async def routing(database_url: str) -> AsyncIterator[Routing]:
 # Roles: 401 for nobody, 403 for a role the route does not admit ----------------------------
 
 
-async def answers(routing: Routing, caller: Principal) -> dict[str, int]:
-    """The status of each role-guarded route for one caller."""
-    routing.act_as(caller)
+async def answers(routing: Routing, caller: str) -> dict[str, int]:
+    """The status of each role-guarded route for one of the table's callers, as it says."""
+    routing.act_as(stand_ins(routing.client_a, routing.client_b)[caller])
     e, c = routing.escalation_id, routing.call.call_id
     http = routing.http
     found = {
         "GET /operators": await http.get("/operators"),
-        "GET /operators/{id}": await http.get("/operators/op-anna"),
-        "PUT /operators/{id}": await http.put(
+        "GET /operators/{operator_id}": await http.get("/operators/op-anna"),
+        "PUT /operators/{operator_id}": await http.put(
             "/operators/op-new", json={"name": "New", "languages": ["nl"]}
         ),
-        "PUT /operators/{id}/presence": await http.put(
+        "PUT /operators/{operator_id}/presence": await http.put(
             "/operators/op-anna/presence", json={"presence": "available"}
         ),
-        "GET /escalations/{id}": await http.get(f"/escalations/{e}"),
-        "GET /calls/{id}/routing": await http.get(f"/calls/{c}/routing"),
-        "POST /escalations/{id}/ack": await http.post(f"/escalations/{e}/ack", json={"by": "X"}),
+        "GET /escalations/{escalation_id}": await http.get(f"/escalations/{e}"),
+        "GET /calls/{call_id}/routing": await http.get(f"/calls/{c}/routing"),
+        "POST /escalations/{escalation_id}/ack": await http.post(
+            f"/escalations/{e}/ack", json={"by": "X"}
+        ),
     }
-    return {route: response.status_code for route, response in found.items()}
+    statuses = {route: response.status_code for route, response in found.items()}
+    assert misfits("routing", caller, statuses) == []
+    return statuses
 
 
 async def test_each_role_reaches_only_the_routes_the_table_gives_it(routing: Routing) -> None:
     routing.act_as(STAFF)
     put = await routing.http.put("/operators/op-anna", json={"name": "Anna", "languages": ["nl"]})
     assert put.status_code == 200, put.text
-    assert set((await answers(routing, ANONYMOUS)).values()) == {401}
-    assert await answers(routing, client_user(routing.client_a)) == {
-        "GET /operators": 403, "GET /operators/{id}": 403, "PUT /operators/{id}": 403,
-        "PUT /operators/{id}/presence": 403, "GET /escalations/{id}": 200,
-        "GET /calls/{id}/routing": 403, "POST /escalations/{id}/ack": 403,
+    assert set((await answers(routing, "anonymous")).values()) == {401}
+    assert await answers(routing, "client_a") == {
+        "GET /operators": 403, "GET /operators/{operator_id}": 403,
+        "PUT /operators/{operator_id}": 403, "PUT /operators/{operator_id}/presence": 403,
+        "GET /escalations/{escalation_id}": 200, "GET /calls/{call_id}/routing": 403,
+        "POST /escalations/{escalation_id}/ack": 403,
     }  # fmt: skip
-    assert await answers(routing, client_user(routing.client_b)) == {
-        "GET /operators": 403, "GET /operators/{id}": 403, "PUT /operators/{id}": 403,
-        "PUT /operators/{id}/presence": 403, "GET /escalations/{id}": 404,
-        "GET /calls/{id}/routing": 403, "POST /escalations/{id}/ack": 403,
+    assert await answers(routing, "client_b") == {
+        "GET /operators": 403, "GET /operators/{operator_id}": 403,
+        "PUT /operators/{operator_id}": 403, "PUT /operators/{operator_id}/presence": 403,
+        "GET /escalations/{escalation_id}": 404, "GET /calls/{call_id}/routing": 403,
+        "POST /escalations/{escalation_id}/ack": 403,
     }  # fmt: skip
-    assert await answers(routing, ANNA) == {
-        "GET /operators": 200, "GET /operators/{id}": 200, "PUT /operators/{id}": 403,
-        "PUT /operators/{id}/presence": 200, "GET /escalations/{id}": 200,
-        "GET /calls/{id}/routing": 200, "POST /escalations/{id}/ack": 200,
+    assert await answers(routing, "operator") == {
+        "GET /operators": 200, "GET /operators/{operator_id}": 200,
+        "PUT /operators/{operator_id}": 403, "PUT /operators/{operator_id}/presence": 200,
+        "GET /escalations/{escalation_id}": 200, "GET /calls/{call_id}/routing": 200,
+        "POST /escalations/{escalation_id}/ack": 200,
     }  # fmt: skip
 
 
@@ -305,19 +302,15 @@ async def test_an_issued_key_is_kept_from_intakes_topic_and_makes_its_client_the
 ) -> None:
     handlers = directory.subscription(SETTINGS).handlers
     assert {"ApiKeyIssued", "ApiKeyRevoked"} <= set(handlers)
-    fresh = api_keys.new_key(new_id())
-    issued = ApiKeyIssued(
-        client_id=routing.client_a, occurred_at=T0, actor=Actor(kind="staff", id="staff-eva"),
-        key_id=fresh.key_id, name="CRM", role="client", secret_sha256=fresh.secret_sha256,
-    )  # fmt: skip
+    issued, key = issued_key(routing.client_a, T0)
     ctx = HandlerContext(conn=routing.store.conn, store=routing.store, now=lambda: T0)
     await handlers["ApiKeyIssued"](issued, ctx)
     transport = httpx.ASGITransport(app=app_on(routing.store, None))
     async with httpx.AsyncClient(transport=transport, base_url="http://routing") as http:
         path = f"/escalations/{routing.escalation_id}"
-        own = await http.get(path, headers={"X-Api-Key": fresh.key})
+        own = await http.get(path, headers={"X-Api-Key": key})
         assert (own.status_code, own.json()["client_id"]) == (200, str(routing.client_a))
-        assert (await http.get("/operators", headers={"X-Api-Key": fresh.key})).status_code == 403
+        assert (await http.get("/operators", headers={"X-Api-Key": key})).status_code == 403
         assert (await http.get(path)).status_code == 401
-        bad = fresh.key[:-4] + "AAAA"
+        bad = key[:-4] + "AAAA"
         assert (await http.get(path, headers={"X-Api-Key": bad})).status_code == 401
