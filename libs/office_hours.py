@@ -5,8 +5,9 @@ Pure (standard library, holidays, the event value types): every service's domain
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,3 +68,74 @@ def _holiday(hours: OfficeHours, day: date) -> str | None:
 def dutch_public_holidays(year: int) -> dict[date, str]:
     """The Dutch public holidays of a year, by date."""
     return dict(holidays.country_holidays("NL", years=year).items())
+
+
+MAX_DAYS_AHEAD = 400
+"""How far ahead an opening is sought before the office counts as never open again."""
+
+
+def opening_spans(hours: OfficeHours, day: date) -> list[tuple[datetime, datetime]]:
+    """The day's opening spans as aware instants (none on a public holiday).
+
+    Closures are not applied here; `next_opening` and `add_office_time` step around them.
+    """
+    if _holiday(hours, day) is not None:
+        return []
+    zone = _zone(hours.timezone)
+    spans: tuple[OpeningSpan, ...] = getattr(hours.weekly, _WEEKDAYS[day.weekday()])
+    return [
+        (datetime.combine(day, span.opens, zone), datetime.combine(day, span.closes, zone))
+        for span in spans
+    ]
+
+
+def _open_stretches(hours: OfficeHours, after: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The open stretches from `after` on, in order: spans minus closures, clipped to `after`."""
+    if after.tzinfo is None:
+        raise ValueError("office hours are evaluated at a timezone-aware instant")
+    first = after.astimezone(_zone(hours.timezone)).date()
+    closures = sorted((c.starts_at, c.ends_at) for c in hours.closures)
+    for offset in range(MAX_DAYS_AHEAD + 1):
+        for opens, closes in opening_spans(hours, first + timedelta(days=offset)):
+            start = max(opens, after)
+            if closes <= start:
+                continue
+            yield from _minus(start, closes, closures)
+
+
+def _minus(
+    start: datetime, end: datetime, closures: list[tuple[datetime, datetime]]
+) -> Iterator[tuple[datetime, datetime]]:
+    for closed_from, closed_until in closures:
+        if closed_until <= start or closed_from >= end:
+            continue
+        if closed_from > start:
+            yield start, closed_from
+        start = max(start, closed_until)
+        if start >= end:
+            return
+    yield start, end
+
+
+def next_opening(hours: OfficeHours, after: datetime) -> datetime | None:
+    """The first instant at or after `after` at which the office is open; None if never.
+
+    "Never" means not within MAX_DAYS_AHEAD days (an office with no opening hours at all).
+    """
+    return next((start for start, _ in _open_stretches(hours, after)), None)
+
+
+def add_office_time(hours: OfficeHours, start: datetime, duration: timedelta) -> datetime | None:
+    """The instant by which `duration` of open office time has passed since `start`.
+
+    An agreed answer time of four office hours, from a mail that came in on Friday at 16:00,
+    is due on Monday at 11:00 with the default hours. None if the office never opens again.
+    """
+    if duration < timedelta(0):
+        raise ValueError("an office duration cannot be negative")
+    left = duration
+    for opens, closes in _open_stretches(hours, start):
+        if closes - opens >= left:
+            return opens + left
+        left -= closes - opens
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -115,12 +116,15 @@ ops = APIRouter(tags=["operations"])
 
 @ops.get("/health/live")
 async def live(rt: Runtime, response: Response) -> dict[str, Any]:
-    """The process answers and no background task keeps failing; 503 names those that do."""
+    """The process answers and no background task keeps failing; 503 names those that do.
+
+    The process id tells a supervisor which process answered on the port.
+    """
     failing = rt.liveness()
     if failing:
         response.status_code = 503
-        return {"status": "failing", "tasks": failing}
-    return {"status": "alive"}
+        return {"status": "failing", "tasks": failing, "pid": os.getpid()}
+    return {"status": "alive", "pid": os.getpid()}
 
 
 @ops.get("/health/ready")

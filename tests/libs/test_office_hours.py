@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from libs.events import Closure, OfficeHours, OpeningSpan, WeeklySchedule
-from libs.office_hours import office_open, office_status
+from libs.office_hours import add_office_time, next_opening, office_open, office_status
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 DEFAULT = OfficeHours()
@@ -128,3 +128,77 @@ def test_default_hours_are_open_exactly_on_working_days_from_eight_to_five(
     wall = instant.astimezone(AMSTERDAM)
     expected = wall.weekday() < 5 and time(8) <= wall.time() < time(17)
     assert office_open(OfficeHours(public_holidays=None), instant) is expected
+
+
+# next opening and office time
+
+
+def test_the_next_opening_after_friday_evening_is_monday_morning() -> None:
+    friday_21 = local(2026, 1, 9, 21, 0)
+    assert next_opening(DEFAULT, friday_21) == local(2026, 1, 12, 8, 0)
+
+
+def test_an_open_office_opens_at_once() -> None:
+    monday_10 = local(2026, 1, 5, 10, 17)
+    assert next_opening(DEFAULT, monday_10) == monday_10
+
+
+def test_the_next_opening_skips_public_holidays_and_closures() -> None:
+    christmas_eve_evening = local(2025, 12, 24, 18, 0)  # 25 and 26 December are holidays
+    assert next_opening(DEFAULT, christmas_eve_evening) == local(2025, 12, 29, 8, 0)
+    outing = Closure(
+        starts_at=local(2026, 1, 12, 8, 0), ends_at=local(2026, 1, 12, 13, 0), reason="outing"
+    )
+    hours = OfficeHours(closures=(outing,))
+    assert next_opening(hours, local(2026, 1, 9, 21, 0)) == local(2026, 1, 12, 13, 0)
+
+
+def test_an_office_that_never_opens_has_no_next_opening() -> None:
+    never = OfficeHours(weekly=WeeklySchedule(mon=(), tue=(), wed=(), thu=(), fri=()))
+    assert next_opening(never, local(2026, 1, 5, 10, 0)) is None
+    assert add_office_time(never, local(2026, 1, 5, 10, 0), timedelta(hours=1)) is None
+
+
+def test_office_time_runs_only_while_the_office_is_open() -> None:
+    friday_16 = local(2026, 1, 9, 16, 0)
+    assert add_office_time(DEFAULT, friday_16, timedelta(hours=4)) == local(2026, 1, 12, 11, 0)
+    assert add_office_time(DEFAULT, friday_16, timedelta(0)) == friday_16
+    lunch = OfficeHours(
+        weekly=WeeklySchedule(
+            mon=(
+                OpeningSpan(opens=time(9), closes=time(12)),
+                OpeningSpan(opens=time(13), closes=time(17)),
+            )
+        )
+    )
+    assert add_office_time(lunch, local(2026, 1, 5, 11, 0), timedelta(hours=2)) == local(
+        2026, 1, 5, 14, 0
+    )
+    with pytest.raises(ValueError, match="negative"):
+        add_office_time(DEFAULT, friday_16, timedelta(seconds=-1))
+
+
+def test_office_time_across_the_change_to_summer_time() -> None:
+    friday_before = local(2026, 3, 27, 16, 0)  # clocks go forward on Sunday 29 March
+    due = add_office_time(DEFAULT, friday_before, timedelta(hours=2))
+    assert due == local(2026, 3, 30, 9, 0)
+    assert due is not None
+    assert due.utcoffset() == timedelta(hours=2)
+
+
+@given(st.integers(0, 14 * 24 * 60), st.integers(0, 40 * 60))
+def test_the_next_opening_is_open_and_nothing_before_it_is(
+    minute: int, office_minutes: int
+) -> None:
+    start = local(2026, 1, 1, 0, 0) + timedelta(minutes=minute)
+    opening = next_opening(DEFAULT, start)
+    assert opening is not None
+    assert office_open(DEFAULT, opening)
+    assert opening >= start
+    probe = start
+    while probe < opening:  # every minute before it is closed
+        assert not office_open(DEFAULT, probe)
+        probe += timedelta(minutes=7)
+    due = add_office_time(DEFAULT, start, timedelta(minutes=office_minutes))
+    assert due is not None
+    assert due >= opening or office_minutes == 0

@@ -19,12 +19,20 @@ from libs.platform.settings import DEFAULT_PORTS
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports free_port gave before in this test session: never given twice, so two processes
+started side by side cannot be handed the same port before either has bound it."""
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 nobody listens on right now, not handed out before."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def free_port_pair() -> int:
@@ -109,7 +117,12 @@ class ServiceProcess:
         raise TimeoutError(f"{self.target} did not start: {self.log_tail()}")
 
     def _live(self) -> bool:
-        return httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200
+        # the answer must come from this process, not from another one on the same port
+        answer = httpx.get(f"{self.url}/health/live", timeout=1)
+        pid = answer.json().get("pid") if answer.status_code == 200 else None
+        if pid is not None and self.proc is not None and pid != self.proc.pid:
+            raise RuntimeError(f"another process (pid {pid}) answers on {self.url}")
+        return answer.status_code == 200
 
     def _started(self) -> bool:
         """Start-up is done: the schema is migrated and the background tasks run."""
@@ -122,17 +135,27 @@ class ServiceProcess:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not stop in time."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 20)
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of the process's log, for failure messages."""
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not stopped within `grace` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The end of a log file, for failure messages ("" before there is one)."""
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
