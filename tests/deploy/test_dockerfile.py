@@ -174,9 +174,35 @@ def dockerignored(folder: str, names: list[str]) -> set[str]:
 
 
 def dev_only_packages() -> set[str]:
-    """The normalised names of the development dependency group."""
+    """The development group's packages that no runtime dependency needs (per uv.lock).
+
+    A package the tests name directly (PyYAML) may also be needed at runtime by another
+    (caldav): then it belongs in the image.
+    """
     groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]
-    return {normalise(re.split(r"[<>=!~\[; ]", spec)[0]) for spec in groups["dev"]}
+    dev = {normalise(re.split(r"[<>=!~\[; ]", spec)[0]) for spec in groups["dev"]}
+    return dev - runtime_closure()
+
+
+def runtime_closure() -> set[str]:
+    """Every package the project's runtime dependencies pull in, as uv.lock resolves them."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    needs = {
+        normalise(package["name"]): [
+            normalise(dep["name"])
+            for dep in package.get("dependencies", [])
+            if "sys_platform == 'never'" not in dep.get("marker", "")
+        ]
+        for package in lock["package"]
+    }
+    found: set[str] = set()
+    todo = list(needs["frontdesk"])
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(needs.get(name, []))
+    return found
 
 
 def package_names(listing: str) -> set[str]:

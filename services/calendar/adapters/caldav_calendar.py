@@ -1,6 +1,6 @@
 """The calendar port over CalDAV (RFC 4791): one calendar on Nextcloud, iCloud, Radicale ...
 
-Every call opens its own client of the caldav library (async, niquests underneath), finds the
+Every call opens its own client of the caldav library (async, on httpx), finds the
 calendar (once; its URL is kept), does its work and closes the client, all within the
 adapter's timeout. Recurring events are expanded client-side by the library, so servers that
 expand badly or not at all give the same answer. Whatever goes wrong is raised as
@@ -18,6 +18,7 @@ from typing import TypeVar
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 import icalendar
 from caldav import aio
 from caldav.elements import cdav, dav
@@ -238,7 +239,7 @@ class CalDavCalendar:
         elif isinstance(exc, error.DAVError):
             status = f" (HTTP {exc.status})" if exc.status else ""
             reason = f"the calendar server refused the request{status}"
-        elif isinstance(exc, OSError) or "ConnectionError" in kinds:
+        elif isinstance(exc, OSError | httpx.TransportError) or "ConnectionError" in kinds:
             reason = "the calendar server could not be reached"
         elif isinstance(exc, ValueError | KeyError | IndexError | AssertionError):
             reason = f"the calendar server's answer could not be read ({type(exc).__name__})"
