@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.events.envelope import Service
+from libs.platform.sealed import box_from_json
 
 DEFAULT_PORTS: dict[str, int] = {
     "intake": 8001,
@@ -76,6 +77,11 @@ class Settings(BaseSettings):
         default="30/minute",
         description="Refused credentials an address may send before its credentials wait (429)",
     )
+    secret_keys: SecretStr | None = Field(
+        default=None,
+        description='Keys sealing stored secrets: a JSON list of {"id": ..., "key": <base64 of '
+        "32 bytes>}, the first seals (libs/platform/sealed.py)",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer credential Prometheus scrapes /metrics with (else staff only)",
@@ -110,6 +116,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest event an append accepts: below what Kafka takes in one record",
     )
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _valid_secret_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            box_from_json(value.get_secret_value())  # raises ValueError for bad keys
+        return value
 
     @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
