@@ -18,6 +18,7 @@ import pytest
 from libs.events import CallReceived, EscalationRequested, Event, OfficeHours, new_id
 from libs.events.intake import Channel
 from libs.events.values import Language
+from services.routing.migrations import MIGRATIONS
 from tests.support.builders import (
     book_revised,
     call_ended,
@@ -28,6 +29,7 @@ from tests.support.builders import (
     registered,
 )
 from tests.support.pipeline import metric_value, wait_until
+from tests.support.rollback import RolledBackStore, rolled_back_store
 from tests.support.stack import (
     Infrastructure,
     Stack,
@@ -186,3 +188,10 @@ async def put_operator(stack: Stack, operator_id: str, *languages: Language) -> 
     assert response.status_code == 200, response.text
     found: dict[str, Any] = response.json()
     return found
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[RolledBackStore]:
+    """Routing's tables in a fresh schema, created inside a transaction rolled back afterwards."""
+    async with rolled_back_store(database_url, "routing", MIGRATIONS, "test") as rolled_back:
+        yield rolled_back

@@ -4,7 +4,6 @@ it acknowledges while its chain is open and it is young, and records nothing onc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -14,7 +13,6 @@ from libs.events import Actor, EscalationAcknowledged, EscalationRequested
 from libs.platform.consumer import HandlerContext
 from services.routing import commands, directory, escalations, reactions
 from services.routing.domain.escalation import Acknowledge
-from services.routing.migrations import MIGRATIONS
 from services.routing.settings import RoutingSettings
 from services.routing.workers.timers import fire_due
 from tests.support.builders import (
@@ -25,20 +23,13 @@ from tests.support.builders import (
     leak_rule,
     registered,
 )
-from tests.support.rollback import RolledBackStore, rolled_back_store
+from tests.support.rollback import RolledBackStore
 
 pytestmark = [pytest.mark.infra]
 
 T0 = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Amsterdam
 TIMEOUT = timedelta(seconds=600)
 CONFIG = RoutingSettings(ack_link_ttl_hours=1)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[RolledBackStore]:
-    """Routing's tables in a fresh schema, created inside a transaction rolled back afterwards."""
-    async with rolled_back_store(database_url, "routing", MIGRATIONS, "test") as rolled_back:
-        yield rolled_back
 
 
 async def escalated(store: RolledBackStore, ack_timeout: timedelta = TIMEOUT) -> UUID:

@@ -5,7 +5,7 @@ whatever instant a test hands in.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -35,7 +35,6 @@ from services.routing import commands, directory, escalations, reactions, read_m
 from services.routing.domain.escalation import Acknowledge
 from services.routing.domain.operators import PutOperator, SetPresence
 from services.routing.domain.roster import operator_stream
-from services.routing.migrations import MIGRATIONS
 from services.routing.settings import RoutingSettings
 from services.routing.workers.timers import fire_due
 from tests.support.builders import (
@@ -48,20 +47,13 @@ from tests.support.builders import (
     on_call,
     registered,
 )
-from tests.support.rollback import RolledBackStore, rolled_back_store
+from tests.support.rollback import RolledBackStore
 
 pytestmark = [pytest.mark.infra]
 
 T0 = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Amsterdam
 TIMEOUT = timedelta(seconds=600)
 CONFIG = RoutingSettings(book_wait_seconds=60)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[RolledBackStore]:
-    """Routing's tables in a fresh schema, created inside a transaction rolled back afterwards."""
-    async with rolled_back_store(database_url, "routing", MIGRATIONS, "test") as rolled_back:
-        yield rolled_back
 
 
 async def stream(store: RolledBackStore, stream_id: str) -> list[Event]:
