@@ -16,6 +16,22 @@ from libs.events.billing import (
     PunchCardToppedUp,
     invoice_v1_to_v2,
 )
+from libs.events.calendar import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentMoved,
+    AppointmentProposed,
+    CalendarLinked,
+    CalendarObserved,
+    CalendarPermissionChanged,
+    CalendarUnlinked,
+    CalendarUnreachable,
+    CallbackAssigned,
+    CallbackDone,
+    CallbackEscalated,
+    CallbackFailed,
+    CallbackScheduled,
+)
 from libs.events.calls import (
     CallAnswered,
     CallBillabilityRestored,
@@ -86,12 +102,33 @@ AnyEvent = Annotated[
     | CreditNoteIssued
     | PunchCardToppedUp
     | PunchCardLow
-    | PaymentRecorded,
+    | PaymentRecorded
+    | CalendarLinked
+    | CalendarPermissionChanged
+    | CalendarUnlinked
+    | CalendarObserved
+    | CalendarUnreachable
+    | AppointmentBooked
+    | AppointmentMoved
+    | AppointmentCancelled
+    | AppointmentProposed
+    | CallbackScheduled
+    | CallbackAssigned
+    | CallbackDone
+    | CallbackFailed
+    | CallbackEscalated,
     Field(discriminator="type"),
 ]
 """Any Frontdesk event, told apart by its `type`."""
 
-ALL_SERVICES: tuple[Service, ...] = ("intake", "calls", "routing", "notify", "billing")
+ALL_SERVICES: tuple[Service, ...] = (
+    "intake",
+    "calls",
+    "routing",
+    "notify",
+    "billing",
+    "calendar",
+)
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns the JSON object of one schema version into that of the next version."""

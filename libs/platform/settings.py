@@ -18,6 +18,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "routing": 8003,
     "notify": 8004,
     "billing": 8005,
+    "calendar": 8006,
 }
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -11,10 +11,10 @@ from uuid import UUID
 import pytest
 from caldav.elements import cdav
 
+from libs.availability import Interval
 from services.calendar.adapters.caldav_calendar import CalDavCalendar
 from services.calendar.adapters.port import CalendarUnavailable, Entry
 from services.calendar.domain.appointments import Appointment, Attendee
-from services.calendar.domain.availability import Interval
 from tests.calendar.conftest import FreshCalendar
 from tests.support.processes import free_port
 from tests.support.radicale import OTHER_PASSWORD, OTHER_USER, PASSWORD, USER

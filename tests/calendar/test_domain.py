@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from libs.errors import Conflict, Rejected
-from libs.events.values import OfficeHours, WeeklySchedule
-from services.calendar.domain import callbacks
-from services.calendar.domain.appointments import Appointment, Attendee, checked, fits
-from services.calendar.domain.availability import (
+from libs.availability import (
     MIN_SLOT,
     Interval,
     availability,
     merged,
     next_free_slot,
 )
+from libs.errors import Conflict, Rejected
+from libs.events.values import OfficeHours, WeeklySchedule
+from services.calendar.domain import callbacks
+from services.calendar.domain.appointments import Appointment, Attendee, checked, fits
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY = date(2026, 1, 5)  # a working day; default office hours 08:00-17:00 in Amsterdam

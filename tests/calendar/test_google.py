@@ -19,10 +19,10 @@ from uuid import UUID
 import httpx
 import pytest
 
+from libs.availability import Interval
 from services.calendar.adapters.google_calendar import GoogleCalendar, event_id
 from services.calendar.adapters.port import CalendarUnavailable, Entry
 from services.calendar.domain.appointments import Appointment, Attendee
-from services.calendar.domain.availability import Interval
 from tests.support.google_calendar import (
     CALENDAR_ID,
     CLIENT_ID,

@@ -56,6 +56,7 @@ from libs.events import (
     VoicemailRecorded,
     WeeklySchedule,
 )
+from libs.events import calendar as cal
 from libs.events.routing import (
     OperatorDetailsChanged,
     OperatorPresenceChanged,
@@ -201,6 +202,63 @@ def call_samples() -> list[Event]:
     ]
 
 
+def calendar_samples() -> list[Event]:
+    """A sample of each calendar event."""
+    block = cal.CallbackBlock(days=("mon", "fri"), start=time(16), end=time(17))
+    appointment = envelope(appointment_id=UUID(int=71), call_id=CALL)
+    callback = envelope(callback_id=UUID(int=72), call_id=CALL)
+    hour = timedelta(hours=1)
+    return [
+        cal.CalendarLinked(
+            **envelope(),
+            provider="caldav",
+            calendar="https://cal.example.com/dav/praktijk/agenda/",
+            account="praktijk",
+            permission="write",
+            show_titles=True,
+            callback_block=block,
+        ),
+        cal.CalendarPermissionChanged(**envelope(), permission="read", show_titles=False),
+        cal.CalendarUnlinked(**envelope()),
+        cal.CalendarObserved(
+            **envelope(),
+            read_at=AT,
+            window_start=AT,
+            window_end=AT + timedelta(days=1),
+            busy=(cal.BusySpan(start=AT, end=AT + hour, title="Spreekuur"),),
+        ),
+        cal.CalendarUnreachable(**envelope(), since=AT, error="connection refused"),
+        cal.AppointmentBooked(
+            **appointment,
+            uid="00000000-0000-0000-0000-000000000047@frontdesk",
+            start=AT + hour,
+            end=AT + 2 * hour,
+            title="Intake Jansen",
+            location="Praktijk",
+            attendee_name="J. Jansen",
+            attendee_phone="+31612345678",
+        ),
+        cal.AppointmentMoved(**appointment, start=AT + 2 * hour, end=AT + 3 * hour),
+        cal.AppointmentCancelled(**appointment, reason="caller cancelled"),
+        cal.AppointmentProposed(
+            **appointment,
+            title="Intake Jansen",
+            times=(cal.ProposedTime(start=AT + hour, end=AT + 2 * hour),),
+        ),
+        cal.CallbackScheduled(
+            **callback,
+            source="voicemail",
+            language="nl",
+            caller_number="+31612345678",
+            due_at=AT + timedelta(days=3),
+        ),
+        cal.CallbackAssigned(**callback, operator_id="op-anna"),
+        cal.CallbackDone(**callback, operator_id="op-anna"),
+        cal.CallbackFailed(**callback, reason="no_answer"),
+        cal.CallbackEscalated(**callback, overdue_since=AT, open_minutes=45),
+    ]
+
+
 def routing_samples() -> list[Event]:
     """A sample of each routing event."""
     esc = envelope(call_id=CALL, escalation_id=ESCALATION)
@@ -307,6 +365,7 @@ def all_samples() -> list[Event]:
         *routing_samples(),
         *notify_samples(),
         *billing_samples(),
+        *calendar_samples(),
         ClientRegistered(
             **envelope(),
             name="Minimal",

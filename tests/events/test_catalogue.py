@@ -28,6 +28,7 @@ from libs.events import (
     PunchCardLow,
     UndecodableEvent,
     billing,
+    calendar,
     calls,
     dead_letter_topic,
     decode,
@@ -48,6 +49,7 @@ MODULE_EVENTS = {
     "routing": routing.ROUTING_EVENTS,
     "notify": notify.NOTIFY_EVENTS,
     "billing": billing.BILLING_EVENTS,
+    "calendar": calendar.CALENDAR_EVENTS,
 }
 QUICK = settings(max_examples=60, deadline=None, database=None)
 
@@ -66,9 +68,9 @@ def test_samples_cover_every_event_type() -> None:
     assert {type(event) for event in SAMPLES} == set(EVENT_TYPES.values())
 
 
-def test_catalogue_holds_exactly_the_events_of_the_five_modules() -> None:
+def test_catalogue_holds_exactly_the_events_of_the_six_modules() -> None:
     declared = [cls for events in MODULE_EVENTS.values() for cls in events]
-    assert len(EVENT_TYPES) == len(declared) == 34
+    assert len(EVENT_TYPES) == len(declared) == 48
     assert set(EVENT_TYPES.values()) == set(declared)
 
 
@@ -192,7 +194,7 @@ def test_follow_up_events_share_the_correlation() -> None:
 
 
 def test_topics() -> None:
-    assert ALL_SERVICES == ("intake", "calls", "routing", "notify", "billing")
+    assert ALL_SERVICES == ("intake", "calls", "routing", "notify", "billing", "calendar")
     assert topic_for("calls") == "frontdesk.calls.v1"
     assert topic_for("billing", prefix="test-1") == "test-1.billing.v1"
     assert dead_letter_topic("notify") == "frontdesk.notify.dlq.v1"

@@ -24,9 +24,9 @@ from caldav import aio
 from caldav.elements import cdav, dav
 from caldav.lib import error
 
+from libs.availability import Interval
 from services.calendar.adapters.port import CalendarUnavailable, Entry
 from services.calendar.domain.appointments import Appointment
-from services.calendar.domain.availability import Interval
 
 T = TypeVar("T")
 

@@ -35,9 +35,9 @@ from googleapiclient.discovery import build  # type: ignore[import-untyped]  # n
 from googleapiclient.errors import Error as ApiClientError  # type: ignore[import-untyped]
 from googleapiclient.errors import HttpError
 
+from libs.availability import Interval
 from services.calendar.adapters.port import CalendarUnavailable, Entry
 from services.calendar.domain.appointments import UID_DOMAIN, Appointment
-from services.calendar.domain.availability import Interval
 
 T = TypeVar("T")
 

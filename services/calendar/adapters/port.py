@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from libs.availability import Interval
 from services.calendar.domain.appointments import Appointment
-from services.calendar.domain.availability import Interval
 
 
 class CalendarUnavailable(Exception):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
+from libs.availability import Interval
 from libs.errors import Conflict, Rejected
-from services.calendar.domain.availability import Interval
 
 UID_DOMAIN = "frontdesk"
 LONGEST = timedelta(hours=12)

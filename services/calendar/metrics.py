@@ -1,0 +1,70 @@
+"""Prometheus metrics of the calendar service.
+
+Labels stay bounded: provider, permission, outcome and language; no client, call or callback
+ids. The callback gauges are counted from the callback table after each change and on every
+timer tick, so a restarted process reports the truth at once.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CALENDAR_READS = Counter(
+    "frontdesk_calendar_reads_total",
+    "Reads of linked calendars, by provider and outcome (ok, failed, timeout).",
+    ["provider", "outcome"],
+)
+CALENDAR_READ_SECONDS = Histogram(
+    "frontdesk_calendar_read_seconds",
+    "How long reading a linked calendar took (failed reads included), by provider.",
+    ["provider"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+)
+CALENDAR_WRITES = Counter(
+    "frontdesk_calendar_writes_total",
+    "Writes to linked calendars, by provider, action (book, move, cancel, block) and outcome.",
+    ["provider", "action", "outcome"],
+)
+CALENDARS_LINKED = Gauge(
+    "frontdesk_calendars_linked",
+    "Linked calendars, by provider and permission.",
+    ["provider", "permission"],
+)
+CALENDARS_UNREACHABLE = Gauge(
+    "frontdesk_calendars_unreachable",
+    "Linked calendars whose last read failed, by provider.",
+    ["provider"],
+)
+CALLBACKS_OPEN = Gauge(
+    "frontdesk_callbacks_open",
+    "Callbacks on the list not yet done or failed, by the caller's language.",
+    ["language"],
+)
+CALLBACKS_OVERDUE = Gauge(
+    "frontdesk_callbacks_overdue",
+    "Open callbacks past their due time plus the grace period, by the caller's language.",
+    ["language"],
+)
+CALLBACKS_FINISHED = Counter(
+    "frontdesk_callbacks_finished_total",
+    "Callbacks that left the list, by outcome (done, failed).",
+    ["outcome"],
+)
+CALLBACKS_SCHEDULED = Counter(
+    "frontdesk_callbacks_scheduled_total",
+    "Callbacks put on the list, by source (note, voicemail).",
+    ["source"],
+)
+CALLBACKS_ESCALATED = Counter(
+    "frontdesk_callbacks_escalated_total",
+    "Overdue callbacks escalated to the bureau's desk.",
+)
+for _provider in ("google", "caldav"):
+    for _outcome in ("ok", "failed", "timeout"):
+        CALENDAR_READS.labels(_provider, _outcome)
+for _outcome in ("done", "failed"):
+    CALLBACKS_FINISHED.labels(_outcome)
+for _language in ("nl", "en", "de", "fr"):
+    CALLBACKS_OPEN.labels(_language)
+    CALLBACKS_OVERDUE.labels(_language)
+CALLBACKS_ESCALATED.inc(0)
