@@ -7,7 +7,11 @@ timer tick, so a restarted process reports the truth at once.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from services.calendar.directory import Queryable
 
 CALENDAR_READS = Counter(
     "frontdesk_calendar_reads_total",
@@ -68,3 +72,36 @@ for _language in ("nl", "en", "de", "fr"):
     CALLBACKS_OPEN.labels(_language)
     CALLBACKS_OVERDUE.labels(_language)
 CALLBACKS_ESCALATED.inc(0)
+
+
+async def count_links(db: Queryable, schema: str) -> None:
+    """Set the linked and unreachable gauges from the links table."""
+    rows = await db.fetch(
+        f"SELECT provider, permission, count(*) AS n, "
+        "count(*) FILTER (WHERE unreachable_since IS NOT NULL) AS down "
+        f"FROM {schema}.links WHERE linked GROUP BY provider, permission"
+    )
+    down: dict[str, int] = {"google": 0, "caldav": 0}
+    for provider in ("google", "caldav"):
+        for permission in ("read", "write"):
+            CALENDARS_LINKED.labels(provider, permission).set(0)
+    for row in rows:
+        CALENDARS_LINKED.labels(row["provider"], row["permission"]).set(row["n"])
+        down[row["provider"]] += row["down"]
+    for provider, n in down.items():
+        CALENDARS_UNREACHABLE.labels(provider).set(n)
+
+
+async def count_callbacks(db: Queryable, schema: str, now: datetime, grace: timedelta) -> None:
+    """Set the open and overdue callback gauges from the callback table."""
+    rows = await db.fetch(
+        f"SELECT language, count(*) AS n, count(*) FILTER (WHERE due_at + $2 <= $1) AS late "
+        f"FROM {schema}.callbacks WHERE status = 'open' GROUP BY language",
+        now,
+        grace,
+    )
+    found = {row["language"]: row for row in rows}
+    for language in ("nl", "en", "de", "fr"):
+        row = found.get(language)
+        CALLBACKS_OPEN.labels(language).set(row["n"] if row else 0)
+        CALLBACKS_OVERDUE.labels(language).set(row["late"] if row else 0)

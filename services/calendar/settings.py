@@ -7,6 +7,8 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from libs.platform.outbound import OutboundPolicy
+
 
 class CalendarSettings(BaseSettings):
     """How often linked calendars are read, how long a read may take, when callbacks escalate."""
@@ -53,6 +55,17 @@ class CalendarSettings(BaseSettings):
         default=False,
         description="Accept plain-http CalDAV URLs (local test servers only; never in production)",
     )
+
+    outbound_allow: str = Field(
+        default="",
+        description="Hosts and networks a CalDAV URL may lead to besides public addresses "
+        "(comma-separated, e.g. a calendar server on the office network)",
+    )
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        """Where CalDAV requests may go: public addresses and `outbound_allow`."""
+        return OutboundPolicy.parse(self.outbound_allow.split(","))
 
     @property
     def callback_grace(self) -> timedelta:
