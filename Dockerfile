@@ -1,8 +1,8 @@
-# One image for the five services; FRONTDESK_SERVICE chooses which one a container runs.
+# One image for the six services; FRONTDESK_SERVICE chooses which one a container runs.
 # Installed the way the README installs it: the uv version ./run pins, then `uv sync --frozen`
 # from uv.lock, without the development group. No secret is part of the image: the database
-# URL, routing's acknowledgement secret and the SMTP and Twilio credentials come from the
-# environment the container runs in.
+# URL, routing's acknowledgement secret, the keys sealing calendar credentials and the SMTP and
+# Twilio credentials come from the environment the container runs in.
 FROM python:3.11-slim
 # A Unicode font for billing's invoice PDFs (the default FRONTDESK_BILLING_PDF_FONT_PATH).
 RUN apt-get update \

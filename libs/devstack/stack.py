@@ -32,6 +32,7 @@ from libs.events.catalogue import ALL_SERVICES, dead_letter_topic, topic_for
 from libs.events.envelope import new_id
 from libs.platform.api_keys import digest, new_key
 from libs.platform.clock import CLOCK_SCHEMA, ensure_clock_table
+from libs.platform.sealed import new_key_text
 from libs.platform.settings import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,6 +219,7 @@ class Stack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "FRONTDESK_AUTH_STAFF_KEYS_SHA256": json.dumps([digest(self.staff_key)]),
             "FRONTDESK_METRICS_TOKEN": self.metrics_token,
+            "FRONTDESK_SECRET_KEYS": self.secret_keys(),
         }
         env |= self._routing_links()
         if self.options.keycloak and "FRONTDESK_AUTH_ISSUER" not in os.environ:
@@ -228,6 +230,18 @@ class Stack:
                 "FRONTDESK_NOTIFY_SMTP_PORT": str(self.smtp_port),
             }
         return env
+
+    def secret_keys(self) -> str:
+        """The keys sealing stored secrets (calendar credentials): made once per stack home and
+        kept there, so a restarted stack still opens what it sealed before."""
+        path = self.options.home / "secret-keys.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            keys = json.dumps([{"id": f"local-{new_id().hex[:8]}", "key": new_key_text()}])
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(keys)
+        return path.read_text()
 
     def service(self, name: str) -> ServiceProc:
         """The process of one service of the stack."""

@@ -113,6 +113,12 @@ class CalendarObserved(CalendarEvent):
     window_end: UtcDatetime
     busy: tuple[BusySpan, ...] = Field(default=(), max_length=200)
 
+    @model_validator(mode="after")
+    def _window_ordered(self) -> CalendarObserved:
+        if self.window_end <= self.window_start:
+            raise ValueError("the window read must end after it starts")
+        return self
+
 
 class CalendarUnreachable(CalendarEvent):
     """The calendar could not be read; the last observation is what is known until it can."""

@@ -185,7 +185,14 @@ async def book_appointment(
     )  # fmt: skip
     row = await _reaching(
         appointments.book(
-            store, box, config, call_id, draft, actor=caller.actor(), now=rt.clock.now()
+            store,
+            box,
+            config,
+            call_id,
+            draft,
+            actor=caller.actor(),
+            now=rt.clock.now(),
+            tenant=caller.tenant,
         )
     )
     return AppointmentRead.of(row)
@@ -202,8 +209,9 @@ async def propose_times(
     times = [Interval(t.start, t.end) for t in body.times]
     attendee = _attendee(body.attendee) or Attendee(name="")
     row = await appointments.propose(
-        store, call_id, body.title, times, attendee, actor=caller.actor(), now=rt.clock.now()
-    )
+        store, call_id, body.title, times, attendee, actor=caller.actor(), now=rt.clock.now(),
+        tenant=caller.tenant,
+    )  # fmt: skip
     return AppointmentRead.of(row)
 
 
@@ -235,7 +243,14 @@ async def move_appointment(
     when = Interval(body.start, body.end)
     row = await _reaching(
         appointments.move(
-            store, box, config, appointment_id, when, actor=caller.actor(), now=rt.clock.now()
+            store,
+            box,
+            config,
+            appointment_id,
+            when,
+            actor=caller.actor(),
+            now=rt.clock.now(),
+            tenant=caller.tenant,
         )
     )
     return AppointmentRead.of(row)
@@ -259,6 +274,7 @@ async def cancel_appointment(
             body.reason,
             actor=caller.actor(),
             now=rt.clock.now(),
+            tenant=caller.tenant,
         )
     )
     return AppointmentRead.of(row)

@@ -67,10 +67,11 @@ async def book(
     *,
     actor: Actor,
     now: datetime,
+    tenant: UUID | None = None,
 ) -> dict[str, Any]:
     """Book the appointment from the call: checked, free, written once, then recorded."""
     schema = store.schema
-    client_id = await _call_client(store.pool, schema, call_id, None)
+    client_id = await _call_client(store.pool, schema, call_id, tenant)
     row = await linking.get(store.pool, schema, client_id)
     require_writable(linking.link_of(row))
     assert row is not None
@@ -127,10 +128,11 @@ async def move(
     *,
     actor: Actor,
     now: datetime,
+    tenant: UUID | None = None,
 ) -> dict[str, Any]:
     """Move a booked appointment: the new time checked free (but for itself), then rewritten."""
     schema = store.schema
-    current = await _booked(store.pool, schema, appointment_id)
+    current = await _booked(store.pool, schema, appointment_id, tenant)
     row = await linking.get(store.pool, schema, current["client_id"])
     require_writable(linking.link_of(row))
     assert row is not None
@@ -165,10 +167,11 @@ async def cancel(
     *,
     actor: Actor,
     now: datetime,
+    tenant: UUID | None = None,
 ) -> dict[str, Any]:
     """Cancel a booked appointment: removed from the calendar, then recorded."""
     schema = store.schema
-    current = await _booked(store.pool, schema, appointment_id)
+    current = await _booked(store.pool, schema, appointment_id, tenant)
     row = await linking.get(store.pool, schema, current["client_id"])
     require_writable(linking.link_of(row))
     assert row is not None
@@ -191,10 +194,11 @@ async def propose(
     *,
     actor: Actor,
     now: datetime,
+    tenant: UUID | None = None,
 ) -> dict[str, Any]:
     """Record the times the operator proposed (a read-only calendar: the client confirms)."""
     schema = store.schema
-    client_id = await _call_client(store.pool, schema, call_id, None)
+    client_id = await _call_client(store.pool, schema, call_id, tenant)
     for when in times:
         checked(Appointment(appointment_id=call_id, when=when, title=title))
     first = times[0]
@@ -226,8 +230,10 @@ async def propose(
     return dict(saved)
 
 
-async def _booked(db: Queryable, schema: str, appointment_id: UUID) -> dict[str, Any]:
-    found = await get(db, schema, appointment_id, None)
+async def _booked(
+    db: Queryable, schema: str, appointment_id: UUID, tenant: UUID | None
+) -> dict[str, Any]:
+    found = await get(db, schema, appointment_id, tenant)
     if found is None:
         raise NotFound(f"no appointment {appointment_id}")
     if found["status"] != "booked":
@@ -290,7 +296,8 @@ async def get(
 async def for_call(
     db: Queryable, schema: str, call_id: UUID, tenant: UUID | None
 ) -> list[dict[str, Any]]:
-    """The appointments booked or proposed from a call."""
+    """The appointments booked or proposed from a call (NotFound: no such call of the tenant)."""
+    await _call_client(db, schema, call_id, tenant)
     rows = await db.fetch(
         f"SELECT * FROM {schema}.appointments WHERE call_id = $1 "
         "AND ($2::uuid IS NULL OR client_id = $2) ORDER BY created_at, appointment_id",

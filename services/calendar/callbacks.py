@@ -333,7 +333,7 @@ async def escalate_overdue(
                 conn, store.schema, partial(store.append, conn=conn), row, after, [event], now
             )
             escalated += 1
-        metrics.CALLBACKS_ESCALATED.inc()
+        metrics.CALLBACKS_ESCALATED.labels(before.language).inc()
         log.error(
             "callback.escalated",
             callback_id=str(before.callback_id),

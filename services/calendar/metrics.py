@@ -61,7 +61,8 @@ CALLBACKS_SCHEDULED = Counter(
 )
 CALLBACKS_ESCALATED = Counter(
     "frontdesk_callbacks_escalated_total",
-    "Overdue callbacks escalated to the bureau's desk.",
+    "Overdue callbacks escalated to the bureau's desk, by the caller's language.",
+    ["language"],
 )
 for _provider in ("google", "caldav"):
     for _outcome in ("ok", "failed", "timeout"):
@@ -71,7 +72,7 @@ for _outcome in ("done", "failed"):
 for _language in ("nl", "en", "de", "fr"):
     CALLBACKS_OPEN.labels(_language)
     CALLBACKS_OVERDUE.labels(_language)
-CALLBACKS_ESCALATED.inc(0)
+    CALLBACKS_ESCALATED.labels(_language)
 
 
 async def count_links(db: Queryable, schema: str) -> None:

@@ -9,6 +9,7 @@ and command, so another client's call is as unknown as one that does not exist.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -74,7 +75,8 @@ async def receive_call(
     `received_at` may lie at most FRONTDESK_CALLS_MAX_BACKDATE_SECONDS back (default an hour),
     never before the number was assigned to the client, and not in the future. `import` is
     staff-only (an operator gets 403): an imported call is exempt from the backdating window
-    and recorded as imported.
+    and recorded as imported. The screen pop's `calendar` is the client's calendar now, from
+    what calls last learnt of it (stale after FRONTDESK_CALLS_CALENDAR_STALE_SECONDS).
     """
     now = rt.clock.now()
     command = commands.ReceiveCall(
@@ -89,12 +91,21 @@ async def receive_call(
         max_backdate=config.max_backdate,
     )
     outcome = await execute(store, command)
-    return await read_screen(store, outcome.call.call_id, caller)
+    return await read_screen(store, outcome.call.call_id, caller, rt.clock.now(), config)
 
 
-async def read_screen(store: EventStore, call_id: UUID, caller: Principal) -> ScreenPop:
-    """The screen pop of a recorded call."""
-    pop = await screen_pop(store.pool, store.schema, call_id, caller.tenant)
+async def read_screen(
+    store: EventStore, call_id: UUID, caller: Principal, now: datetime, config: CallsSettings
+) -> ScreenPop:
+    """The screen pop of a recorded call, its client's calendar as of `now`."""
+    pop = await screen_pop(
+        store.pool,
+        store.schema,
+        call_id,
+        caller.tenant,
+        now=now,
+        calendar_stale=config.calendar_stale,
+    )
     if pop is None:
         raise NotFound(f"the client of call {call_id} is no longer known")
     return ScreenPop.model_validate(pop)

@@ -1,4 +1,4 @@
-"""The calls service's tables: its projection of intake and the read model of calls."""
+"""The calls service's tables: its projections of intake and calendar, and the read model."""
 
 from __future__ import annotations
 
@@ -88,6 +88,31 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         INSERT INTO {schema}.directory_number_assignments (number, client_id, assigned_at)
         SELECT number, client_id, assigned_at FROM {schema}.directory_numbers;
+        """,
+    ),
+    Migration(
+        "calls_0004_client_calendars",
+        """
+        CREATE TABLE {schema}.client_calendars (
+            client_id uuid PRIMARY KEY,
+            linked boolean NOT NULL,
+            provider text,
+            permission text,
+            show_titles boolean NOT NULL DEFAULT false,
+            linked_at timestamptz,
+            read_at timestamptz,
+            window_start timestamptz,
+            window_end timestamptz,
+            busy jsonb NOT NULL DEFAULT '[]',
+            unreachable_since timestamptz,
+            changed_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            CHECK (NOT linked OR (provider IS NOT NULL AND permission IS NOT NULL
+                                  AND linked_at IS NOT NULL)),
+            CHECK ((read_at IS NULL) = (window_start IS NULL)
+                   AND (read_at IS NULL) = (window_end IS NULL)),
+            CHECK (window_end > window_start)
+        );
         """,
     ),
 )

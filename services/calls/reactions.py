@@ -1,9 +1,13 @@
-"""Calls' reactions to intake's events: keep the directory, and the client info gauge with it.
+"""Calls' reactions to intake's and calendar's events: keep what calls knows of their facts.
 
 One handler per intake event type calls keeps, registered in HANDLERS: the directory's, and
 the API keys intake issues and revokes (libs.platform.api_keys), so calls checks a key on its
 own; the others (plans, notification preferences) it ignores. The client info gauge follows
 the directory's clients: loaded at start, then after each client event commits.
+
+One handler per calendar event type the screen pop needs, registered in CALENDAR: each
+client's linked calendar and its last reading (services/calls/calendars.py); appointments
+and callbacks it ignores.
 """
 
 from __future__ import annotations
@@ -12,6 +16,13 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
+from libs.events.calendar import (
+    CalendarLinked,
+    CalendarObserved,
+    CalendarPermissionChanged,
+    CalendarUnlinked,
+    CalendarUnreachable,
+)
 from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
 from libs.events.intake import (
@@ -29,7 +40,7 @@ from libs.platform.consumer import Handler, HandlerContext, Subscription, projec
 from libs.platform.db import Connection
 from libs.platform.runtime import ServiceRuntime
 from libs.platform.settings import Settings
-from services.calls import directory, metrics
+from services.calls import calendars, directory, metrics
 
 E = TypeVar("E", bound=Event)
 
@@ -68,14 +79,29 @@ DIRECTORY: dict[str, Handler] = dict(
 """The intake events the directory keeps, by type."""
 HANDLERS: dict[str, Handler] = {**DIRECTORY, **api_keys.HANDLERS}
 """The intake events calls keeps, by type; the others (plan, notifications) it ignores."""
+CALENDAR: dict[str, Handler] = dict(
+    [
+        projecting(CalendarLinked, calendars.calendar_linked),
+        projecting(CalendarPermissionChanged, calendars.permission_changed),
+        projecting(CalendarUnlinked, calendars.calendar_unlinked),
+        projecting(CalendarObserved, calendars.calendar_observed),
+        projecting(CalendarUnreachable, calendars.calendar_unreachable),
+    ]
+)
+"""The calendar events calls keeps, by type; appointments and callbacks it ignores."""
 
 
 def subscriptions(settings: Settings) -> tuple[Subscription, ...]:
-    """The subscription to the intake topic: the directory and the API keys."""
+    """Calls' consumers: intake's topic (the directory and the API keys) and calendar's."""
     return (
         Subscription(
             name=f"{settings.topic_prefix}-calls-directory",
             topics=(topic_for("intake", settings.topic_prefix),),
             handlers=HANDLERS,
+        ),
+        Subscription(
+            name=f"{settings.topic_prefix}-calls-calendar",
+            topics=(topic_for("calendar", settings.topic_prefix),),
+            handlers=CALENDAR,
         ),
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
+from libs.availability import MIN_SLOT
+from libs.events.calendar import Permission, Provider
 from libs.events.calls import FollowUp, NonBillableReason
 from libs.events.intake import AfterHours, Channel
 from libs.events.values import Language, PhoneNumber, Slug, UtcDatetime
@@ -146,6 +148,52 @@ class LineRead(BaseModel):
     office_status: str
 
 
+class FreeSlotRead(BaseModel):
+    """A free stretch in the client's calendar, within its office hours."""
+
+    start: datetime
+    end: datetime
+
+
+class AppointmentTodayRead(BaseModel):
+    """Busy time in the client's calendar today; its title only where the client allows."""
+
+    start: datetime
+    end: datetime
+    title: str = ""
+
+
+class CalendarRead(BaseModel):
+    """The client's calendar at the moment of the request, from calls' last reading of it."""
+
+    linked: bool
+    provider: Provider | None = None
+    permission: Permission | None = Field(
+        default=None, description="read: the operator proposes times; write: they may book"
+    )
+    state: Literal["free", "busy", "unknown"] = Field(
+        description="unknown: not linked, not read yet, or now lies outside the window read"
+    )
+    until: datetime | None = Field(
+        default=None, description="When the state ends; null if unknown or beyond the window"
+    )
+    next_free_slot: FreeSlotRead | None = Field(
+        default=None,
+        description=f"The next free slot of at least {MIN_SLOT // timedelta(minutes=1)} minutes "
+        "later today within office hours",
+    )
+    appointments_today: list[AppointmentTodayRead] = Field(
+        default=[], description="Busy time of the client's local day from now on"
+    )
+    read_at: datetime | None = None
+    stale: bool = Field(
+        default=False,
+        description="The reading is older than FRONTDESK_CALLS_CALENDAR_STALE_SECONDS, there "
+        "is none yet, or the calendar cannot be read at the moment (unreachable_since)",
+    )
+    unreachable_since: datetime | None = None
+
+
 class ScreenPop(BaseModel):
     """What the operator's screen shows when the call comes in."""
 
@@ -164,6 +212,7 @@ class ScreenPop(BaseModel):
     temporary_instructions: list[TemporaryInstructionRead] = []
     after_hours: AfterHours = "email_summary"
     calendar_url: str | None = None
+    calendar: CalendarRead
     cold_calls_free: bool
 
 

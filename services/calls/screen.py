@@ -1,14 +1,21 @@
-"""The screen pop: the call, its client, the book version on screen and the office state."""
+"""The screen pop: the call, its client, the book version on screen, the office state and the
+client's calendar.
+
+Read from calls' own tables only (its projections of intake and calendar, and its read
+model): a call is never kept waiting on another service.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from libs.events.values import Language
 from libs.office_hours import office_status
-from services.calls import directory, read_model
+from services.calls import calendars, directory, read_model
+from services.calls.domain.calendar import calendar_view
 from services.calls.read_model import Queryable
 
 DEFAULT_GREETINGS: dict[Language, str] = {
@@ -24,11 +31,19 @@ _FROM_CALL = (
 
 
 async def screen_pop(
-    db: Queryable, schema: str, call_id: UUID, client_id: UUID | None
+    db: Queryable,
+    schema: str,
+    call_id: UUID,
+    client_id: UUID | None,
+    *,
+    now: datetime,
+    calendar_stale: timedelta,
 ) -> dict[str, Any] | None:
     """Everything the operator sees for a call, as of the moment it came in.
 
-    With `client_id` (the caller's tenant), None unless the call is that client's.
+    The calendar is shown as of `now`, the moment of the request (a backdated call's client
+    is free or busy now, not then); a reading older than `calendar_stale` is stale. With
+    `client_id` (the caller's tenant), None unless the call is that client's.
     """
     call = await read_model.get_call(db, schema, call_id, client_id)
     if call is None:
@@ -49,8 +64,17 @@ async def screen_pop(
         "temporary_instructions": active_instructions(book, received_at),
         "after_hours": book.get("after_hours", "email_summary"),
         "calendar_url": book.get("calendar_url"),
+        "calendar": await calendar_of(db, schema, card, now, calendar_stale),
         "cold_calls_free": card.cold_calls_free,
     }
+
+
+async def calendar_of(
+    db: Queryable, schema: str, card: directory.ClientCard, now: datetime, stale: timedelta
+) -> dict[str, Any]:
+    """The client's calendar at `now`, from calls' last reading of it."""
+    calendar = await calendars.linked_calendar(db, schema, card.client_id)
+    return asdict(calendar_view(calendar, card.office_hours, now, stale))
 
 
 def active_instructions(book: dict[str, Any], at: datetime) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from services.calls.domain.commands import MAX_BACKDATE
 
 
 class CallsSettings(BaseSettings):
-    """The telephony side of calls: the Twilio webhook's secret and where Twilio reaches us."""
+    """The telephony side of calls (the Twilio webhook's secret, where Twilio reaches us), the
+    backdating window and how fresh the screen pop wants a client's calendar."""
 
     model_config = SettingsConfigDict(env_prefix="FRONTDESK_CALLS_", extra="ignore")
 
@@ -29,6 +30,19 @@ class CallsSettings(BaseSettings):
         le=7 * 86400,
         description="How far back a reported call's received_at may lie (staff imports excepted)",
     )
+
+    calendar_stale_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        description="How old the last reading of a client's calendar may be before the screen "
+        "pop calls it stale (the calendar service records an unchanged calendar every 240 s)",
+    )
+
+    @property
+    def calendar_stale(self) -> timedelta:
+        """The age after which a calendar reading is stale, as a duration."""
+        return timedelta(seconds=self.calendar_stale_seconds)
 
     @property
     def max_backdate(self) -> timedelta:

@@ -48,7 +48,7 @@ async def run_digest(
                 client.client_id, day, row["notification_id"], row["calls"], created=False
             )
         window = filters.digest_span(client, day)
-        calls = await read_model.unreported_calls(conn, schema, client.client_id, window)
+        calls = await read_model.digest_candidates(conn, schema, client.client_id, window)
         digest = daily_digest(client, day, calls)
         if digest is None:
             return DigestOutcome(client.client_id, day, None, 0, created=True)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from libs.events.values import Language
+from services.notify.domain.appointments import Appointment, Slot
 from services.notify.domain.model import Call, Note
 from services.notify.domain.plan import Notification
 from services.notify.domain.schedule import zone_named
@@ -66,8 +67,8 @@ class Composer:
         context = self._context(n)
         if n.channel == "sms":
             return Rendered(context["subject"], self._text("escalation_sms.txt.j2", context), None)
-        text = self._text(f"{n.kind}.txt.j2", context)
-        html = None if n.channel == "chat" else self._text(f"{n.kind}.html.j2", context)
+        text = self._text(f"{n.template}.txt.j2", context)
+        html = None if n.channel == "chat" else self._text(f"{n.template}.html.j2", context)
         return Rendered(context["subject"], text, html)
 
     def _text(self, template: str, context: dict[str, Any]) -> str:
@@ -80,20 +81,31 @@ class Composer:
         day = day_text(t, n.day) if n.day else ""
         client = single_line(n.client_name or "") or self.brand
         values = {"day": day, "count": len(calls), "client": client}
+        update = appointment_view(t, n.update, tz) if n.update else None
         return {
             "t": t,
             "language": n.language,
             "brand": self.brand,
             "calls": calls,
-            "subject": one_line(subject(t, n, calls, values)),
-            "intro": t[f"intro_{n.kind}"].format(**values),
+            "subject": one_line(subject(t, n, calls, values, update)),
+            "intro": intro(t, n, calls, values),
             "footer": t["footer"].format(brand=self.brand),
             "alert": alert_view(t, n, tz),
+            "update": update,
         }
 
 
-def subject(t: Labels, n: Notification, calls: list[dict[str, Any]], values: dict[str, Any]) -> str:
+def subject(
+    t: Labels,
+    n: Notification,
+    calls: list[dict[str, Any]],
+    values: dict[str, Any],
+    update: dict[str, Any] | None = None,
+) -> str:
     """The subject line (before it is made one line)."""
+    if update is not None:
+        key = f"subject_appointment_{update['status']}"
+        return str(t[key].format(title=update["title"] or t["appointment"], when=update["when"]))
     if n.kind == "per_call" and calls:
         first = calls[0]
         key = "subject_per_call_updated" if first["updated"] else "subject_per_call"
@@ -102,6 +114,16 @@ def subject(t: Labels, n: Notification, calls: list[dict[str, Any]], values: dic
         kind = n.alert.urgency_kind or t["urgency"]
         return str(t["subject_escalation"].format(kind=kind, client=values["client"]))
     return str(t[f"subject_{n.kind}"].format(**values))
+
+
+def intro(t: Labels, n: Notification, calls: list[dict[str, Any]], values: dict[str, Any]) -> str:
+    """The sentence before the calls: the kind's, or a follow-up's naming the call."""
+    if n.update is not None and calls:
+        first = calls[0]
+        return str(
+            t["intro_appointment_update"].format(caller=first["caller_name"], time=first["time"])
+        )
+    return str(t[f"intro_{n.kind}"].format(**values))
 
 
 def call_view(t: Labels, call: Call, tz: ZoneInfo) -> dict[str, Any]:
@@ -115,6 +137,8 @@ def call_view(t: Labels, call: Call, tz: ZoneInfo) -> dict[str, Any]:
         "caller_name": single_line(note.caller_name if note else (number or t["number_withheld"])),
         "caller_number": single_line(number or t["number_withheld"]),
         "voicemail": None,
+        "appointments": [appointment_view(t, a, tz) for a in call.appointments],
+        "appointment_news": call.appointment_news and not call.needs_report,
     }
     if note is not None:
         view |= note_view(t, note)
@@ -139,6 +163,31 @@ def note_view(t: Labels, note: Note) -> dict[str, Any]:
         "actions_taken": lines(note.actions_taken),
         "information_given": lines(note.information_given),
     }
+
+
+def appointment_view(t: Labels, a: Appointment, tz: ZoneInfo) -> dict[str, Any]:
+    """What the templates show of an appointment: what became of it, what, when, where, who."""
+    attendee = [a.attendee_name, a.attendee_phone or "", a.attendee_email]
+    times = [span_text(t, slot, tz) for slot in a.times]
+    return {
+        "status": a.status,
+        "headline": t[f"appointment_{a.status}"],
+        "title": single_line(a.title),
+        "when": times[0] if times else "-",
+        "times": times,
+        "location": single_line(a.location),
+        "attendee": single_line(", ".join(part for part in attendee if part)),
+        "reason": single_line(a.reason),
+    }
+
+
+def span_text(t: Labels, slot: Slot, tz: ZoneInfo) -> str:
+    """A stretch of time on the reader's clock: its day with the weekday, from and until."""
+    start, end = slot.start.astimezone(tz), slot.end.astimezone(tz)
+    first = f"{day_text(t, start.date())} {start.strftime(t['time_format'])}"
+    if end.date() == start.date():
+        return f"{first}–{end.strftime(t['time_format'])}"
+    return f"{first} – {day_text(t, end.date())} {end.strftime(t['time_format'])}"
 
 
 def alert_view(t: Labels, n: Notification, tz: ZoneInfo) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""The notify service's tables: its projections of intake and calls, and the outgoing queue."""
+"""The notify service's tables: projections of intake, calls and calendar; the outgoing queue."""
 
 from __future__ import annotations
 
@@ -105,6 +105,40 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE {schema}.calls ADD COLUMN imported boolean NOT NULL DEFAULT false;
         COMMENT ON COLUMN {schema}.calls.imported
             IS 'Staff imported the call from history: its messages are never announced';
+        """,
+    ),
+    Migration(
+        "notify_0005_appointments",
+        # The calendar's appointments per call, and which of their changes each notification
+        # carried (like outgoing_calls: a replay rebuilds the first, never the second).
+        """
+        CREATE TABLE {schema}.appointments (
+            appointment_id uuid PRIMARY KEY,
+            call_id uuid NOT NULL,
+            client_id uuid NOT NULL,
+            status text NOT NULL
+                CHECK (status IN ('booked', 'moved', 'cancelled', 'proposed')),
+            times jsonb NOT NULL,
+            title text NOT NULL,
+            location text NOT NULL,
+            attendee_name text NOT NULL,
+            attendee_email text NOT NULL,
+            attendee_phone text,
+            reason text NOT NULL,
+            changes integer NOT NULL,
+            changed_at timestamptz NOT NULL,
+            first_at timestamptz NOT NULL,
+            last_event_id uuid NOT NULL
+        );
+        CREATE INDEX ON {schema}.appointments (call_id);
+        CREATE INDEX ON {schema}.appointments (client_id, changed_at);
+        CREATE TABLE {schema}.outgoing_appointments (
+            notification_id uuid NOT NULL REFERENCES {schema}.outgoing,
+            appointment_id uuid NOT NULL,
+            changes integer NOT NULL,
+            PRIMARY KEY (notification_id, appointment_id)
+        );
+        CREATE INDEX ON {schema}.outgoing_appointments (appointment_id);
         """,
     ),
 )

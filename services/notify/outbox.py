@@ -21,6 +21,7 @@ from libs.platform.db import Connection, advisory_key
 from services.notify.compose import Rendered
 from services.notify.delivery import Outgoing
 from services.notify.directory import Queryable
+from services.notify.domain.appointments import Appointment
 from services.notify.domain.plan import Notification, target_problem
 from services.notify.notifier import Notifier
 
@@ -73,8 +74,18 @@ async def enqueue(
         "VALUES ($1, $2, $3)",
         [(n.notification_id, c.call_id, c.messages) for c in n.calls if c.call_id in n.call_ids],
     )
+    await conn.executemany(
+        f"INSERT INTO {schema}.outgoing_appointments (notification_id, appointment_id, changes) "
+        "VALUES ($1, $2, $3)",
+        [(n.notification_id, a.appointment_id, a.changes) for a in carried_appointments(n)],
+    )
     await conn.execute("SELECT pg_notify($1, '')", wake_channel(schema))
     return True
+
+
+def carried_appointments(n: Notification) -> list[Appointment]:
+    """The appointments a notification shows, at the change it shows them (none: escalations)."""
+    return [a for c in n.calls if c.call_id in n.call_ids for a in c.appointments]
 
 
 async def queue(

@@ -1,5 +1,10 @@
 """Reactions to other services' events: keep notify's tables and queue what the domain decides.
 
+The calendar's appointment events come through a subscription of their own and race the
+calls' notes; both paths take the client's planning lock before they read what was reported,
+so an appointment is either in the call's message or, when that went out first, in a
+follow-up (per_call) or the next digest (daily_digest), never in neither.
+
 Each runs in the consumer's inbox transaction, so a queued notification commits together
 with the event being marked as handled. In a replay (ctx.replay) the tables are rebuilt but
 nothing is queued: every notification of the past exists already, or was never meant to.
@@ -7,10 +12,17 @@ nothing is queued: every notification of the past exists already, or was never m
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
+from libs.events.calendar import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentEvent,
+    AppointmentMoved,
+    AppointmentProposed,
+)
 from libs.events.calls import CallReceived, EscalationRequested, NoteRecorded, VoicemailRecorded
 from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
@@ -26,7 +38,7 @@ from libs.platform import api_keys
 from libs.platform.consumer import Handler, HandlerContext, Subscription
 from libs.platform.settings import Settings
 from services.notify import directory, outbox, read_model
-from services.notify.domain import filters, model, plan
+from services.notify.domain import appointments, filters, model, plan
 from services.notify.domain.model import Client
 from services.notify.notifier import Notifier
 
@@ -96,6 +108,24 @@ async def escalation_dispatched(
         await outbox.queue(ctx.conn, schema, n, [alert], ctx.now())
 
 
+async def appointment_changed(event: AppointmentEvent, ctx: HandlerContext, n: Notifier) -> None:
+    """An appointment booked, moved, cancelled or proposed from a call: keep it, and mail the
+    news now when the call's message went out without it (else that message will carry it)."""
+    schema = ctx.store.schema
+    await outbox.lock_client(ctx.conn, schema, event.client_id)
+    known = await read_model.load_appointment(ctx.conn, schema, event.appointment_id)
+    appointment = appointments.evolve(known, event)
+    if appointment is known:
+        return
+    await read_model.save_appointment(ctx.conn, schema, appointment)
+    if ctx.replay:
+        return
+    client = await directory.load_client(ctx.conn, schema, event.client_id)
+    call = await read_model.load_call(ctx.conn, schema, event.call_id)
+    follow_up = plan.on_appointment(client, call, appointment, event.event_id)
+    await outbox.queue(ctx.conn, schema, n, follow_up, ctx.now())
+
+
 async def _catch_up(ctx: HandlerContext, n: Notifier, client: Client) -> None:
     """Per-call mails for a client's recent unreported messages (just known or switched)."""
     if not filters.wants_mail_now(client):
@@ -134,10 +164,20 @@ HANDLERS: dict[str, Apply] = dict(
         _typed(EscalationDispatched, escalation_dispatched),
     ]
 )
-"""The events notify handles, by type; every other event it ignores."""
+"""The events of intake, calls and routing notify handles, by type; it ignores the others."""
+
+CALENDAR_HANDLERS: dict[str, Apply] = dict(
+    [
+        _typed(AppointmentBooked, appointment_changed),
+        _typed(AppointmentMoved, appointment_changed),
+        _typed(AppointmentCancelled, appointment_changed),
+        _typed(AppointmentProposed, appointment_changed),
+    ]
+)
+"""The calendar's events notify handles: those of appointments made from calls."""
 
 
-def bind(notifier: Notifier) -> dict[str, Handler]:
+def bind(notifier: Notifier, handlers: Mapping[str, Apply] = HANDLERS) -> dict[str, Handler]:
     """The handlers with the notifier they share."""
 
     def bound(apply: Apply) -> Handler:
@@ -146,17 +186,23 @@ def bind(notifier: Notifier) -> dict[str, Handler]:
 
         return handle
 
-    return {name: bound(apply) for name, apply in HANDLERS.items()}
+    return {name: bound(apply) for name, apply in handlers.items()}
 
 
 def subscriptions(settings: Settings, notifier: Notifier) -> tuple[Subscription, ...]:
-    """Notify's one subscription: intake's clients and API keys, calls' messages, routing's
-    escalations."""
+    """Notify's subscriptions: intake's clients and API keys, calls' messages and routing's
+    escalations in one; the calendar's appointments in another, its own consumer group, so
+    that a calendar backlog never holds up the calls' mails."""
     prefix = settings.topic_prefix
     return (
         Subscription(
             name=f"{prefix}-notify",
             topics=tuple(topic_for(s, prefix) for s in ("intake", "calls", "routing")),
             handlers={**bind(notifier), **api_keys.HANDLERS},
+        ),
+        Subscription(
+            name=f"{prefix}-notify-calendar",
+            topics=(topic_for("calendar", prefix),),
+            handlers=bind(notifier, CALENDAR_HANDLERS),
         ),
     )

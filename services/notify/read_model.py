@@ -1,15 +1,17 @@
-"""Notify's own query tables: each call's latest note or voicemail, escalation reasons, and
-the digest runs.
+"""Notify's own query tables: each call's latest note or voicemail, the appointments made from
+it, escalation reasons, and the digest runs.
 
-Whether a call's latest message was reported is not stored here but read from the outgoing
-queue (outgoing_calls of notifications not failed), which a replay never rebuilds. The
+Whether a call's latest message (or an appointment's latest change) was reported is not
+stored here but read from the outgoing queue (outgoing_calls and outgoing_appointments of
+notifications not failed), which a replay never rebuilds. The
 filters are the domain's (`domain/filters.py`); the SQL here only fills in their fragments.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import TypeVar
 from uuid import UUID
@@ -19,6 +21,7 @@ import asyncpg
 from libs.platform.db import Connection
 from services.notify.directory import Queryable
 from services.notify.domain import filters
+from services.notify.domain.appointments import Appointment, Slot
 from services.notify.domain.model import Call, Note, Voicemail
 from services.notify.domain.plan import Escalation
 
@@ -35,7 +38,10 @@ async def load_call(db: Queryable, schema: str, call_id: UUID) -> Call | None:
         f"SELECT c.*, {_reported(schema)} AS reported FROM {schema}.calls c WHERE call_id = $1",
         call_id,
     )
-    return _call(row) if row is not None else None
+    if row is None:
+        return None
+    [call] = await _with_appointments(db, schema, [_call(row)])
+    return call
 
 
 async def save_call(conn: Connection, schema: str, call: Call) -> None:
@@ -64,7 +70,67 @@ async def unreported_calls(
         f"WHERE {received} AND messages > 0) x WHERE {unreported} ORDER BY received_at",
         client_id, *window,
     )  # fmt: skip
-    return [_call(row) for row in rows]
+    return await _with_appointments(db, schema, [_call(row) for row in rows])
+
+
+async def digest_candidates(
+    db: Queryable, schema: str, client_id: UUID, window: filters.Window
+) -> list[Call]:
+    """The unreported calls of the window and the calls with appointment news in it."""
+    calls = await unreported_calls(db, schema, client_id, window)
+    news = filters.APPOINTMENT_NEWS_SQL.format(
+        client="$1", since="$2", until="$3", reported=_appointment_reported(schema)
+    )
+    rows = await db.fetch(
+        f"SELECT c.*, {_reported(schema)} AS reported FROM {schema}.calls c WHERE call_id IN "
+        f"(SELECT a.call_id FROM {schema}.appointments a WHERE {news}) "
+        "AND NOT call_id = ANY($4::uuid[]) ORDER BY received_at",
+        client_id, *window, [call.call_id for call in calls],
+    )  # fmt: skip
+    return calls + await _with_appointments(db, schema, [_call(row) for row in rows])
+
+
+async def load_appointment(db: Queryable, schema: str, appointment_id: UUID) -> Appointment | None:
+    """The appointment as notify knows it, or None before its first event."""
+    row = await db.fetchrow(
+        f"SELECT a.*, {_appointment_reported(schema)} AS reported FROM {schema}.appointments a "
+        "WHERE appointment_id = $1",
+        appointment_id,
+    )
+    return _appointment(row) if row is not None else None
+
+
+async def save_appointment(conn: Connection, schema: str, a: Appointment) -> None:
+    """Insert or replace the appointment's row (when it was first made stays the first time)."""
+    await conn.execute(
+        f"INSERT INTO {schema}.appointments (appointment_id, call_id, client_id, status, times, "
+        "title, location, attendee_name, attendee_email, attendee_phone, reason, changes, "
+        "changed_at, first_at, last_event_id) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, "
+        "$9, $10, $11, $12, $13, $13, $14) ON CONFLICT (appointment_id) DO UPDATE SET "
+        "status = EXCLUDED.status, times = EXCLUDED.times, title = EXCLUDED.title, "
+        "location = EXCLUDED.location, attendee_name = EXCLUDED.attendee_name, "
+        "attendee_email = EXCLUDED.attendee_email, attendee_phone = EXCLUDED.attendee_phone, "
+        "reason = EXCLUDED.reason, changes = EXCLUDED.changes, "
+        "changed_at = EXCLUDED.changed_at, last_event_id = EXCLUDED.last_event_id",
+        a.appointment_id, a.call_id, a.client_id, a.status, _dump_times(a.times), a.title,
+        a.location, a.attendee_name, a.attendee_email, a.attendee_phone, a.reason, a.changes,
+        a.changed_at, a.last_event_id,
+    )  # fmt: skip
+
+
+async def _with_appointments(db: Queryable, schema: str, calls: Sequence[Call]) -> list[Call]:
+    """The calls, each with its appointments in the order they were first made."""
+    if not calls:
+        return []
+    rows = await db.fetch(
+        f"SELECT a.*, {_appointment_reported(schema)} AS reported FROM {schema}.appointments a "
+        "WHERE call_id = ANY($1::uuid[]) ORDER BY first_at, appointment_id",
+        [call.call_id for call in calls],
+    )
+    made: dict[UUID, list[Appointment]] = {}
+    for row in rows:
+        made.setdefault(row["call_id"], []).append(_appointment(row))
+    return [replace(call, appointments=tuple(made.get(call.call_id, ()))) for call in calls]
 
 
 async def clients_with_voicemail_due(db: Queryable, schema: str, now: datetime) -> list[UUID]:
@@ -141,6 +207,38 @@ async def load_escalation(db: Queryable, schema: str, escalation_id: UUID) -> Es
     if row is None:
         return None
     return Escalation(row["escalation_id"], row["call_id"], row["urgency_kind"], row["reason"])
+
+
+def _appointment_reported(schema: str) -> str:
+    return filters.APPOINTMENT_REPORTED_SQL.format(schema=schema)
+
+
+def _dump_times(times: Sequence[Slot]) -> str:
+    return json.dumps([[slot.start.isoformat(), slot.end.isoformat()] for slot in times])
+
+
+def _appointment(row: asyncpg.Record) -> Appointment:
+    times = tuple(
+        Slot(datetime.fromisoformat(start), datetime.fromisoformat(end))
+        for start, end in json.loads(row["times"])
+    )
+    return Appointment(
+        appointment_id=row["appointment_id"],
+        call_id=row["call_id"],
+        client_id=row["client_id"],
+        status=row["status"],
+        times=times,
+        changed_at=row["changed_at"],
+        last_event_id=row["last_event_id"],
+        title=row["title"],
+        location=row["location"],
+        attendee_name=row["attendee_name"],
+        attendee_email=row["attendee_email"],
+        attendee_phone=row["attendee_phone"],
+        reason=row["reason"],
+        changes=row["changes"],
+        reported=row["reported"],
+    )
 
 
 def _dump(part: Note | Voicemail | None) -> str | None:

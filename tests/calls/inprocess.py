@@ -6,7 +6,7 @@ principal of a bearer token or API key, so each role and tenant is tried without
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from libs.events import Event, OfficeHours, new_id
 from libs.platform.auth import Principal, principal
-from libs.platform.consumer import HandlerContext
+from libs.platform.consumer import Handler, HandlerContext
 from libs.platform.http import event_store
 from libs.platform.problems import install_problems
 from libs.platform.store import EventStore
@@ -42,15 +42,25 @@ MONDAY_10 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # 10:00 in Amsterdam, office
 
 @dataclass
 class Calls:
-    """Calls' store in a rolled-back schema, and the means to feed it intake and commands."""
+    """Calls' store in a rolled-back schema, and the means to feed it events and commands."""
 
     store: EventStore
     now: datetime = MONDAY_10
 
     async def intake(self, *events: Event) -> None:
         """Hand intake's events to calls' reactions, as its consumer would."""
+        await self._consume(reactions.HANDLERS, events)
+
+    async def calendar(self, *events: Event) -> None:
+        """Hand the calendar service's events to calls' reactions, as its consumer would.
+
+        Without the consumer's inbox: a second delivery reaches the handler too.
+        """
+        await self._consume(reactions.CALENDAR, events)
+
+    async def _consume(self, handlers: Mapping[str, Handler], events: Sequence[Event]) -> None:
         for event in events:
-            handler = reactions.HANDLERS.get(event.type)
+            handler = handlers.get(event.type)
             if handler is not None:
                 ctx = HandlerContext(self.store.pool, self.store, lambda: self.now)
                 await handler(event, ctx)

@@ -26,8 +26,10 @@ from tests.support.settings_env import read_settings, settings_environment
 BASE = ("-f", "docker-compose.yml")
 WITH_REPLICAS = (*BASE, "-f", "docker-compose.replicas.yml")
 VARIANTS = {"single": BASE, "replicas": WITH_REPLICAS}
-SCALED = {"calls", "routing", "notify", "billing"}
+SCALED = {"calls", "routing", "notify", "billing", "calendar"}
 APP_PORT = 8000
+# Sealing keys as a bureau would give them: JSON with braces, quotes and base64 (/, =).
+SEALING_KEYS = json.dumps([{"id": "env-1", "key": "dGVzdC1vbmx5L/v/v/v/v/v/v/v/v/v/v/v/v/v/vyE="}])
 
 # Waiting for a first build of the plugin counts towards the first test's time.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -85,8 +87,8 @@ def test_the_files_are_valid_for_docker_compose(
     run_config(compose_plugin, VARIANTS[variant], "--quiet")
 
 
-def test_the_five_services_run_from_one_build_with_a_readiness_healthcheck(project: Config) -> None:
-    """One image for intake, calls, routing, notify, billing and the topics job; healthchecks."""
+def test_the_services_run_from_one_build_with_a_readiness_healthcheck(project: Config) -> None:
+    """One image for every service (ALL_SERVICES) and the topics job; healthchecks."""
     apps = app_services(project)
     assert set(apps) == set(ALL_SERVICES)
     built = [s for s in project["services"].values() if "build" in s]
@@ -124,6 +126,20 @@ def test_routing_signs_ack_links_and_notify_mails_the_catcher(project: Config) -
     assert notify.smtp_host == "mail"
     assert project["services"]["mail"]["image"].startswith("axllent/mailpit:")
     assert notify.smtp_port == 1025
+
+
+def test_the_calendar_seals_credentials_with_keys_only_it_gets(project: Config) -> None:
+    """Calendar has valid sealing keys (a local default); no other service is given them."""
+    apps = app_services(project)
+    with settings_environment(environment(apps["calendar"])):
+        settings = Settings()
+    assert settings.secret_keys is not None
+    others = [
+        n
+        for n, s in apps.items()
+        if n != "calendar" and "FRONTDESK_SECRET_KEYS" in s["environment"]
+    ]
+    assert others == []
 
 
 def test_the_topics_job_runs_before_the_services(project: Config) -> None:
@@ -252,6 +268,7 @@ def test_secrets_come_from_the_environment(compose_plugin: ComposePlugin) -> Non
         "FRONTDESK_ROUTING_ACK_SECRET": "ack-from-env",
         "GRAFANA_ADMIN_PASSWORD": "grafana-from-env",
         "FRONTDESK_NOTIFY_SMTP_PASSWORD": "smtp-from-env",
+        "FRONTDESK_SECRET_KEYS": SEALING_KEYS,
     }
     config = resolved(compose_plugin, BASE, **given)
     services = config["services"]
@@ -261,6 +278,7 @@ def test_secrets_come_from_the_environment(compose_plugin: ComposePlugin) -> Non
         assert ":pg-from-env@" in service["environment"]["DATABASE_URL"]
     assert apps["routing"]["environment"]["FRONTDESK_ROUTING_ACK_SECRET"] == "ack-from-env"
     assert apps["notify"]["environment"]["FRONTDESK_NOTIFY_SMTP_PASSWORD"] == "smtp-from-env"
+    assert apps["calendar"]["environment"]["FRONTDESK_SECRET_KEYS"] == SEALING_KEYS
     assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "grafana-from-env"
 
 
@@ -272,6 +290,7 @@ def test_no_secret_of_the_local_setup_is_baked_into_the_image(project: Config) -
     secrets = [
         f":{password}@",
         apps["routing"]["environment"]["FRONTDESK_ROUTING_ACK_SECRET"],
+        apps["calendar"]["environment"]["FRONTDESK_SECRET_KEYS"],
         *(environment(service)["DATABASE_URL"] for service in apps.values()),
     ]
     assert [s for s in secrets if s in dockerfile] == []

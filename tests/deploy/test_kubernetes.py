@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings
 from libs.events.catalogue import ALL_SERVICES
 from libs.platform.settings import Settings
 from services.billing.settings import BillingSettings
+from services.calendar.settings import CalendarSettings
 from services.calls.settings import CallsSettings
 from services.notify.settings import NotifySettings
 from services.routing.settings import RoutingSettings
@@ -43,12 +44,14 @@ NEEDED |= {"FRONTDESK_HTTP_HOST", "FRONTDESK_HTTP_PORT"}
 NEEDED_BY = {
     "routing": {"FRONTDESK_ROUTING_ACK_SECRET", "FRONTDESK_ROUTING_PUBLIC_BASE_URL"},
     "notify": {"FRONTDESK_NOTIFY_SMTP_HOST", "FRONTDESK_NOTIFY_SMTP_PORT"},
+    "calendar": {"FRONTDESK_SECRET_KEYS"},
 }
 SETTINGS: dict[str, type[BaseSettings]] = {
     "calls": CallsSettings,
     "routing": RoutingSettings,
     "notify": NotifySettings,
     "billing": BillingSettings,
+    "calendar": CalendarSettings,
 }
 
 

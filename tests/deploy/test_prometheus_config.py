@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from libs.devstack.prometheus import PrometheusTools, ensure_prometheus
+from libs.events.catalogue import ALL_SERVICES
 from tests.support.processes import ROOT
 
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -40,7 +41,7 @@ def test_promtool_accepts_the_configuration(tools: PrometheusTools, tmp_path: Pa
     token = tmp_path / "metrics_token"
     token.write_text("a-scrape-credential")
     config = (PROMETHEUS_DIR / "prometheus.yml").read_text()
-    assert config.count("credentials_file: /prometheus/metrics_token") == 5  # every job
+    assert config.count("credentials_file: /prometheus/metrics_token") == len(ALL_SERVICES)
     (tmp_path / "prometheus.yml").write_text(
         config.replace("/prometheus/metrics_token", str(token))
     )

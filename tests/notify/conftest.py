@@ -35,7 +35,7 @@ from tests.support.stack import (
 NOTIFY_APP = "services.notify.app:create_app"
 SMS_TOKEN = "test-sms-token"
 ACK_URL = "https://frontdesk.test/escalations/{escalation_id}/ack?attempt={attempt}"
-SOURCES: tuple[Service, ...] = ("intake", "calls", "routing")
+SOURCES: tuple[Service, ...] = ("intake", "calls", "routing", "calendar")
 
 
 @dataclass
@@ -87,7 +87,7 @@ def notify_env(smtp: SmtpServer, stand_in: StandIn, clock_dsn: str) -> dict[str,
 async def stack(
     infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[NotifyStack]:
-    """Notify fed by three stores, an SMTP server and the SMS/chat stand-in, for the package."""
+    """Notify fed by four stores, an SMTP server and the SMS/chat stand-in, for the package."""
     day = working_day()
     async with private_world(infra, tmp_path_factory.mktemp("notify")) as world:
         clock_dsn = await private_clock(infra.dsn, f"{world.prefix}_clock", amsterdam(day, 9))

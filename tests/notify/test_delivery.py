@@ -137,7 +137,7 @@ async def test_a_replay_rebuilds_the_projections_and_sends_nothing(stack: Notify
     async with stack.pool.acquire() as conn:
         await migrate(conn, schema, [*PLUMBING_MIGRATIONS, *MIGRATIONS])
     settings = stack.world.settings("notify", "notify_replay")
-    [subscription] = subscriptions(settings, bootstrap(NotifySettings()))
+    subscription, _ = subscriptions(settings, bootstrap(NotifySettings()))  # _: the calendar's
     processor = MessageProcessor(
         subscription,
         store,

@@ -8,15 +8,12 @@ outgoing queue (and, for the sender, in notify's event store). Nothing sleeps.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import pytest
 
 from libs.events import (
@@ -28,22 +25,16 @@ from libs.events import (
     OfficeHours,
     VoicemailRecorded,
 )
-from libs.platform.clock import FixedClock
-from libs.platform.consumer import HandlerContext
-from libs.platform.store import EventStore
-from services.notify import commands, directory, reactions
-from services.notify.delivery import DeliveryError, Outgoing
-from services.notify.migrations import MIGRATIONS
-from services.notify.notifier import Notifier, bootstrap
-from services.notify.settings import NotifySettings
+from services.notify import commands, directory
+from services.notify.delivery import DeliveryError
 from services.notify.workers import sender
+from tests.notify.service_layer import Service, Transport, fake_transports, rolled_back_service
 from tests.support.builders import (
     call_received,
     escalation_requested,
     note_recorded,
     registered,
 )
-from tests.support.rollback import RolledBackStore, rolled_back_store
 
 pytestmark = [pytest.mark.infra]
 
@@ -58,86 +49,17 @@ def at(day: date, hour: int, minute: int = 0, zone: ZoneInfo = AMS) -> datetime:
     return datetime.combine(day, time(hour, minute), zone).astimezone(UTC)
 
 
-class Transport:
-    """A channel adapter that fails with the errors it is given, then accepts."""
-
-    def __init__(self) -> None:
-        self.failures: list[DeliveryError] = []
-        self.sent: list[Outgoing] = []
-
-    async def send(self, message: Outgoing) -> None:
-        """Raise the next failure, or record the message as accepted."""
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append(message)
-
-
-@dataclass
-class Service:
-    """Notify's pieces wired to one rolled-back transaction and a fixed clock."""
-
-    store: RolledBackStore
-    clock: FixedClock
-    notifier: Notifier
-    transports: dict[str, Transport]
-
-    @property
-    def conn(self) -> asyncpg.Connection:
-        """The test's connection, inside its transaction."""
-        return self.store.conn
-
-    @property
-    def schema(self) -> str:
-        """Notify's schema for this test."""
-        return self.store.schema
-
-    @property
-    def pool(self) -> Any:
-        """The transaction's connection, looking like a pool to the code under test."""
-        return self.store.pool
-
-    def require_store(self) -> EventStore:
-        """What the sender asks its runtime for."""
-        return self.store
-
-    async def react(self, *events: Event) -> None:
-        """Hand events to notify's reactions, as the consumer would, in the transaction."""
-        handlers = reactions.bind(self.notifier)
-        for event in events:
-            ctx = HandlerContext(conn=self.conn, store=self.store, now=self.clock.now)
-            await handlers[event.type](event, ctx)
-
-    async def outgoing(self, client_id: UUID) -> list[asyncpg.Record]:
-        """The client's queued notifications, oldest first."""
-        return await self.conn.fetch(
-            f"SELECT *, next_attempt_at - now() AS wait FROM {self.schema}.outgoing "
-            "WHERE client_id = $1 ORDER BY created_at, dedupe_key",
-            client_id,
-        )
-
-    async def events(self, event_type: str) -> list[dict[str, Any]]:
-        """The payloads of one type that notify appended to its own event store."""
-        rows = await self.conn.fetch(
-            f"SELECT payload FROM {self.schema}.events WHERE event_type = $1 "
-            "ORDER BY stream_id, stream_version",
-            event_type,
-        )
-        return [json.loads(row["payload"]) for row in rows]
-
-
 @pytest.fixture
 def transports() -> dict[str, Transport]:
     """One fake transport per channel."""
-    return {"email": Transport(), "sms": Transport(), "chat": Transport()}
+    return fake_transports()
 
 
 @pytest.fixture
 async def svc(database_url: str, transports: dict[str, Transport]) -> AsyncIterator[Service]:
     """Notify's tables in a fresh schema inside a transaction that is rolled back after."""
-    settings = NotifySettings(send_attempts=1, max_claims=3, chat_allow_http=True)
-    notifier = bootstrap(settings, transports)  # type: ignore[arg-type]
-    async with rolled_back_store(database_url, "notify", MIGRATIONS, "t") as store:
-        yield Service(store, FixedClock(at(TUESDAY, 9)), notifier, transports)
+    async with rolled_back_service(database_url, transports, at(TUESDAY, 9)) as service:
+        yield service
 
 
 def per_call(**fields: Any) -> ClientRegistered:

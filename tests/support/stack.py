@@ -33,7 +33,7 @@ from libs.platform.relay import OutboxRelay
 from libs.platform.replay import read_log
 from libs.platform.settings import Settings
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
-from tests.support.credentials import STAFF, STAFF_KEY_ENV
+from tests.support.credentials import SECRET_KEYS_ENV, STAFF, STAFF_KEY_ENV
 from tests.support.pipeline import wait_until
 from tests.support.processes import ServiceProcess
 
@@ -94,6 +94,7 @@ class World:
             "FRONTDESK_RELAY_POLL_SECONDS": "0.2",
             "FRONTDESK_CONSUMER_RETRY_BASE_SECONDS": "0.05",
             **STAFF_KEY_ENV,
+            **SECRET_KEYS_ENV,
         }
 
     def stop(self) -> None:

@@ -8,7 +8,8 @@ Rendered to deploy/grafana/dashboards/*.json by `frontdesk dashboards`. Hourly f
 from __future__ import annotations
 
 from libs.devstack.dashboards.back_office import BILLING, NOTIFICATIONS
+from libs.devstack.dashboards.calendar import CALENDAR
 from libs.devstack.dashboards.pipeline import PIPELINE
 from libs.devstack.dashboards.traffic import CALL_VOLUME, OPERATORS
 
-DASHBOARDS = (CALL_VOLUME, OPERATORS, NOTIFICATIONS, BILLING, PIPELINE)
+DASHBOARDS = (CALL_VOLUME, OPERATORS, NOTIFICATIONS, BILLING, CALENDAR, PIPELINE)

@@ -76,11 +76,40 @@ RECEIVED_SQL = "client_id = {client} AND received_at >= {since} AND received_at 
 
 
 def in_digest(client: Client, day: date, call: Call) -> bool:
-    """Unreported, received in the day's span, and no voicemail still held past the day."""
+    """Unreported, received in the day's span, and no voicemail still held past the day; or
+    reported before, with appointment news of the day's span."""
     since, until = digest_span(client, day)
+    if appointment_news_between(call, since, until):
+        return True
     if not (unreported(call) and since <= call.received_at < until):
         return False
     return not call.held or (call.deliver_after is not None and call.deliver_after < until)
+
+
+def follow_up_due(call: Call) -> bool:
+    """An announced call whose message went out already and has no newer one waiting: news
+    of its appointments needs a message of its own (no pending message will carry it)."""
+    return announced(call) and call.reported > 0 and not call.needs_report
+
+
+def appointment_news_between(call: Call, since: datetime, until: datetime) -> bool:
+    """A reported call with an appointment change in [since, until) no notification carried."""
+    return follow_up_due(call) and any(
+        a.needs_report and since <= a.changed_at < until for a in call.appointments
+    )
+
+
+APPOINTMENT_NEWS_SQL = (
+    "client_id = {client} AND changed_at >= {since} AND changed_at < {until} "
+    "AND changes > {reported}"
+)
+"""The index of appointment_news_between: appointments (client_id, changed_at)."""
+APPOINTMENT_REPORTED_SQL = (
+    "coalesce((SELECT max(oa.changes) FROM {schema}.outgoing_appointments oa "
+    "JOIN {schema}.outgoing o USING (notification_id) "
+    "WHERE oa.appointment_id = a.appointment_id AND o.state <> 'failed'), 0)"
+)
+"""`Appointment.reported`: the changes a notification carried that did not fail."""
 
 
 def catch_up_due(call: Call, now: datetime) -> bool:

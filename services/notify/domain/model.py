@@ -17,6 +17,7 @@ from libs.events.intake import (
 )
 from libs.events.notify import NotificationChannel
 from libs.events.values import Language, OfficeHours
+from services.notify.domain.appointments import Appointment
 from services.notify.domain.schedule import next_opening
 
 Mode = Literal["daily_digest", "per_call"]
@@ -98,7 +99,7 @@ class Voicemail:
 
 @dataclass(frozen=True)
 class Call:
-    """One call and its latest message; `reported` counts messages already sent on."""
+    """One call, its latest message and appointments; `reported` counts messages sent on."""
 
     call_id: UUID
     client_id: UUID
@@ -113,11 +114,18 @@ class Call:
     deliver_after: datetime | None = None
     imported: bool = False
     """Staff imported the call from history: its messages are on record, never announced."""
+    appointments: tuple[Appointment, ...] = ()
+    """The appointments booked or proposed from the call, in the order they were first made."""
 
     @property
     def needs_report(self) -> bool:
         """A note or voicemail was recorded that no notification has carried yet."""
         return self.messages > self.reported
+
+    @property
+    def appointment_news(self) -> bool:
+        """An appointment of the call changed in a way no notification has carried yet."""
+        return any(appointment.needs_report for appointment in self.appointments)
 
     @property
     def held(self) -> bool:

@@ -11,6 +11,10 @@
 - A voicemail left after hours waits for the next opening of the office (next working day).
   Digest clients find it in that day's digest; per_call clients get one voicemail summary
   at that opening, the first mail of their working day.
+- Appointments booked, moved, cancelled or proposed from a call go with the call's message
+  (its per-call mail or digest entry). News of one that comes after the call's message was
+  queued gets a short follow-up mail of its own (per_call clients), or is in the next
+  digest (daily_digest clients).
 - Every notification has a dedupe key; its id (and Message-ID) is a UUIDv5 of that key.
 
 Which calls each kind carries is decided in `filters` (with the SQL that pre-selects them).
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid5
 
@@ -30,9 +34,11 @@ from libs.events.notify import NotificationKind
 from libs.events.routing import EscalationDispatched
 from libs.events.values import E164_PATTERN, Language, OfficeHours, is_email
 from libs.office_hours import DEFAULT_ZONE
+from services.notify.domain.appointments import Appointment
 from services.notify.domain.filters import (
     announced,
     catch_up_due,
+    follow_up_due,
     gets_digests,
     in_digest,
     unreported,
@@ -87,6 +93,13 @@ class Notification:
     alert: Alert | None = None
     reference_at: datetime | None = None
     correlation_id: UUID | None = None
+    update: Appointment | None = None
+    """For a follow-up: the appointment whose news it brings."""
+
+    @property
+    def template(self) -> str:
+        """The templates that render it: its kind's, or the appointment follow-up's."""
+        return "appointment_update" if self.update is not None else self.kind
 
     @property
     def call_ids(self) -> tuple[UUID, ...]:
@@ -131,6 +144,22 @@ def on_message(client: Client | None, call: Call) -> list[Notification]:
 def per_call_mail(client: Client, call: Call) -> Notification:
     """The mail carrying one call's latest message."""
     return _mail(client, f"per_call:{call.call_id}:{call.messages}", "per_call", [call])
+
+
+def on_appointment(
+    client: Client | None, call: Call | None, appointment: Appointment, event_id: UUID
+) -> list[Notification]:
+    """After an appointment's event: a follow-up mail when the call's message is out already.
+
+    Otherwise the call's message still to come (per-call mail, voicemail summary, digest)
+    carries the appointment as it is by then. One dedupe key per event: a redelivery of the
+    event queues nothing a second time.
+    """
+    if client is None or call is None or not wants_mail_now(client) or not follow_up_due(call):
+        return []
+    key = f"appointment:{appointment.appointment_id}:{event_id}"
+    mail = _mail(client, key, "per_call", [call])
+    return [replace(mail, update=appointment, reference_at=appointment.changed_at)]
 
 
 def catch_up(client: Client, calls: Iterable[Call], now: datetime) -> list[Notification]:
