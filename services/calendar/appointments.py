@@ -53,7 +53,7 @@ def appointment_id_for(call_id: UUID, when: Interval) -> UUID:
 async def _call_client(db: Queryable, schema: str, call_id: UUID, tenant: UUID | None) -> UUID:
     call = await directory.call_facts(db, schema, call_id)
     if call is None or (tenant is not None and call["client_id"] != tenant):
-        raise NotFound(f"no call {call_id}")
+        raise NotFound(f"no call {call_id} (a call just received reaches the calendar in a moment)")
     client_id: UUID = call["client_id"]
     return client_id
 

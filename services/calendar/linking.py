@@ -9,6 +9,7 @@ allow a host), checked whenever the calendar is used.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
@@ -152,13 +153,21 @@ async def check_destination(provider: str, calendar: str, config: CalendarSettin
     """Rejected unless a CalDAV URL is https (or allowed http) and leads to a permitted address."""
     if provider != "caldav":
         return
-    url = httpx.URL(calendar)
+    try:
+        url = httpx.URL(calendar)
+    except httpx.InvalidURL as exc:
+        raise Rejected(f"the calendar's URL is not a URL: {exc}") from exc
+    if not url.host:
+        raise Rejected("the calendar's URL names no host")
     if url.scheme != "https" and not (url.scheme == "http" and config.allow_http_calendars):
         raise Rejected("a CalDAV calendar is linked by its https URL")
     try:
-        await checked_address(url, config.outbound_policy)
+        async with asyncio.timeout(config.read_timeout_seconds):
+            await checked_address(url, config.outbound_policy)
     except OutboundRefused as exc:
         raise Rejected(f"the calendar's URL is not allowed: {exc}") from exc
+    except TimeoutError as exc:
+        raise Rejected(f"the calendar's host {url.host} could not be looked up in time") from exc
 
 
 async def checked_adapter(

@@ -19,10 +19,11 @@ from uuid import UUID
 
 import httpx
 import pytest
+import schemathesis
 from caldav import aio
 
 from libs.events import ClientActivated, new_id
-from libs.events.calendar import CallbackEscalated, CallbackScheduled
+from libs.events.calendar import AppointmentBooked, CallbackEscalated, CallbackScheduled
 from libs.events.intake import NumberAssigned
 from libs.events.routing import OperatorPresenceChanged, OperatorRegistered
 from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
@@ -30,6 +31,7 @@ from libs.office_hours import office_open
 from tests.support.builders import book_revised, registered
 from tests.support.clock import amsterdam, private_clock
 from tests.support.credentials import STAFF
+from tests.support.fuzz import aim_path_at, assert_no_server_error, operations_of
 from tests.support.pipeline import metric_value, wait_until
 from tests.support.processes import ServiceProcess
 from tests.support.radicale import PASSWORD, USER, Radicale
@@ -200,6 +202,15 @@ async def test_the_screen_pop_shows_the_calendar_and_keeps_its_last_state_when_i
     assert datetime.fromisoformat(shown["until"]) == FRIDAY_20 + timedelta(minutes=90)
     assert [a["title"] for a in shown["appointments_today"]] == ["Avondspreekuur"]
 
+    appointment = await book(flow, pop["call_id"], FRIDAY_20 + timedelta(days=3), "Intake")
+    assert appointment["status"] == "booked"
+    clash = await booking(flow, pop["call_id"], slot(FRIDAY_20 + timedelta(minutes=30)))
+    assert clash.status_code == 409, clash.text  # the evening surgery is in the way
+    later = {k: v for k, v in slot(FRIDAY_20 + timedelta(days=3, hours=1)).items() if k != "title"}
+    path = f"/appointments/{appointment['appointment_id']}/move"
+    moved = expect(await flow.calendar.post(path, json=later), 200)
+    assert datetime.fromisoformat(moved["start"]) == FRIDAY_20 + timedelta(days=3, hours=1)
+
     await asyncio.to_thread(flow.radicale.stop)  # the calendar server is gone
     await flow.set_clock(FRIDAY_20 + timedelta(seconds=30))  # not old yet: stale for failing
 
@@ -212,8 +223,38 @@ async def test_the_screen_pop_shows_the_calendar_and_keeps_its_last_state_when_i
     assert pop["calendar"]["state"] == "busy"
     assert [a["title"] for a in pop["calendar"]["appointments_today"]] == ["Avondspreekuur"]
     assert pop["calendar"]["unreachable_since"] is not None
+    unreachable = await booking(flow, pop["call_id"], slot(FRIDAY_20 + timedelta(days=4)))
+    assert unreachable.status_code == 503, unreachable.text
+    booked = [e for e in await topic_events(flow.stack.world, "calendar", unique=True)
+              if isinstance(e, AppointmentBooked)]  # fmt: skip
+    assert [e.appointment_id for e in booked] == [UUID(appointment["appointment_id"])]
     assert metric_value(flow.stack.url, "frontdesk_calendar_reads_total", outcome="failed") >= 1
     assert metric_value(flow.stack.url, "frontdesk_calendars_unreachable", provider="caldav") == 1
+
+
+def slot(start: datetime, minutes: int = 30, title: str = "Intake") -> dict[str, str]:
+    """An appointment's body: its start and end, and a title."""
+    end = start + timedelta(minutes=minutes)
+    return {"start": start.isoformat(), "end": end.isoformat(), "title": title}
+
+
+async def book(flow: Flow, call_id: str, start: datetime, title: str) -> dict[str, Any]:
+    """Book an appointment from the call through the API."""
+    body = {**slot(start, title=title), "attendee": {"name": "J. Jansen", "phone": CALLER}}
+    return dict(expect(await booking(flow, call_id, body), 201))
+
+
+async def booking(flow: Flow, call_id: str, body: dict[str, Any]) -> httpx.Response:
+    """The answer to booking from the call, once the calendar service knows the call (it
+    learns of it from calls a moment after the call came in)."""
+    answers: list[httpx.Response] = []
+
+    async def known() -> bool:
+        answers.append(await flow.calendar.post(f"/calls/{call_id}/appointments", json=body))
+        return answers[-1].status_code != 404
+
+    await wait_until(known, within=30, what="the calendar service knows the call")
+    return answers[-1]
 
 
 async def voicemail(flow: Flow, caller: str) -> UUID:
@@ -266,3 +307,27 @@ async def test_friday_night_voicemails_are_called_back_on_monday_or_escalate(flo
     assert metric_value(flow.stack.url, "frontdesk_callbacks_overdue", language="nl") == 1
     assert metric_value(flow.stack.url, "frontdesk_callbacks_finished_total", outcome="done") == 1
     assert metric_value(flow.stack.url, "frontdesk_callbacks_escalated_total", language="nl") == 1
+
+
+async def test_no_request_gets_a_server_error(flow: Flow) -> None:
+    """Whatever is sent to the calendar API, never a 5xx (the calendar unlinked first: with it
+    gone, a write would rightly be a 503)."""
+    expect(await flow.calendar.delete(f"/clients/{flow.client_id}/calendar"), 200)
+    listed = expect(await flow.calendar.get("/callbacks"), 200)
+    call_id = listed[0]["call_id"]
+    appointments = expect(await flow.calendar.get(f"/calls/{call_id}/appointments"), 200)
+    known = {
+        "client_id": str(flow.client_id),
+        "call_id": call_id,
+        "callback_id": listed[0]["callback_id"],
+        "appointment_id": appointments[0]["appointment_id"] if appointments else call_id,
+    }
+    spec = (await flow.calendar.get("/openapi.json")).json()
+    schema = schemathesis.openapi.from_dict(spec)
+    schema.config.update(headers=STAFF)
+    operations = operations_of(schema.exclude(tag="operations"))
+    assert len(operations) == 15
+    for operation in operations:
+        await asyncio.to_thread(
+            assert_no_server_error, operation, flow.stack.url, aim=aim_path_at(known), examples=20
+        )

@@ -46,6 +46,13 @@ from services.calendar.workers import callbacks as callback_timers
 from services.calendar.workers.observe import observe_due
 from tests.calendar.conftest import FreshCalendar
 from tests.support.builders import book_revised, call_received, note_recorded, registered
+from tests.support.google_calendar import (
+    CALENDAR_ID,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
+    FakeGoogleCalendar,
+)
 from tests.support.radicale import PASSWORD, USER
 from tests.support.rollback import RolledBackStore, rolled_back_store
 from tests.support.stack import Infrastructure
@@ -486,3 +493,42 @@ async def test_open_callbacks_are_kept_in_the_reserved_block_and_removed_when_do
     await callbacks.finish(store, row["callback_id"], "done", caller=operator(), now=MONDAY_9)
     await callback_timers.step(store, MONDAY_9 + timedelta(hours=9), CONFIG, box)
     assert await calendar.count() == 0
+
+
+# ---------------------------------------------------------------------- a Google calendar
+
+
+async def test_a_google_calendar_is_linked_read_and_booked_through_the_same_port(
+    store: RolledBackStore, box: SecretBox
+) -> None:
+    with FakeGoogleCalendar() as google:
+        config = CalendarSettings(
+            google_token_uri=google.token_uri, google_api_root=google.api_root,
+            google_client_id=CLIENT_ID, google_client_secret=CLIENT_SECRET,
+        )  # fmt: skip
+        client_id = await client(store)
+        command = LinkCalendar(
+            client_id=client_id, at=TUESDAY_10, actor=STAFF, provider="google",
+            calendar=CALENDAR_ID, account="praktijk@example.com", permission="write",
+            show_titles=False,
+        )  # fmt: skip
+        with pytest.raises(Rejected, match="could not be read"):
+            await commands.verify(command, "not-the-refresh-token", config)
+        await commands.verify(command, REFRESH_TOKEN, config)
+        await commands.change_link(store, command, box=box, secret=REFRESH_TOKEN)
+        call_id = await a_call(store, client_id)
+        start = TUESDAY_10 + timedelta(days=1)
+        booked = await appointments.book(
+            store, box, config, call_id, draft(start), actor=STAFF, now=TUESDAY_10
+        )
+        await observe_due(store, TUESDAY_10, config, box)
+        [seen] = await stream(store, linking.observations_stream(client_id))
+        assert isinstance(seen, CalendarObserved)
+        assert [(s.start, s.end, s.title) for s in seen.busy] == [
+            (start, start + timedelta(minutes=30), "")
+        ]
+        cancelled = await appointments.cancel(
+            store, box, config, booked["appointment_id"], "", actor=STAFF, now=TUESDAY_10
+        )
+        assert cancelled["status"] == "cancelled"
+        assert google.violations == [], "requests or answers outside Google's contract"
