@@ -110,7 +110,7 @@ def test_keys_come_from_settings_as_a_json_list_the_first_sealing() -> None:
         "[]",
         '[{"id": "k1"}]',
         '[{"id": "k1", "key": "c2hvcnQ="}]',  # five bytes
-        f'[{{"id": "bad id!", "key": "{new_key_text()}"}}]',
+        '[{"id": "bad id!", "key": "' + base64.b64encode(bytes(32)).decode() + '"}]',
         json.dumps([{"id": "k1", "key": new_key_text()}, {"id": "k1", "key": new_key_text()}]),
     ],
 )

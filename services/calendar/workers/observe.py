@@ -63,13 +63,18 @@ def worker(config: CalendarSettings, box: SecretBox | None) -> Worker:
 async def observe_due(
     store: EventStore, now: datetime, config: CalendarSettings, box: SecretBox | None
 ) -> int:
-    """Read every calendar due at `now` (a few at a time) and record what was found."""
-    rows = await store.pool.fetch(
-        f"SELECT * FROM {store.schema}.links WHERE linked AND next_read_at <= $1 "
-        "ORDER BY next_read_at LIMIT $2",
-        now,
-        BATCH,
-    )
+    """Read every calendar due at `now` (a few at a time) and record what was found.
+
+    The rows are claimed first (their next read moved on), so that several instances of the
+    service share the reads instead of each reading every calendar.
+    """
+    schema = store.schema
+    rows = await store.pool.fetch(  # claimed: another instance reads the others
+        f"UPDATE {schema}.links SET next_read_at = $3 WHERE client_id IN ("
+        f"SELECT client_id FROM {schema}.links WHERE linked AND next_read_at <= $1 "
+        "ORDER BY next_read_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *",
+        now, BATCH, now + timedelta(seconds=config.observe_seconds),
+    )  # fmt: skip
     gate = asyncio.Semaphore(config.concurrent_reads)
 
     async def one(row: asyncpg.Record) -> Read:
