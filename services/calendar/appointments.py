@@ -31,7 +31,7 @@ from libs.events.envelope import Actor
 from libs.platform.sealed import SecretBox
 from libs.platform.store import ConcurrencyConflict, EventStore
 from services.calendar import directory, linking, metrics
-from services.calendar.adapters.port import CalendarUnavailable
+from services.calendar.adapters.port import CalendarPort, CalendarUnavailable
 from services.calendar.directory import Queryable
 from services.calendar.domain.appointments import Appointment, Attendee, checked, fits
 from services.calendar.domain.links import require_writable
@@ -131,11 +131,7 @@ async def move(
     tenant: UUID | None = None,
 ) -> dict[str, Any]:
     """Move a booked appointment: the new time checked free (but for itself), then rewritten."""
-    schema = store.schema
-    current = await _booked(store.pool, schema, appointment_id, tenant)
-    row = await linking.get(store.pool, schema, current["client_id"])
-    require_writable(linking.link_of(row))
-    assert row is not None
+    current, row, port = await _booked_in_calendar(store, box, config, appointment_id, tenant)
     attendee = json.loads(current["attendee"]) if current["attendee"] else {}
     appointment = checked(
         Appointment(
@@ -144,7 +140,6 @@ async def move(
             attendee=Attendee(**attendee) if attendee.get("name") else None,
         )
     )  # fmt: skip
-    port = await linking.checked_adapter(row, box, config)
     busy = await _timed(
         row["provider"], "move", port.busy(when.start, when.end, ignoring=appointment.uid)
     )
@@ -170,12 +165,7 @@ async def cancel(
     tenant: UUID | None = None,
 ) -> dict[str, Any]:
     """Cancel a booked appointment: removed from the calendar, then recorded."""
-    schema = store.schema
-    current = await _booked(store.pool, schema, appointment_id, tenant)
-    row = await linking.get(store.pool, schema, current["client_id"])
-    require_writable(linking.link_of(row))
-    assert row is not None
-    port = await linking.checked_adapter(row, box, config)
+    current, row, port = await _booked_in_calendar(store, box, config, appointment_id, tenant)
     await _timed(row["provider"], "cancel", port.remove(current["uid"]))
     written(row["provider"], "cancel")
     event = AppointmentCancelled(
@@ -230,15 +220,23 @@ async def propose(
     return dict(saved)
 
 
-async def _booked(
-    db: Queryable, schema: str, appointment_id: UUID, tenant: UUID | None
-) -> dict[str, Any]:
-    found = await get(db, schema, appointment_id, tenant)
-    if found is None:
+async def _booked_in_calendar(
+    store: EventStore,
+    box: SecretBox | None,
+    config: CalendarSettings,
+    appointment_id: UUID,
+    tenant: UUID | None,
+) -> tuple[dict[str, Any], asyncpg.Record, CalendarPort]:
+    """A booked appointment, its client's link row and the calendar to change it in."""
+    current = await get(store.pool, store.schema, appointment_id, tenant)
+    if current is None:
         raise NotFound(f"no appointment {appointment_id}")
-    if found["status"] != "booked":
-        raise Conflict(f"the appointment is {found['status']}")
-    return found
+    if current["status"] != "booked":
+        raise Conflict(f"the appointment is {current['status']}")
+    row = await linking.get(store.pool, store.schema, current["client_id"])
+    require_writable(linking.link_of(row))
+    assert row is not None
+    return current, row, await linking.checked_adapter(row, box, config)
 
 
 async def _record(

@@ -27,7 +27,7 @@ from libs.events.values import Language, OfficeHours
 from libs.platform import api_keys
 from libs.platform.consumer import Handler, Subscription, projecting
 from libs.platform.db import Connection
-from libs.platform.directory import office_hours_changed
+from libs.platform.directory import client_offboarded, client_registered, office_hours_changed
 from libs.platform.settings import Settings
 from services.calendar.domain.callbacks import Operator
 
@@ -44,27 +44,6 @@ class ClientFacts:
     office_hours: OfficeHours
     after_hours: str
     offboarded: bool
-
-
-async def client_registered(event: ClientRegistered, conn: Connection, schema: str) -> None:
-    """A new client: its name, language and office hours."""
-    await conn.execute(
-        f"INSERT INTO {schema}.directory_clients (client_id, name, language, office_hours, "
-        "updated_at) VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (client_id) DO UPDATE SET "
-        "name = EXCLUDED.name, language = EXCLUDED.language, "
-        "office_hours = EXCLUDED.office_hours, updated_at = EXCLUDED.updated_at",
-        event.client_id, event.name, event.language, event.office_hours.model_dump_json(),
-        event.occurred_at,
-    )  # fmt: skip
-
-
-async def client_offboarded(event: ClientOffboarded, conn: Connection, schema: str) -> None:
-    """The client left: no callbacks are scheduled for it any more."""
-    await conn.execute(
-        f"UPDATE {schema}.directory_clients SET offboarded = true, updated_at = $2 "
-        "WHERE client_id = $1",
-        event.client_id, event.occurred_at,
-    )  # fmt: skip
 
 
 async def book_revised(event: SecretaryBookRevised, conn: Connection, schema: str) -> None:
