@@ -1,0 +1,1 @@
+"""The inbox's adapters: the inbound SMTP listener (and, next, the IMAP reader)."""

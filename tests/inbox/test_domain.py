@@ -1,0 +1,106 @@
+"""The inbox's pure domain: a mail parsed from its bytes, threaded, and due in office time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage
+from uuid import UUID
+
+import pytest
+
+from libs.errors import Rejected
+from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
+from services.inbox.domain.conversations import conversation_of, due_at
+from services.inbox.domain.mail import UnreadableMail, clean_html, message_id, parse
+
+EIGHT_TO_FIVE = OfficeHours(
+    weekly=WeeklySchedule(
+        **{day: (OpeningSpan(opens=time(8), closes=time(17)),) for day in
+           ("mon", "tue", "wed", "thu", "fri")}
+    )
+)  # fmt: skip
+
+
+def mail(**headers: str) -> EmailMessage:
+    """A plain mail from a caller to a client's forwarding address."""
+    message = EmailMessage()
+    message["From"] = headers.pop("From", "Piet Jansen <piet@example.nl>")
+    message["To"] = headers.pop("To", "info-bakker@in.frontdesk.example")
+    message["Subject"] = headers.pop("Subject", "Offerte badkamer")
+    message["Date"] = "Fri, 11 Dec 2026 16:50:00 +0100"
+    message["Message-ID"] = headers.pop("Message_ID", "<abc-1@example.nl>")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content("Kunt u mij terugbellen?\nGroet, Piet\n06-12345678")
+    return message
+
+
+def test_a_mail_is_read_with_its_identity_threading_and_text() -> None:
+    found = parse(bytes(mail(In_Reply_To="<x@bakker.nl>", References="<w@b.nl> <x@bakker.nl>")))
+    assert found.message_id == "abc-1@example.nl"
+    assert found.in_reply_to == "x@bakker.nl"
+    assert found.references == ("w@b.nl", "x@bakker.nl")
+    assert (found.sender, found.sender_name) == ("piet@example.nl", "Piet Jansen")
+    assert found.to == ("info-bakker@in.frontdesk.example",)
+    assert found.sent_at == datetime(2026, 12, 11, 15, 50, tzinfo=UTC)
+    assert "terugbellen" in found.text
+    assert found.html == ""
+    assert found.attachments == ()
+
+
+def test_html_is_cleaned_and_attachments_are_kept_apart() -> None:
+    message = mail()
+    message.add_alternative(
+        '<p onclick="steal()">Hallo<script>alert(1)</script>'
+        '<a href="javascript:alert(1)">klik</a><a href="https://bakker.nl">site</a></p>',
+        subtype="html",
+    )
+    message.add_attachment(b"%PDF-1.4 offerte", maintype="application", subtype="pdf",
+                           filename="../offerte.pdf")  # fmt: skip
+    found = parse(bytes(message))
+    assert "script" not in found.html
+    assert "onclick" not in found.html
+    assert "javascript" not in found.html
+    assert 'href="https://bakker.nl"' in found.html
+    [attachment] = found.attachments
+    assert attachment.filename == ".._offerte.pdf"
+    assert (attachment.content_type, attachment.size) == ("application/pdf", 16)
+    assert len(attachment.sha256) == 64
+
+
+def test_a_mail_without_a_message_id_gets_one_from_its_bytes_the_same_each_time() -> None:
+    raw = b"From: a@b.nl\r\nSubject: hoi\r\n\r\nbody\r\n"
+    assert parse(raw).message_id == parse(raw).message_id == message_id(None, raw)
+    assert parse(raw).message_id != parse(raw + b"more").message_id
+
+
+def test_a_mail_without_a_sender_is_unreadable() -> None:
+    with pytest.raises(UnreadableMail):
+        parse(b"Subject: nobody\r\n\r\nbody\r\n")
+
+
+def test_the_topic_drops_reply_and_forward_prefixes_in_four_languages() -> None:
+    for subject in ("Re: Offerte", "AW: WG: Offerte", "Antw: Offerte", "TR: Fwd: Offerte"):
+        assert parse(bytes(mail(Subject=subject))).topic == "Offerte"
+
+
+def test_a_reply_joins_the_conversation_of_the_mail_it_answers() -> None:
+    first, other = UUID(int=1), UUID(int=2)
+    known = {"x@bakker.nl": first, "w@b.nl": other}
+    reply = parse(bytes(mail(In_Reply_To="<x@bakker.nl>")))
+    assert conversation_of(reply, known) == first
+    by_references = parse(bytes(mail(References="<zz@nowhere> <w@b.nl>")))
+    assert conversation_of(by_references, known) == other
+    assert conversation_of(parse(bytes(mail())), known) is None
+
+
+def test_a_friday_1650_mail_with_four_working_hours_is_due_monday_1150() -> None:
+    friday = datetime(2026, 12, 11, 15, 50, tzinfo=UTC)  # 16:50 in Amsterdam
+    due = due_at(EIGHT_TO_FIVE, friday, timedelta(hours=4))
+    assert due == datetime(2026, 12, 14, 10, 50, tzinfo=UTC)  # Monday 11:50 in Amsterdam
+    with pytest.raises(Rejected):
+        due_at(EIGHT_TO_FIVE, friday, timedelta(0))
+
+
+def test_clean_html_keeps_inline_images_by_content_id() -> None:
+    assert 'src="cid:logo"' in clean_html('<img src="cid:logo" onerror="x()">')
