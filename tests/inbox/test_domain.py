@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from uuid import UUID
@@ -11,7 +12,10 @@ import pytest
 from libs.errors import Rejected
 from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
 from services.inbox.domain.conversations import conversation_of, due_at
+from services.inbox.domain.evidence import WINDOW, Expected, Match, matches, numbers_in
+from services.inbox.domain.language import language_of
 from services.inbox.domain.mail import UnreadableMail, clean_html, message_id, parse
+from services.inbox.domain.replies import Sender, reply
 
 EIGHT_TO_FIVE = OfficeHours(
     weekly=WeeklySchedule(
@@ -104,3 +108,102 @@ def test_a_friday_1650_mail_with_four_working_hours_is_due_monday_1150() -> None
 
 def test_clean_html_keeps_inline_images_by_content_id() -> None:
     assert 'src="cid:logo"' in clean_html('<img src="cid:logo" onerror="x()">')
+
+
+# ---------------------------------------------------------------------- replies
+
+SENDER = Sender(
+    client_name="Installatiebedrijf Bakker",
+    client_address="info@bakker.nl",
+    bureau_address="secretariaat@frontdesk.example",
+    send_as="on_behalf",
+)
+
+
+def test_a_reply_is_threaded_to_the_mail_it_answers() -> None:
+    original = parse(bytes(mail(References="<w@b.nl> <x@bakker.nl>", Subject="Offerte")))
+    at = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
+    sent = reply(original, "Beste Piet, morgen bellen wij u.", SENDER, at=at, domain="fd.example")
+    assert sent["In-Reply-To"] == "<abc-1@example.nl>"
+    assert sent["References"] == "<w@b.nl> <x@bakker.nl> <abc-1@example.nl>"
+    assert sent["Subject"] == "Re: Offerte"
+    assert sent["To"] == "Piet Jansen <piet@example.nl>"
+    assert sent["Message-ID"].endswith("@fd.example>")
+    assert "morgen bellen" in sent.get_content()
+    again = parse(bytes(sent))  # the caller's answer to the reply threads back to it
+    assert again.in_reply_to == original.message_id
+
+
+def test_a_reply_goes_out_as_the_client_or_on_its_behalf() -> None:
+    original = parse(bytes(mail(Subject="Re: Offerte")))
+    at = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
+    behalf = reply(original, "Graag gedaan.", SENDER, at=at, domain="fd.example")
+    assert behalf["From"].addresses[0].addr_spec == "secretariaat@frontdesk.example"
+    assert behalf["Reply-To"] == "Installatiebedrijf Bakker <info@bakker.nl>"
+    assert behalf["Subject"] == "Re: Offerte"  # no second Re:
+    own = replace(SENDER, send_as="client")
+    direct = reply(original, "Graag gedaan.", own, at=at, domain="fd.example")
+    assert direct["From"] == "Installatiebedrijf Bakker <info@bakker.nl>"
+    assert direct["Reply-To"] is None
+    with pytest.raises(Rejected):
+        reply(original, "   ", SENDER, at=at, domain="fd.example")
+
+
+# ---------------------------------------------------------------------- the announced mail
+
+NOTED = datetime(2026, 12, 11, 10, 0, tzinfo=UTC)
+CLIENT = UUID(int=9)
+
+
+def expected(**fields: object) -> Expected:
+    values: dict[str, object] = {
+        "call_id": UUID(int=1), "client_id": CLIENT, "noted_at": NOTED,
+        "caller_number": "+31612345678", "caller_email": None, **fields,
+    }  # fmt: skip
+    return Expected(**values)  # type: ignore[arg-type]
+
+
+def test_the_announced_mail_is_found_by_the_number_in_its_signature() -> None:
+    found = parse(bytes(mail()))  # signed "06-12345678"
+    assert numbers_in(found.text) == {"+31612345678"}
+    assert matches(found, CLIENT, NOTED + timedelta(hours=2), [expected()]) == [
+        Match(UUID(int=1), "number")
+    ]
+
+
+def test_the_announced_mail_is_found_by_its_sender_address() -> None:
+    found = parse(bytes(mail()))
+    call = expected(caller_number=None, caller_email="Piet@Example.nl")
+    assert matches(found, CLIENT, NOTED, [call]) == [Match(UUID(int=1), "address")]
+
+
+def test_no_match_outside_the_window_for_another_client_or_another_number() -> None:
+    found = parse(bytes(mail()))
+    late = NOTED + WINDOW + timedelta(minutes=1)
+    assert matches(found, CLIENT, late, [expected()]) == []
+    assert matches(found, UUID(int=10), NOTED, [expected()]) == []
+    assert matches(found, CLIENT, NOTED, [expected(caller_number="+31687654321")]) == []
+    assert matches(found, CLIENT, NOTED - timedelta(minutes=1), [expected()]) == []
+
+
+# ---------------------------------------------------------------------- language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        (
+            "Beste meneer, kunt u mij graag terugbellen over de offerte? Met vriendelijke groet",
+            "nl",
+        ),
+        ("Dear sir, could you please call me back about the quote? Kind regards", "en"),
+        (
+            "Sehr geehrte Damen und Herren, bitte rufen Sie mich zurück. Mit freundlichen Grüßen",
+            "de",
+        ),
+        ("Bonjour, pouvez-vous me rappeler pour le devis ? Merci, cordialement", "fr"),
+        ("OK", "nl"),
+    ],
+)
+def test_the_language_of_a_mail(text: str, language: str) -> None:
+    assert language_of(text, fallback="nl") == language
