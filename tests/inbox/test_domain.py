@@ -9,9 +9,18 @@ from uuid import UUID
 
 import pytest
 
-from libs.errors import Rejected
+from libs.errors import Conflict, Rejected
 from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
-from services.inbox.domain.conversations import conversation_of, due_at
+from services.inbox.domain.conversations import (
+    Conversation,
+    answered,
+    assigned,
+    conversation_of,
+    due_at,
+    finished,
+    received_again,
+    to_escalate,
+)
 from services.inbox.domain.evidence import WINDOW, Expected, Match, matches, numbers_in
 from services.inbox.domain.language import language_of
 from services.inbox.domain.mail import UnreadableMail, clean_html, message_id, parse
@@ -207,3 +216,46 @@ def test_no_match_outside_the_window_for_another_client_or_another_number() -> N
 )
 def test_the_language_of_a_mail(text: str, language: str) -> None:
     assert language_of(text, fallback="nl") == language
+
+
+# ---------------------------------------------------------------------- a conversation's life
+
+FRIDAY_1650 = datetime(2026, 12, 11, 15, 50, tzinfo=UTC)
+FOUR_HOURS = timedelta(hours=4)
+
+
+def opened() -> Conversation:
+    due = due_at(EIGHT_TO_FIVE, FRIDAY_1650, FOUR_HOURS)
+    return Conversation(UUID(int=3), CLIENT, "nl", due)
+
+
+def test_an_unanswered_conversation_escalates_once_when_due() -> None:
+    conversation = opened()
+    assert not to_escalate(conversation, conversation.due_at - timedelta(seconds=1))
+    assert to_escalate(conversation, conversation.due_at)
+    escalated = replace(conversation, escalated=True)
+    assert not to_escalate(escalated, conversation.due_at + timedelta(hours=1))
+    later = received_again(escalated, EIGHT_TO_FIVE, FRIDAY_1650 + timedelta(days=3), FOUR_HOURS)
+    assert later.due_at == conversation.due_at  # still the first unanswered mail's due time
+    assert later.escalated
+    assert later.mails == 2
+
+
+def test_a_reply_then_a_new_mail_makes_a_new_due_time() -> None:
+    replied = answered(assigned(opened(), "op-anna"), "replied")
+    assert not to_escalate(replied, replied.due_at + timedelta(days=1))
+    monday_noon = datetime(2026, 12, 14, 11, 0, tzinfo=UTC)
+    again = received_again(replied, EIGHT_TO_FIVE, monday_noon, FOUR_HOURS)
+    assert again.status == "open"
+    assert again.due_at == datetime(2026, 12, 14, 15, 0, tzinfo=UTC)
+
+
+def test_handled_and_spam_are_final_but_spam_stays_spam_when_more_arrives() -> None:
+    spam = finished(opened(), "spam")
+    with pytest.raises(Conflict):
+        answered(spam, "replied")
+    with pytest.raises(Conflict):
+        assigned(spam, "op-anna")
+    assert received_again(spam, EIGHT_TO_FIVE, FRIDAY_1650, FOUR_HOURS).status == "spam"
+    handled = finished(opened(), "handled")
+    assert received_again(handled, EIGHT_TO_FIVE, FRIDAY_1650, FOUR_HOURS).status == "open"

@@ -9,10 +9,12 @@ hours is due on Monday morning). Pure: the caller supplies what is known already
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
-from libs.errors import Rejected
+from libs.errors import Conflict, Rejected
 from libs.events.values import OfficeHours
 from libs.office_hours import add_office_time
 from services.inbox.domain.mail import Mail
@@ -34,3 +36,69 @@ def due_at(hours: OfficeHours, arrived_at: datetime, answer_within: timedelta) -
     if due is None:
         raise Rejected("the client's office never opens: no answer could ever be due")
     return due
+
+
+Status = Literal["open", "replied", "forwarded", "handled", "spam"]
+FINISHED: frozenset[str] = frozenset({"handled", "spam"})
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation and where it stands."""
+
+    conversation_id: UUID
+    client_id: UUID
+    language: str
+    due_at: datetime
+    status: Status = "open"
+    assigned_to: str | None = None
+    escalated: bool = False
+    mails: int = 1
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """Whether the bureau still owes an answer (a new mail reopens a replied one)."""
+        return self.status == "open"
+
+
+def received_again(
+    conversation: Conversation, hours: OfficeHours, arrived_at: datetime, within: timedelta
+) -> Conversation:
+    """A new mail in the conversation: it is open again, due anew (spam stays spam)."""
+    if conversation.status == "spam":
+        return replace(conversation, mails=conversation.mails + 1)
+    due = conversation.due_at if conversation.awaiting_answer else due_at(hours, arrived_at, within)
+    return replace(
+        conversation, status="open", due_at=due, escalated=conversation.escalated and
+        conversation.awaiting_answer, mails=conversation.mails + 1,
+    )  # fmt: skip
+
+
+def answered(conversation: Conversation, how: Literal["replied", "forwarded"]) -> Conversation:
+    """The bureau replied to the sender, or forwarded the mail to the client."""
+    _not_finished(conversation)
+    return replace(conversation, status=how)
+
+
+def finished(conversation: Conversation, how: Literal["handled", "spam"]) -> Conversation:
+    """Nothing more to do: handled, or spam."""
+    _not_finished(conversation)
+    return replace(conversation, status=how)
+
+
+def assigned(conversation: Conversation, operator_id: str) -> Conversation:
+    """The conversation given to an operator."""
+    _not_finished(conversation)
+    return replace(conversation, assigned_to=operator_id)
+
+
+def to_escalate(conversation: Conversation, now: datetime) -> bool:
+    """Overdue and not escalated yet: it escalates once per wait for an answer."""
+    return (
+        conversation.awaiting_answer and not conversation.escalated and now >= conversation.due_at
+    )
+
+
+def _not_finished(conversation: Conversation) -> None:
+    if conversation.status in FINISHED:
+        raise Conflict(f"the conversation is {conversation.status} already")
