@@ -1,4 +1,4 @@
-# One image for the six services; FRONTDESK_SERVICE chooses which one a container runs.
+# One image for the seven services; FRONTDESK_SERVICE chooses which one a container runs.
 # Installed the way the README installs it: the uv version ./run pins, then `uv sync --frozen`
 # from uv.lock, without the development group. No secret is part of the image: the database
 # URL, routing's acknowledgement secret, the keys sealing calendar credentials and the SMTP and
@@ -27,5 +27,6 @@ ENV PATH=/app/.venv/bin:$PATH \
 RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent frontdesk
 # Numeric, so that a cluster can tell the user is not root (runAsNonRoot).
 USER 10001:10001
-EXPOSE 8000
+# HTTP; the inbox also listens for forwarded mail on 2525 (FRONTDESK_INBOX_SMTP_HOST/_PORT).
+EXPOSE 8000 2525
 CMD ["sh", "-c", "exec python -m libs.platform.serve services.${FRONTDESK_SERVICE:?}.app:create_app"]

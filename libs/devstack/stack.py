@@ -36,6 +36,8 @@ from libs.platform.sealed import new_key_text
 from libs.platform.settings import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
+INBOUND_SMTP_PORT = 2525
+"""The inbox's inbound SMTP listener in the local stack (plus the port offset)."""
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,17 @@ class Stack:
             env |= {
                 "FRONTDESK_NOTIFY_SMTP_HOST": "127.0.0.1",
                 "FRONTDESK_NOTIFY_SMTP_PORT": str(self.smtp_port),
+                "FRONTDESK_INBOX_RELAY_HOST": "127.0.0.1",
+                "FRONTDESK_INBOX_RELAY_PORT": str(self.smtp_port),
             }
+        if service == "inbox":
+            env["FRONTDESK_INBOX_SMTP_PORT"] = str(self.inbound_smtp_port)
         return env
+
+    @property
+    def inbound_smtp_port(self) -> int:
+        """Where the inbox listens for forwarded mail (2525 plus the port offset)."""
+        return INBOUND_SMTP_PORT + self.options.port_offset
 
     def secret_keys(self) -> str:
         """The keys sealing stored secrets (calendar credentials): made once per stack home and

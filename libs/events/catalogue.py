@@ -44,6 +44,17 @@ from libs.events.calls import (
     VoicemailRecorded,
 )
 from libs.events.envelope import Event, Service
+from libs.events.inbox import (
+    ConversationAssigned,
+    ConversationEscalated,
+    ConversationForwarded,
+    ConversationHandled,
+    ConversationMarkedSpam,
+    ConversationOpened,
+    MailboxConfigured,
+    MailReceived,
+    ReplySent,
+)
 from libs.events.intake import (
     ApiKeyIssued,
     ApiKeyRevoked,
@@ -116,7 +127,16 @@ AnyEvent = Annotated[
     | CallbackAssigned
     | CallbackDone
     | CallbackFailed
-    | CallbackEscalated,
+    | CallbackEscalated
+    | MailboxConfigured
+    | ConversationOpened
+    | MailReceived
+    | ConversationAssigned
+    | ReplySent
+    | ConversationForwarded
+    | ConversationHandled
+    | ConversationMarkedSpam
+    | ConversationEscalated,
     Field(discriminator="type"),
 ]
 """Any Frontdesk event, told apart by its `type`."""
@@ -128,6 +148,7 @@ ALL_SERVICES: tuple[Service, ...] = (
     "notify",
     "billing",
     "calendar",
+    "inbox",
 )
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

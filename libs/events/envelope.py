@@ -12,7 +12,7 @@ from uuid6 import uuid7
 from libs.events.values import to_utc
 
 ActorKind = Literal["operator", "client", "staff", "system", "telephony"]
-Service = Literal["intake", "calls", "routing", "notify", "billing", "calendar"]
+Service = Literal["intake", "calls", "routing", "notify", "billing", "calendar", "inbox"]
 
 
 def new_id() -> UUID:

@@ -8,6 +8,7 @@ way. routing and calendar also keep name, language and `offboarded` the same way
 from __future__ import annotations
 
 from libs.events.intake import ClientOffboarded, ClientRegistered, OfficeHoursChanged
+from libs.events.routing import OperatorDetailsChanged, OperatorPresenceChanged, OperatorRegistered
 from libs.platform.db import Connection
 
 
@@ -38,4 +39,26 @@ async def client_offboarded(event: ClientOffboarded, conn: Connection, schema: s
         f"UPDATE {schema}.directory_clients SET offboarded = true, updated_at = $2 "
         "WHERE client_id = $1",
         event.client_id, event.occurred_at,
+    )  # fmt: skip
+
+
+async def operator_registered(
+    event: OperatorRegistered | OperatorDetailsChanged, conn: Connection, schema: str
+) -> None:
+    """An operator on the roster (a `roster` table: operator_id, languages, presence,
+    updated_at), and the languages they speak."""
+    await conn.execute(
+        f"INSERT INTO {schema}.roster (operator_id, languages, presence, updated_at) "
+        "VALUES ($1, $2, 'offline', $3) ON CONFLICT (operator_id) DO UPDATE SET "
+        "languages = EXCLUDED.languages, updated_at = EXCLUDED.updated_at",
+        event.operator_id, sorted(event.languages), event.occurred_at,
+    )  # fmt: skip
+
+
+async def presence_changed(event: OperatorPresenceChanged, conn: Connection, schema: str) -> None:
+    """Whether the operator is on duty (a change older than the row's is ignored)."""
+    await conn.execute(
+        f"UPDATE {schema}.roster SET presence = $2, updated_at = $3 "
+        "WHERE operator_id = $1 AND updated_at <= $3",
+        event.operator_id, event.presence, event.occurred_at,
     )  # fmt: skip

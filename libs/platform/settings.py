@@ -19,6 +19,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "notify": 8004,
     "billing": 8005,
     "calendar": 8006,
+    "inbox": 8007,
 }
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

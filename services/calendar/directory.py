@@ -27,7 +27,13 @@ from libs.events.values import Language, OfficeHours
 from libs.platform import api_keys
 from libs.platform.consumer import Handler, Subscription, projecting
 from libs.platform.db import Connection
-from libs.platform.directory import client_offboarded, client_registered, office_hours_changed
+from libs.platform.directory import (
+    client_offboarded,
+    client_registered,
+    office_hours_changed,
+    operator_registered,
+    presence_changed,
+)
 from libs.platform.settings import Settings
 from services.calendar.domain.callbacks import Operator
 
@@ -52,27 +58,6 @@ async def book_revised(event: SecretaryBookRevised, conn: Connection, schema: st
         f"UPDATE {schema}.directory_clients SET after_hours = $2, book_version = $3, "
         "updated_at = $4 WHERE client_id = $1 AND book_version < $3",
         event.client_id, event.after_hours, event.book_version, event.occurred_at,
-    )  # fmt: skip
-
-
-async def operator_registered(
-    event: OperatorRegistered | OperatorDetailsChanged, conn: Connection, schema: str
-) -> None:
-    """An operator on the roster, and the languages they speak."""
-    await conn.execute(
-        f"INSERT INTO {schema}.roster (operator_id, languages, presence, updated_at) "
-        "VALUES ($1, $2, 'offline', $3) ON CONFLICT (operator_id) DO UPDATE SET "
-        "languages = EXCLUDED.languages, updated_at = EXCLUDED.updated_at",
-        event.operator_id, sorted(event.languages), event.occurred_at,
-    )  # fmt: skip
-
-
-async def presence_changed(event: OperatorPresenceChanged, conn: Connection, schema: str) -> None:
-    """Whether the operator is on duty (a change older than the row's is ignored)."""
-    await conn.execute(
-        f"UPDATE {schema}.roster SET presence = $2, updated_at = $3 "
-        "WHERE operator_id = $1 AND updated_at <= $3",
-        event.operator_id, event.presence, event.occurred_at,
     )  # fmt: skip
 
 

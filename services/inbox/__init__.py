@@ -1,1 +1,1 @@
-"""The inbox service: the clients' mail, answered within the agreed time (being built)."""
+"""The inbox service: the clients' mail, answered within the agreed time."""

@@ -18,6 +18,7 @@ from libs.devstack.compose import ComposePlugin, ComposeUnavailable, ensure_comp
 from libs.devstack.keycloak import KEYCLOAK_VERSION, REALM_FILE
 from libs.events.catalogue import ALL_SERVICES
 from libs.platform.settings import Settings
+from services.inbox.settings import InboxSettings
 from services.notify.settings import NotifySettings
 from services.routing.settings import RoutingSettings
 from tests.support.processes import ROOT
@@ -28,6 +29,7 @@ WITH_REPLICAS = (*BASE, "-f", "docker-compose.replicas.yml")
 VARIANTS = {"single": BASE, "replicas": WITH_REPLICAS}
 SCALED = {"calls", "routing", "notify", "billing", "calendar"}
 APP_PORT = 8000
+SMTP_PORT = "2525"  # the inbox's inbound listener, in its container and on this machine
 # Sealing keys as a bureau would give them: JSON with braces, quotes and base64 (/, =).
 SEALING_KEYS = json.dumps([{"id": "env-1", "key": "dGVzdC1vbmx5L/v/v/v/v/v/v/v/v/v/v/v/v/v/vyE="}])
 
@@ -142,6 +144,21 @@ def test_the_calendar_seals_credentials_with_keys_only_it_gets(project: Config) 
     assert others == []
 
 
+def test_the_inbox_takes_forwarded_mail_on_this_machine_and_replies_through_the_catcher(
+    project: Config,
+) -> None:
+    """Its listener on every container address, published on 127.0.0.1:2525; relay: Mailpit."""
+    apps = app_services(project)
+    inbox = read_settings(InboxSettings, environment(apps["inbox"]))
+    assert (inbox.smtp_host, str(inbox.smtp_port)) == ("0.0.0.0", SMTP_PORT)
+    assert [(p["host_ip"], p["published"], str(p["target"])) for p in apps["inbox"]["ports"]] == [
+        ("127.0.0.1", SMTP_PORT, SMTP_PORT)
+    ]
+    assert (inbox.relay_host, inbox.relay_port) == ("mail", 1025)
+    assert inbox.relay_password is None
+    assert (apps["inbox"].get("deploy") or {}).get("replicas", 1) == 1  # one fixed host port
+
+
 def test_the_topics_job_runs_before_the_services(project: Config) -> None:
     """Services start after the topics exist and the database is healthy."""
     topics = project["services"]["topics"]
@@ -208,6 +225,8 @@ def test_replicas_resolve_to_two_instances_without_fixed_host_ports(
 
 CADDYFILE = ROOT / "deploy/caddy/Caddyfile"
 OPERATIONS = {"grafana": "3000", "prometheus": "9090", "mail": "8025"}
+# Published on the loopback address too, around the proxy: SMTP is not HTTP.
+LOCAL_PORTS = {**OPERATIONS, "inbox": SMTP_PORT}
 
 
 def test_a_tls_proxy_is_the_only_way_to_the_services(project: Config) -> None:
@@ -220,7 +239,8 @@ def test_a_tls_proxy_is_the_only_way_to_the_services(project: Config) -> None:
     assert set(proxy["depends_on"]) == {*ALL_SERVICES, "keycloak"}
     assert "ports" not in project["services"]["keycloak"]
     for name, service in app_services(project).items():
-        assert "ports" not in service, f"{name} is published around the proxy"
+        published = [str(p["target"]) for p in service.get("ports", [])]
+        assert published == ([SMTP_PORT] if name == "inbox" else []), f"{name} around the proxy"
         assert environment(service)["FORWARDED_ALLOW_IPS"] == "*"
 
 
@@ -242,13 +262,14 @@ def test_the_services_sign_in_against_the_local_keycloak_behind_the_proxy(
 
 
 def test_operations_ports_answer_on_this_machine_only(project: Config) -> None:
-    """Grafana, Prometheus and Mailpit keep a host port, bound to the loopback address."""
+    """Grafana, Prometheus, Mailpit and the inbox's SMTP listener keep a host port, bound to
+    the loopback address."""
     for name, service in project["services"].items():
         for port in service.get("ports", []):
             if name == "proxy":
                 continue
-            assert name in OPERATIONS, f"{name} publishes {port}"
-            assert (port["host_ip"], port["published"]) == ("127.0.0.1", OPERATIONS[name])
+            assert name in LOCAL_PORTS, f"{name} publishes {port}"
+            assert (port["host_ip"], port["published"]) == ("127.0.0.1", LOCAL_PORTS[name])
 
 
 def test_the_caddyfile_terminates_tls_for_each_service_on_its_own_host() -> None:
@@ -269,6 +290,7 @@ def test_secrets_come_from_the_environment(compose_plugin: ComposePlugin) -> Non
         "GRAFANA_ADMIN_PASSWORD": "grafana-from-env",
         "FRONTDESK_NOTIFY_SMTP_PASSWORD": "smtp-from-env",
         "FRONTDESK_SECRET_KEYS": SEALING_KEYS,
+        "FRONTDESK_INBOX_RELAY_PASSWORD": "relay-from-env",
     }
     config = resolved(compose_plugin, BASE, **given)
     services = config["services"]
@@ -279,6 +301,7 @@ def test_secrets_come_from_the_environment(compose_plugin: ComposePlugin) -> Non
     assert apps["routing"]["environment"]["FRONTDESK_ROUTING_ACK_SECRET"] == "ack-from-env"
     assert apps["notify"]["environment"]["FRONTDESK_NOTIFY_SMTP_PASSWORD"] == "smtp-from-env"
     assert apps["calendar"]["environment"]["FRONTDESK_SECRET_KEYS"] == SEALING_KEYS
+    assert apps["inbox"]["environment"]["FRONTDESK_INBOX_RELAY_PASSWORD"] == "relay-from-env"
     assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "grafana-from-env"
 
 

@@ -30,6 +30,7 @@ WANTED = {
     "Notifications": "frontdesk-notifications",
     "Billing": "frontdesk-billing",
     "Calendars and callbacks": "frontdesk-calendar",
+    "Mail handling": "frontdesk-inbox",
     "Event pipeline health": "frontdesk-pipeline",
 }
 

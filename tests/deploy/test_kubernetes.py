@@ -25,6 +25,7 @@ from libs.platform.settings import Settings
 from services.billing.settings import BillingSettings
 from services.calendar.settings import CalendarSettings
 from services.calls.settings import CallsSettings
+from services.inbox.settings import InboxSettings
 from services.notify.settings import NotifySettings
 from services.routing.settings import RoutingSettings
 from tests.support.processes import ROOT
@@ -35,6 +36,7 @@ MANIFESTS = ROOT / "deploy" / "kubernetes"
 SECRET_TEMPLATE = "secret.example.yaml"
 SECRET_NAME = "frontdesk-secrets"
 APP_PORT = 8000
+SMTP_PORT = 2525  # the inbox's inbound listener in its pods
 
 Resource = dict[str, Any]
 
@@ -45,13 +47,24 @@ NEEDED_BY = {
     "routing": {"FRONTDESK_ROUTING_ACK_SECRET", "FRONTDESK_ROUTING_PUBLIC_BASE_URL"},
     "notify": {"FRONTDESK_NOTIFY_SMTP_HOST", "FRONTDESK_NOTIFY_SMTP_PORT"},
     "calendar": {"FRONTDESK_SECRET_KEYS"},
+    "inbox": {
+        "FRONTDESK_INBOX_SMTP_HOST",
+        "FRONTDESK_INBOX_SMTP_PORT",
+        "FRONTDESK_INBOX_RELAY_HOST",
+        "FRONTDESK_INBOX_RELAY_PORT",
+    },
 }
+# Container ports besides http: the inbox's SMTP listener for forwarded mail.
+EXTRA_PORTS = {"inbox": [{"name": "smtp", "containerPort": SMTP_PORT}]}
+# The one Service outside the cluster: SMTP on port 25 (the MX) to the inbox's listener.
+SMTP_SERVICE = "inbox-smtp"
 SETTINGS: dict[str, type[BaseSettings]] = {
     "calls": CallsSettings,
     "routing": RoutingSettings,
     "notify": NotifySettings,
     "billing": BillingSettings,
     "calendar": CalendarSettings,
+    "inbox": InboxSettings,
 }
 
 
@@ -157,7 +170,8 @@ def test_every_deployment_probes_its_health_and_is_scraped(name: str) -> None:
     """Readiness on /health/ready, liveness and start-up on /health/live; scraped on /metrics."""
     template = named("Deployment", name)["spec"]["template"]
     (container,) = template["spec"]["containers"]
-    assert container["ports"] == [{"name": "http", "containerPort": APP_PORT}]
+    http = {"name": "http", "containerPort": APP_PORT}
+    assert container["ports"] == [http, *EXTRA_PORTS.get(name, [])]
     assert probe_path(container, "readinessProbe") == "/health/ready"
     assert probe_path(container, "livenessProbe") == "/health/live"
     assert probe_path(container, "startupProbe") == "/health/live"
@@ -195,6 +209,19 @@ def test_every_variable_a_service_needs_is_given_and_valid(name: str) -> None:
     assert (settings.service, settings.port, settings.http_host) == (name, APP_PORT, "0.0.0.0")
     if name in SETTINGS:
         read_settings(SETTINGS[name], env)
+
+
+def test_the_inbox_listens_for_mail_on_every_pod_address_and_replies_by_the_relay() -> None:
+    """Its listener on 0.0.0.0 at the smtp container port; the relay is the ConfigMap's."""
+    env = container_environment(named("Deployment", "inbox"))
+    inbox = read_settings(InboxSettings, env)
+    assert (inbox.smtp_host, inbox.smtp_port) == ("0.0.0.0", SMTP_PORT)
+    config = named("ConfigMap", "frontdesk-config")["data"]
+    assert (inbox.relay_host, str(inbox.relay_port)) == (
+        config["FRONTDESK_INBOX_RELAY_HOST"],
+        config["FRONTDESK_INBOX_RELAY_PORT"],
+    )
+    assert inbox.relay_password is not None  # from the Secret (the template's placeholder)
 
 
 def test_secrets_come_from_the_secret_by_reference_and_are_not_applied() -> None:
@@ -267,9 +294,21 @@ def test_an_ingress_terminates_tls_in_front_of_every_service() -> None:
 
 
 def test_no_service_is_exposed_around_the_ingress() -> None:
-    """Every Service stays inside the cluster (ClusterIP): no NodePort, no LoadBalancer."""
+    """Every Service stays inside the cluster (ClusterIP) but the inbox's SMTP load balancer."""
     for service in of_kind("Service"):
-        assert service["spec"].get("type", "ClusterIP") == "ClusterIP", resource_id(service)
+        if service["metadata"]["name"] != SMTP_SERVICE:
+            assert service["spec"].get("type", "ClusterIP") == "ClusterIP", resource_id(service)
+
+
+def test_mail_reaches_the_inbox_on_port_25_and_nothing_else_does() -> None:
+    """The MX's load balancer: port 25 to the inbox pods' smtp port, no other port, no pod else."""
+    service = named("Service", SMTP_SERVICE)
+    spec = service["spec"]
+    assert spec["type"] == "LoadBalancer"
+    assert spec["ports"] == [{"name": "smtp", "port": 25, "targetPort": "smtp"}]
+    inbox = named("Deployment", "inbox")
+    assert spec["selector"] == inbox["spec"]["selector"]["matchLabels"]
+    assert spec["externalTrafficPolicy"] == "Local"  # the sender's address stays visible
 
 
 def pod_spec(owner: Resource) -> Resource:

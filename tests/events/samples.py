@@ -55,6 +55,7 @@ from libs.events import (
     UrgencyRule,
     VoicemailRecorded,
     WeeklySchedule,
+    inbox,
 )
 from libs.events import calendar as cal
 from libs.events.routing import (
@@ -199,6 +200,52 @@ def call_samples() -> list[Event]:
         CallEnded(**call, ended_at=AT + timedelta(minutes=4)),
         CallMarkedNonBillable(**call, reason="wrong_number", comment="Wanted the bakery"),
         CallBillabilityRestored(**call, comment="It was a customer after all"),
+    ]
+
+
+def inbox_samples() -> list[Event]:
+    """A sample of each inbox event."""
+    talk = envelope(conversation_id=UUID(int=81))
+    return [
+        inbox.MailboxConfigured(
+            **envelope(),
+            forwarding_address="bakker-7f3a@in.frontdesk.example",
+            client_address="info@bakker.nl",
+            client_name="Installatiebedrijf Bakker",
+            answer_within_minutes=240,
+            send_as="on_behalf",
+        ),
+        inbox.ConversationOpened(**talk, topic="Offerte badkamer", language="nl"),
+        inbox.MailReceived(
+            **talk,
+            mail_id=UUID(int=82),
+            message_id="abc-1@example.nl",
+            via="forward",
+            sender="piet@example.nl",
+            sender_name="Piet Jansen",
+            subject="Offerte badkamer",
+            text="Kunt u mij terugbellen?",
+            attachments=(
+                inbox.AttachmentRef(
+                    filename="foto.jpg", content_type="image/jpeg", size=1200, sha256="a" * 64
+                ),
+            ),
+            received_at=AT,
+            due_at=AT + timedelta(hours=4),
+        ),
+        inbox.ConversationAssigned(**talk, operator_id="op-anna"),
+        inbox.ReplySent(
+            **talk,
+            message_id="r1@frontdesk.example",
+            in_reply_to="abc-1@example.nl",
+            to="piet@example.nl",
+            subject="Re: Offerte badkamer",
+            text="Wij bellen u morgen.",
+        ),
+        inbox.ConversationForwarded(**talk, to="info@bakker.nl", message_id="f1@frontdesk.example"),
+        inbox.ConversationHandled(**talk),
+        inbox.ConversationMarkedSpam(**talk),
+        inbox.ConversationEscalated(**talk, due_at=AT),
     ]
 
 
@@ -366,6 +413,7 @@ def all_samples() -> list[Event]:
         *notify_samples(),
         *billing_samples(),
         *calendar_samples(),
+        *inbox_samples(),
         ClientRegistered(
             **envelope(),
             name="Minimal",

@@ -34,6 +34,7 @@ from libs.events import (
     decode,
     encode,
     events_of,
+    inbox,
     intake,
     notify,
     routing,
@@ -50,6 +51,7 @@ MODULE_EVENTS = {
     "notify": notify.NOTIFY_EVENTS,
     "billing": billing.BILLING_EVENTS,
     "calendar": calendar.CALENDAR_EVENTS,
+    "inbox": inbox.INBOX_EVENTS,
 }
 QUICK = settings(max_examples=60, deadline=None, database=None)
 
@@ -68,9 +70,9 @@ def test_samples_cover_every_event_type() -> None:
     assert {type(event) for event in SAMPLES} == set(EVENT_TYPES.values())
 
 
-def test_catalogue_holds_exactly_the_events_of_the_six_modules() -> None:
+def test_catalogue_holds_exactly_the_events_of_the_seven_modules() -> None:
     declared = [cls for events in MODULE_EVENTS.values() for cls in events]
-    assert len(EVENT_TYPES) == len(declared) == 48
+    assert len(EVENT_TYPES) == len(declared) == 57
     assert set(EVENT_TYPES.values()) == set(declared)
 
 
@@ -194,7 +196,9 @@ def test_follow_up_events_share_the_correlation() -> None:
 
 
 def test_topics() -> None:
-    assert ALL_SERVICES == ("intake", "calls", "routing", "notify", "billing", "calendar")
+    assert ALL_SERVICES == (
+        "intake", "calls", "routing", "notify", "billing", "calendar", "inbox"
+    )  # fmt: skip
     assert topic_for("calls") == "frontdesk.calls.v1"
     assert topic_for("billing", prefix="test-1") == "test-1.billing.v1"
     assert dead_letter_topic("notify") == "frontdesk.notify.dlq.v1"

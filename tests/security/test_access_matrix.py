@@ -18,9 +18,11 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 from uuid import UUID, uuid4
 
+import aiosmtplib
 import httpx
 import pytest
 
@@ -50,6 +52,8 @@ BOOK = {
     "escalation_contacts": [{"name": "Jan", "email": "jan@bakker.example"}],
 }
 TWILIO_TOKEN = "matrix-twilio-token"
+MAILBOX = {"client_address": "info@bakker.example", "answer_within_minutes": 240,
+           "send_as": "on_behalf"}  # fmt: skip
 
 
 @dataclass
@@ -187,10 +191,18 @@ class Matrix:
             "POST /callbacks/{callback_id}/assign": {"operator_id": self.ids["operator_id"]},
             "POST /callbacks/{callback_id}/done": {"comment": "reached"},
             "POST /callbacks/{callback_id}/failed": {"reason": "no_answer"},
+            "PUT /clients/{client_id}/mailbox": MAILBOX,
+            "POST /conversations/{conversation_id}/reply": {"text": "Wij bellen u."},
+            "POST /conversations/{conversation_id}/forward": {"note": "ter info"},
+            "POST /conversations/{conversation_id}/handled": {"comment": "klaar"},
+            "POST /conversations/{conversation_id}/assign": {
+                "operator_id": self.ids["operator_id"]
+            },
         }
         if row.method in ("GET", "DELETE") or row.route in (
             "POST /clients/{client_id}/activate",
             "POST /calls/{call_id}/end",
+            "POST /conversations/{conversation_id}/spam",
         ):
             return None
         return bodies[row.route]
@@ -213,6 +225,7 @@ LISTS = {
     "GET /credit-notes": "client_id",
     "GET /clients/{client_id}/notifications": "client_id",
     "GET /callbacks": "client_id",
+    "GET /conversations": "client_id",
 }
 """Lists a client may read, and where each item names its client."""
 
@@ -366,6 +379,8 @@ def service_env(service: str, keycloak: Keycloak, clock_dsn: str, smtp_port: int
             "FRONTDESK_ROUTING_PUBLIC_BASE_URL": "https://routing.frontdesk.example",
             "FRONTDESK_ROUTING_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         }
+    if service == "inbox":
+        env["FRONTDESK_INBOX_RELAY_PORT"] = str(smtp_port)
     if service == "notify":
         env |= {
             "FRONTDESK_NOTIFY_SMTP_HOST": "127.0.0.1",
@@ -379,7 +394,7 @@ def service_env(service: str, keycloak: Keycloak, clock_dsn: str, smtp_port: int
 async def matrix(
     infra: Infrastructure, keycloak: Keycloak, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Matrix]:
-    """The six services with clients A and B set up, and the matrix's Keycloak users."""
+    """The seven services with clients A and B set up, and the matrix's Keycloak users."""
     home = tmp_path_factory.mktemp("matrix")
     world = await new_world(infra, home)
     day = working_day(datetime.now(UTC).date())
@@ -402,14 +417,16 @@ async def matrix(
                 staff = await stack.enter_async_context(
                     httpx.AsyncClient(timeout=30, headers=STAFF)
                 )
-                yield await set_up(http, Staffed(staff, urls), keycloak, world, day)
+                inbox_smtp = int(procs["inbox"].env["FRONTDESK_INBOX_SMTP_PORT"])
+                yield await set_up(http, Staffed(staff, urls), keycloak, world, day, inbox_smtp)
         finally:
             world.stop()
 
 
 async def set_up(
-    http: httpx.AsyncClient, staff: Staffed, keycloak: Keycloak, world: World, day: date
-) -> Matrix:
+    http: httpx.AsyncClient, staff: Staffed, keycloak: Keycloak, world: World, day: date,
+    inbox_smtp: int,
+) -> Matrix:  # fmt: skip
     """Two clients with a call each; A with notification, invoice, credit note and key."""
     urls = staff.urls
     async with keycloak.server.admin() as admin:
@@ -443,6 +460,7 @@ async def set_up(
         {"title": "Intake", "times": [appointment]},
     )
     callback_id = await staff.callback(clients["a"])
+    conversation_id = await staff.conversation(clients["a"], inbox_smtp)
     ids = {
         "client_id": str(clients["a"]),
         "call_id": str(calls["a"]),
@@ -457,6 +475,7 @@ async def set_up(
         "next_month": f"{later_month(day, 3):%Y-%m-%d}",
         "appointment_id": proposal["appointment_id"],
         "callback_id": callback_id,
+        "conversation_id": conversation_id,
         "appointment_start": appointment["start"],
         "appointment_end": appointment["end"],
     }
@@ -534,6 +553,27 @@ class Staffed:
         )  # fmt: skip
         callback_id: str = found[0]["callback_id"]
         return callback_id
+
+    async def conversation(self, client_id: UUID, smtp_port: int) -> str:
+        """A conversation of the client: its mailbox set up, a mail forwarded to it over SMTP."""
+        path = f"{self.urls['inbox']}/clients/{client_id}/mailbox"
+
+        async def configured() -> bool:  # once the inbox has heard of the client from intake
+            return (await self.http.put(path, json=MAILBOX)).status_code == 200
+
+        await wait_until(configured, within=60, what="the inbox knows the client")
+        address = (await self.http.get(path)).json()["forwarding_address"]
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "piet@example.nl", address, "Vraag"
+        message["Message-ID"] = f"<matrix-{client_id}@example.nl>"
+        message.set_content("Kunt u mij terugbellen?")
+        await aiosmtplib.send(message, hostname="127.0.0.1", port=smtp_port, timeout=10)
+        found = await get_when(
+            self.http, f"{self.urls['inbox']}/conversations", bool,
+            params={"client_id": str(client_id)}, what="the inbox has the conversation",
+        )  # fmt: skip
+        conversation_id: str = found[0]["conversation_id"]
+        return conversation_id
 
     async def notification(self, client_id: UUID) -> str:
         """The id of a notification notify made for the client (the mail of its note)."""

@@ -24,7 +24,7 @@ from libs.platform.api_keys import new_key
 from libs.platform.auth import ANONYMOUS, Principal
 
 TABLE = Path(__file__).parents[1] / "security" / "access.csv"
-SERVICES = ("intake", "calls", "routing", "notify", "billing", "calendar")
+SERVICES = ("intake", "calls", "routing", "notify", "billing", "calendar", "inbox")
 CALLERS = ("anonymous", "operator", "client_a", "client_b", "staff", "api_key")
 """The table's callers, in its column order; `api_key` is an issued key of client A."""
 

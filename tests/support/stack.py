@@ -35,7 +35,7 @@ from libs.platform.settings import Settings
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore
 from tests.support.credentials import SECRET_KEYS_ENV, STAFF, STAFF_KEY_ENV
 from tests.support.pipeline import wait_until
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, free_port
 
 S = TypeVar("S", bound="Stack")
 
@@ -85,7 +85,9 @@ class World:
 
     def env(self, service: str, schema: str) -> dict[str, str]:
         """Environment variables that configure a service process for this test."""
+        ports = {"FRONTDESK_INBOX_SMTP_PORT": str(free_port())} if service == "inbox" else {}
         return {
+            **ports,
             "FRONTDESK_SERVICE": service,
             "FRONTDESK_DB_SCHEMA": self.schema(schema),
             "FRONTDESK_TOPIC_PREFIX": self.prefix,

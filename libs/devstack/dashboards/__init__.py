@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from libs.devstack.dashboards.back_office import BILLING, NOTIFICATIONS
 from libs.devstack.dashboards.calendar import CALENDAR
+from libs.devstack.dashboards.inbox import INBOX
 from libs.devstack.dashboards.pipeline import PIPELINE
 from libs.devstack.dashboards.traffic import CALL_VOLUME, OPERATORS
 
-DASHBOARDS = (CALL_VOLUME, OPERATORS, NOTIFICATIONS, BILLING, CALENDAR, PIPELINE)
+DASHBOARDS = (CALL_VOLUME, OPERATORS, NOTIFICATIONS, BILLING, CALENDAR, INBOX, PIPELINE)

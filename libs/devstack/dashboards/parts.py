@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from libs.devstack.grafana import Panel, Query, Variable
 
-SERVICES = "intake|calls|routing|notify|billing|calendar"
+SERVICES = "intake|calls|routing|notify|billing|calendar|inbox"
 CLIENTS = 'max by (client_id, company) (frontdesk_client_info{company=~"$client"})'
 CLIENT_FILTER = 'max by (client_id) (frontdesk_client_info{company=~"$client"})'
 

@@ -27,6 +27,14 @@ Deliver = Callable[["Delivery"], Awaitable[None]]
 MAX_RECIPIENTS = 50
 
 
+class MailRefused(Exception):
+    """`deliver` refuses the mail for good (it cannot be read): the sender gets `reply`."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
 @dataclass(frozen=True)
 class Delivery:
     """A mail as the listener received it: the envelope and the raw bytes."""
@@ -82,6 +90,8 @@ class InboundHandler:
         )
         try:
             await self._deliver(delivery)
+        except MailRefused as refused:
+            return refused.reply
         except Exception as exc:
             log.exception("inbox.smtp_keep_failed", error=repr(exc))
             return "451 4.3.0 The mail could not be kept now, try again later"

@@ -1,0 +1,181 @@
+"""The inbox HTTP API: the client's mailbox, and the conversations operators answer.
+
+Thin on purpose: request model -> command -> response; refusals are mapped to HTTP statuses
+in one place (libs.platform.problems). A relay that does not take a reply is a 503 and
+records nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from libs.errors import NotFound
+from libs.events.values import Language
+from libs.platform.auth import Anyone, Desk, StaffOrClient
+from libs.platform.http import Runtime, Store, service_settings
+from libs.platform.idempotency import Idempotent, IdempotentRoute
+from libs.platform.problems import refusals
+from services.inbox import conversations, mailboxes, sending
+from services.inbox.schemas import (
+    AssignCreate,
+    ConversationRead,
+    ForwardCreate,
+    HandledCreate,
+    MailboxPut,
+    MailboxRead,
+    MailRead,
+    ReplyCreate,
+)
+from services.inbox.settings import InboxSettings
+
+router = APIRouter(tags=["inbox"], route_class=IdempotentRoute)
+ERRORS = refusals(
+    not_found="No such client, mailbox, conversation or operator",
+    conflict="Not possible in the current state (handled or spam already)",
+    rejected="Invalid request",
+    forbidden="Not the caller's to do",
+)
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The mail relay did not take the mail just now"}
+}
+Config = Annotated[InboxSettings, Depends(service_settings)]
+Status = Literal["open", "replied", "forwarded", "handled", "spam"]
+OperatorQuery = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
+
+
+@router.put("/clients/{client_id}/mailbox", responses=ERRORS)
+async def configure_mailbox(
+    client_id: UUID, body: MailboxPut, rt: Runtime, store: Store, caller: StaffOrClient,
+    config: Config,
+) -> MailboxRead:  # fmt: skip
+    """Handle the client's mail: its forwarding address (made once), answer time, sender."""
+    caller.own(client_id, "client")
+    row = await mailboxes.configure(
+        store, client_id, domain=config.inbound_domain, client_address=str(body.client_address),
+        answer_within_minutes=body.answer_within_minutes, send_as=body.send_as,
+        actor=caller.actor(), at=rt.clock.now(),
+    )  # fmt: skip
+    return MailboxRead.model_validate(row)
+
+
+@router.get("/clients/{client_id}/mailbox", responses=ERRORS)
+async def get_mailbox(client_id: UUID, store: Store, caller: Anyone) -> MailboxRead:
+    """The client's mailbox and its forwarding address."""
+    caller.own(client_id, "client")
+    row = await mailboxes.get(store.pool, store.schema, client_id)
+    if row is None:
+        raise NotFound(f"client {client_id} has no mailbox handled by the bureau")
+    return MailboxRead.model_validate(dict(row))
+
+
+@router.get("/conversations", responses=ERRORS)
+async def list_conversations(
+    store: Store, caller: Anyone, client_id: UUID | None = None, status: Status | None = None,
+    assigned_to: OperatorQuery = None, language: Language | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ConversationRead]:  # fmt: skip
+    """The conversations, escalated and due first (a client sees its own only)."""
+    rows = await conversations.listing(
+        store.pool, store.schema, client_id=caller.scope(client_id), status=status,
+        assigned_to=assigned_to, language=language, limit=limit,
+    )  # fmt: skip
+    return [ConversationRead.model_validate(row) for row in rows]
+
+
+@router.get("/conversations/{conversation_id}", responses=ERRORS)
+async def get_conversation(conversation_id: UUID, store: Store, caller: Anyone) -> ConversationRead:
+    """One conversation with its mails in and out."""
+    row = await conversations.get(store.pool, store.schema, conversation_id, caller.tenant)
+    if row is None:
+        raise NotFound(f"no conversation {conversation_id}")
+    thread = await conversations.mails_of(store.pool, store.schema, conversation_id)
+    return ConversationRead.model_validate(
+        {**row, "thread": [MailRead.model_validate(m) for m in thread]}
+    )
+
+
+@router.post(
+    "/conversations/{conversation_id}/reply", dependencies=[Idempotent],
+    responses={**ERRORS, **UNAVAILABLE},
+)  # fmt: skip
+async def reply(
+    conversation_id: UUID, body: ReplyCreate, rt: Runtime, store: Store, caller: Desk,
+    config: Config,
+) -> ConversationRead:  # fmt: skip
+    """Answer the last mail's sender, threaded, from the client or on its behalf."""
+    row = await _relayed(
+        sending.answer(
+            store,
+            config,
+            conversation_id,
+            "reply",
+            caller=caller,
+            at=rt.clock.now(),
+            text=body.text,
+        )
+    )
+    return ConversationRead.model_validate(row)
+
+
+@router.post(
+    "/conversations/{conversation_id}/forward", dependencies=[Idempotent],
+    responses={**ERRORS, **UNAVAILABLE},
+)  # fmt: skip
+async def forward(
+    conversation_id: UUID, body: ForwardCreate, rt: Runtime, store: Store, caller: Desk,
+    config: Config,
+) -> ConversationRead:  # fmt: skip
+    """Forward the last mail to the client's own address, with a note."""
+    row = await _relayed(
+        sending.answer(
+            store,
+            config,
+            conversation_id,
+            "forward",
+            caller=caller,
+            at=rt.clock.now(),
+            text=body.note,
+        )
+    )
+    return ConversationRead.model_validate(row)
+
+
+@router.post("/conversations/{conversation_id}/handled", responses=ERRORS)
+async def handled(
+    conversation_id: UUID, body: HandledCreate, rt: Runtime, store: Store, caller: Desk
+) -> ConversationRead:
+    """Nothing more to do for the conversation."""
+    row = await conversations.finish(
+        store, conversation_id, "handled", caller=caller, at=rt.clock.now(), comment=body.comment
+    )
+    return ConversationRead.model_validate(row)
+
+
+@router.post("/conversations/{conversation_id}/spam", responses=ERRORS)
+async def spam(conversation_id: UUID, rt: Runtime, store: Store, caller: Desk) -> ConversationRead:
+    """The conversation is spam: no answer, no escalation."""
+    row = await conversations.finish(
+        store, conversation_id, "spam", caller=caller, at=rt.clock.now()
+    )
+    return ConversationRead.model_validate(row)
+
+
+@router.post("/conversations/{conversation_id}/assign", responses=ERRORS)
+async def assign(
+    conversation_id: UUID, body: AssignCreate, rt: Runtime, store: Store, caller: Desk
+) -> ConversationRead:
+    """Take the conversation (an operator, for themself) or give it (staff)."""
+    row = await conversations.assign(
+        store, conversation_id, body.operator_id, caller=caller, at=rt.clock.now()
+    )
+    return ConversationRead.model_validate(row)
+
+
+async def _relayed(work: Any) -> Any:
+    try:
+        return await work
+    except sending.RelayUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "60"}) from exc

@@ -1,0 +1,33 @@
+"""Composition root of the inbox service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from libs.platform.http import create_service_app
+from libs.platform.runtime import ServiceDefinition
+from libs.platform.settings import Settings
+from services.inbox import api, directory
+from services.inbox.migrations import MIGRATIONS
+from services.inbox.settings import InboxSettings
+from services.inbox.workers import listener, timers
+
+
+def definition(config: InboxSettings) -> ServiceDefinition:
+    """The inbox's tables, its projections, the SMTP listener and the conversation timers."""
+    return ServiceDefinition(
+        service="inbox",
+        migrations=MIGRATIONS,
+        subscriptions=directory.subscriptions,
+        workers={"smtp-listener": listener.worker(config), "inbox-timers": timers.worker(config)},
+    )
+
+
+def create_app(settings: Settings, inbox_settings: InboxSettings | None = None) -> FastAPI:
+    """The inbox service's HTTP API with its event store, relay, consumers and workers."""
+    config = inbox_settings or InboxSettings()
+    app = create_service_app(
+        settings, definition(config), routers=(api.router,), title="Frontdesk inbox"
+    )
+    app.state.service_settings = config
+    return app

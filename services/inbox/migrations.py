@@ -1,0 +1,86 @@
+"""The inbox service's tables: its projections of intake and routing, the clients'
+mailboxes, the mails and their conversations, and the attachments kept apart."""
+
+from __future__ import annotations
+
+from libs.platform.db import Migration
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "inbox_0001_directory",
+        """
+        CREATE TABLE {schema}.directory_clients (
+            client_id uuid PRIMARY KEY,
+            name text NOT NULL,
+            language text NOT NULL,
+            office_hours jsonb NOT NULL,
+            offboarded boolean NOT NULL DEFAULT false,
+            updated_at timestamptz NOT NULL
+        );
+        CREATE TABLE {schema}.roster (
+            operator_id text PRIMARY KEY,
+            languages text[] NOT NULL,
+            presence text NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "inbox_0002_mail",
+        """
+        CREATE TABLE {schema}.mailboxes (
+            client_id uuid PRIMARY KEY,
+            version integer NOT NULL,
+            forwarding_address text NOT NULL UNIQUE,
+            client_address text NOT NULL,
+            client_name text NOT NULL,
+            answer_within_minutes integer NOT NULL,
+            send_as text NOT NULL CHECK (send_as IN ('client', 'on_behalf')),
+            updated_at timestamptz NOT NULL
+        );
+        CREATE TABLE {schema}.conversations (
+            conversation_id uuid PRIMARY KEY,
+            version integer NOT NULL,
+            client_id uuid NOT NULL,
+            topic text NOT NULL,
+            language text NOT NULL,
+            status text NOT NULL
+                CHECK (status IN ('open', 'replied', 'forwarded', 'handled', 'spam')),
+            due_at timestamptz NOT NULL,
+            assigned_to text,
+            escalated boolean NOT NULL DEFAULT false,
+            mails integer NOT NULL,
+            last_mail_id uuid NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+        CREATE INDEX ON {schema}.conversations (due_at) WHERE status = 'open';
+        CREATE INDEX ON {schema}.conversations (client_id, status);
+        CREATE TABLE {schema}.mails (
+            mail_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            conversation_id uuid NOT NULL,
+            message_id text NOT NULL,
+            direction text NOT NULL CHECK (direction IN ('in', 'out')),
+            sender text NOT NULL,
+            subject text NOT NULL,
+            received_at timestamptz NOT NULL,
+            raw bytea,
+            UNIQUE (client_id, message_id)
+        );
+        CREATE INDEX ON {schema}.mails (conversation_id, received_at);
+        CREATE TABLE {schema}.attachments (
+            sha256 text PRIMARY KEY,
+            content_type text NOT NULL,
+            size integer NOT NULL,
+            data bytea NOT NULL
+        );
+        CREATE TABLE {schema}.mail_attachments (
+            mail_id uuid NOT NULL,
+            sha256 text NOT NULL,
+            filename text NOT NULL,
+            PRIMARY KEY (mail_id, sha256, filename)
+        );
+        """,
+    ),
+)

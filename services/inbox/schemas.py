@@ -1,0 +1,95 @@
+"""The inbox API's request and response models, kept apart from events and table rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.inbox import SendAs
+from libs.events.values import EmailAddress, Language, ShortText
+
+
+class Request(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MailboxPut(Request):
+    """How the bureau handles the client's mail."""
+
+    client_address: EmailAddress = Field(description="The client's own address (info@ ...)")
+    answer_within_minutes: int = Field(
+        ge=5, le=60 * 24 * 10, description="The agreed answer time, counted in office hours"
+    )
+    send_as: SendAs = Field(
+        description="client: replies come from the client's address (its domain must allow "
+        "the bureau's relay); on_behalf: from the bureau's, with the client as Reply-To"
+    )
+
+
+class ReplyCreate(Request):
+    """An operator's answer to the conversation's last mail."""
+
+    text: Annotated[str, Field(min_length=1, max_length=50_000)]
+
+
+class ForwardCreate(Request):
+    """Forward the conversation's last mail to the client, with a note."""
+
+    note: Annotated[str, Field(max_length=5000)] = ""
+
+
+class HandledCreate(Request):
+    """Nothing more to do."""
+
+    comment: ShortText = ""
+
+
+class AssignCreate(Request):
+    """Who takes the conversation."""
+
+    operator_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
+
+
+class MailboxRead(BaseModel):
+    """A client's mailbox as the bureau handles it."""
+
+    client_id: UUID
+    forwarding_address: str
+    client_address: str
+    client_name: str
+    answer_within_minutes: int
+    send_as: SendAs
+    updated_at: datetime
+
+
+class MailRead(BaseModel):
+    """One mail of a conversation, in or out."""
+
+    mail_id: UUID
+    message_id: str
+    direction: Literal["in", "out"]
+    sender: str
+    subject: str
+    received_at: datetime
+
+
+class ConversationRead(BaseModel):
+    """A conversation and where it stands."""
+
+    conversation_id: UUID
+    client_id: UUID
+    topic: str
+    language: Language
+    status: Literal["open", "replied", "forwarded", "handled", "spam"]
+    due_at: datetime
+    assigned_to: str | None
+    escalated: bool
+    mails: int
+    created_at: datetime
+    updated_at: datetime
+    thread: list[MailRead] = []

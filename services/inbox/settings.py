@@ -1,0 +1,34 @@
+"""Settings only the inbox service reads (environment variables FRONTDESK_INBOX_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InboxSettings(BaseSettings):
+    """Where forwarded mail comes in, how big it may be, and the relay replies go out by."""
+
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_INBOX_", extra="ignore")
+
+    smtp_host: str = Field(default="127.0.0.1", description="Where the inbound listener listens")
+    smtp_port: int = Field(
+        default=2525, ge=0, le=65535, description="The inbound SMTP port (0: no listener)"
+    )
+    inbound_domain: str = Field(
+        default="in.frontdesk.example",
+        pattern=r"^[a-z0-9.-]{1,200}$",
+        description="The domain of the forwarding addresses (its MX points at the listener)",
+    )
+    max_mail_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    bureau_address: str = Field(
+        default="secretariaat@frontdesk.example",
+        description="The address replies sent on a client's behalf come from",
+    )
+    relay_host: str = Field(default="127.0.0.1", description="The SMTP relay replies go out by")
+    relay_port: int = Field(default=1025, ge=1, le=65535)
+    relay_username: str = ""
+    relay_password: SecretStr | None = None
+    relay_starttls: bool = False
+    timer_poll_seconds: float = Field(default=5.0, gt=0, le=300)
