@@ -98,6 +98,7 @@ def _print_stack(stack: Stack) -> None:
         table.add_row(
             "SMTP (mail kept in a Maildir)", f"127.0.0.1:{stack.smtp_port} -> {stack.maildir}"
         )
+    table.add_row("inbox SMTP (clients' forwarded mail)", f"127.0.0.1:{stack.inbound_smtp_port}")
     table.add_row("logs", str(stack.options.home / "logs"))
     console.print(table)
 
