@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from libs.errors import NotFound
 from libs.events.values import Language
@@ -18,12 +18,15 @@ from libs.platform.auth import Anyone, Desk, StaffOrClient
 from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
-from services.inbox import conversations, mailboxes, sending
+from libs.platform.sealed import SecretBox
+from services.inbox import conversations, imap, mailboxes, sending
 from services.inbox.schemas import (
     AssignCreate,
     ConversationRead,
     ForwardCreate,
     HandledCreate,
+    ImapPut,
+    ImapRead,
     MailboxPut,
     MailboxRead,
     MailRead,
@@ -69,6 +72,50 @@ async def get_mailbox(client_id: UUID, store: Store, caller: Anyone) -> MailboxR
     if row is None:
         raise NotFound(f"client {client_id} has no mailbox handled by the bureau")
     return MailboxRead.model_validate(dict(row))
+
+
+def _box(request: Request) -> SecretBox | None:
+    box: SecretBox | None = request.app.state.secret_box
+    return box
+
+
+@router.put("/clients/{client_id}/mailbox/imap", responses=ERRORS)
+async def link_imap(
+    client_id: UUID, body: ImapPut, rt: Runtime, store: Store, caller: StaffOrClient,
+    config: Config, box: Annotated[SecretBox | None, Depends(_box)],
+) -> ImapRead:  # fmt: skip
+    """Read the client's own mailbox over IMAP from now on (logged in once to check it)."""
+    caller.own(client_id, "client")
+    row = await imap.link(
+        store, box, config, client_id, host=body.host, port=body.port, tls=body.tls,
+        username=body.username, password=body.password.get_secret_value(), folder=body.folder,
+        actor=caller.actor(), at=rt.clock.now(),
+    )  # fmt: skip
+    return ImapRead.model_validate(row)
+
+
+@router.get("/clients/{client_id}/mailbox/imap", responses=ERRORS)
+async def get_imap(client_id: UUID, store: Store, caller: Anyone) -> ImapRead:
+    """How far the client's mailbox was read, and the last error."""
+    caller.own(client_id, "client")
+    row = await store.pool.fetchrow(
+        f"SELECT * FROM {store.schema}.imap_mailboxes WHERE client_id = $1", client_id
+    )
+    if row is None:
+        raise NotFound(f"client {client_id} has no mailbox read over IMAP")
+    return ImapRead.model_validate(imap.view(dict(row)))
+
+
+@router.delete("/clients/{client_id}/mailbox/imap", status_code=204, responses=ERRORS)
+async def unlink_imap(client_id: UUID, store: Store, caller: StaffOrClient) -> None:
+    """Stop reading the client's mailbox; its sealed login is destroyed."""
+    caller.own(client_id, "client")
+    gone = await store.pool.fetchval(
+        f"DELETE FROM {store.schema}.imap_mailboxes WHERE client_id = $1 RETURNING client_id",
+        client_id,
+    )
+    if gone is None:
+        raise NotFound(f"client {client_id} has no mailbox read over IMAP")
 
 
 @router.get("/conversations", responses=ERRORS)

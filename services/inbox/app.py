@@ -6,28 +6,37 @@ from fastapi import FastAPI
 
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
+from libs.platform.sealed import SecretBox, box_from_json
 from libs.platform.settings import Settings
 from services.inbox import api, directory
 from services.inbox.migrations import MIGRATIONS
 from services.inbox.settings import InboxSettings
-from services.inbox.workers import listener, timers
+from services.inbox.workers import imap_reader, listener, timers
 
 
-def definition(config: InboxSettings) -> ServiceDefinition:
-    """The inbox's tables, its projections, the SMTP listener and the conversation timers."""
+def definition(config: InboxSettings, box: SecretBox | None) -> ServiceDefinition:
+    """The inbox's tables, its projections, the SMTP listener, the IMAP reader and the
+    conversation timers."""
     return ServiceDefinition(
         service="inbox",
         migrations=MIGRATIONS,
         subscriptions=directory.subscriptions,
-        workers={"smtp-listener": listener.worker(config), "inbox-timers": timers.worker(config)},
+        workers={
+            "smtp-listener": listener.worker(config),
+            "imap-reader": imap_reader.worker(config, box),
+            "inbox-timers": timers.worker(config),
+        },
     )
 
 
 def create_app(settings: Settings, inbox_settings: InboxSettings | None = None) -> FastAPI:
     """The inbox service's HTTP API with its event store, relay, consumers and workers."""
     config = inbox_settings or InboxSettings()
+    keys = settings.secret_keys
+    box = box_from_json(keys.get_secret_value()) if keys is not None else None
     app = create_service_app(
-        settings, definition(config), routers=(api.router,), title="Frontdesk inbox"
+        settings, definition(config, box), routers=(api.router,), title="Frontdesk inbox"
     )
     app.state.service_settings = config
+    app.state.secret_box = box
     return app

@@ -83,4 +83,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "inbox_0003_imap",
+        """
+        CREATE TABLE {schema}.imap_mailboxes (
+            client_id uuid PRIMARY KEY,
+            host text NOT NULL,
+            port integer NOT NULL,
+            tls boolean NOT NULL,
+            username text NOT NULL,
+            folder text NOT NULL,
+            secret text NOT NULL,
+            uidvalidity bigint,
+            last_uid bigint NOT NULL DEFAULT 0,
+            next_read_at timestamptz NOT NULL,
+            last_read_at timestamptz,
+            last_error text NOT NULL DEFAULT '',
+            updated_at timestamptz NOT NULL
+        );
+        CREATE INDEX ON {schema}.imap_mailboxes (next_read_at);
+        """,
+    ),
 )

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from libs.events.inbox import SendAs
-from libs.events.values import EmailAddress, Language, ShortText
+from libs.events.values import EmailAddress, Language, LongText, ShortText, Text
 
 
 class Request(BaseModel):
@@ -34,13 +34,13 @@ class MailboxPut(Request):
 class ReplyCreate(Request):
     """An operator's answer to the conversation's last mail."""
 
-    text: Annotated[str, Field(min_length=1, max_length=50_000)]
+    text: Annotated[LongText, Field(min_length=1)]
 
 
 class ForwardCreate(Request):
     """Forward the conversation's last mail to the client, with a note."""
 
-    note: Annotated[str, Field(max_length=5000)] = ""
+    note: Text = ""
 
 
 class HandledCreate(Request):
@@ -93,3 +93,30 @@ class ConversationRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     thread: list[MailRead] = []
+
+
+class ImapPut(Request):
+    """Read the client's own mailbox over IMAP (the login is sealed, never shown again)."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")]
+    port: int = Field(default=993, ge=1, le=65535)
+    tls: bool = True
+    username: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\r\n\x00]+$")]
+    password: SecretStr
+    folder: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\r\n\"\x00]+$")] = (
+        "INBOX"
+    )
+
+
+class ImapRead(BaseModel):
+    """The client's mailbox as the bureau reads it: never its password."""
+
+    client_id: UUID
+    host: str
+    port: int
+    tls: bool
+    username: str
+    folder: str
+    last_uid: int
+    last_read_at: datetime | None
+    last_error: str

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from libs.platform.outbound import OutboundPolicy
+
 
 class InboxSettings(BaseSettings):
     """Where forwarded mail comes in, how big it may be, and the relay replies go out by."""
@@ -32,3 +34,20 @@ class InboxSettings(BaseSettings):
     relay_password: SecretStr | None = None
     relay_starttls: bool = False
     timer_poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    imap_poll_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How often each client's IMAP mailbox is read"
+    )
+    imap_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    allow_plain_imap: bool = Field(
+        default=False,
+        description="Accept IMAP without TLS (local test servers only; never in production)",
+    )
+    outbound_allow: str = Field(
+        default="",
+        description="Hosts and networks an IMAP server may be at besides public addresses",
+    )
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        """Where IMAP connections may go: public addresses and `outbound_allow`."""
+        return OutboundPolicy.parse(self.outbound_allow.split(","))

@@ -130,16 +130,17 @@ def test_routing_signs_ack_links_and_notify_mails_the_catcher(project: Config) -
     assert notify.smtp_port == 1025
 
 
-def test_the_calendar_seals_credentials_with_keys_only_it_gets(project: Config) -> None:
-    """Calendar has valid sealing keys (a local default); no other service is given them."""
+def test_calendar_and_inbox_seal_credentials_with_keys_only_they_get(project: Config) -> None:
+    """Calendar and inbox have valid sealing keys (a local default); no other service has them."""
     apps = app_services(project)
-    with settings_environment(environment(apps["calendar"])):
-        settings = Settings()
-    assert settings.secret_keys is not None
+    for name in ("calendar", "inbox"):
+        with settings_environment(environment(apps[name])):
+            settings = Settings()
+        assert settings.secret_keys is not None
     others = [
         n
         for n, s in apps.items()
-        if n != "calendar" and "FRONTDESK_SECRET_KEYS" in s["environment"]
+        if n not in ("calendar", "inbox") and "FRONTDESK_SECRET_KEYS" in s["environment"]
     ]
     assert others == []
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import schemathesis
 
+from libs.devstack.dovecot import LocalDovecot
 from libs.devstack.smtp import SmtpServer, smtp_server
 from libs.events.inbox import ConversationEscalated, ConversationOpened, MailReceived
 from libs.events.routing import OperatorRegistered
@@ -26,6 +27,7 @@ from libs.office_hours import office_open
 from tests.support.builders import registered
 from tests.support.clock import amsterdam, private_clock
 from tests.support.credentials import STAFF
+from tests.support.dovecot import PASSWORD, USER
 from tests.support.fuzz import aim_path_at, assert_no_server_error, operations_of
 from tests.support.pipeline import wait_until
 from tests.support.stack import (
@@ -103,6 +105,9 @@ async def inbox(
             "FRONTDESK_INBOX_RELAY_PORT": str(relay.port),
             "FRONTDESK_INBOX_TIMER_POLL_SECONDS": "0.5",
             "FRONTDESK_INBOX_MAX_MAIL_BYTES": str(256 * 1024),
+            "FRONTDESK_INBOX_ALLOW_PLAIN_IMAP": "true",
+            "FRONTDESK_INBOX_OUTBOUND_ALLOW": "127.0.0.1",
+            "FRONTDESK_INBOX_IMAP_POLL_SECONDS": "1",
         }  # fmt: skip
         async with running_stack(
             Stack, world, "services.inbox.app:create_app", feeds=("intake", "routing"), env=env
@@ -198,16 +203,57 @@ async def test_the_reply_reaches_the_sender_threaded_to_the_original(inbox: Inbo
 
 
 async def test_no_request_gets_a_server_error(inbox: Inbox) -> None:
-    [conversation] = expect(
+    conversation = expect(
         await inbox.http.get("/conversations", params={"client_id": str(inbox.client_id)}), 200
-    )
+    )[0]
     known = {"client_id": str(inbox.client_id), "conversation_id": conversation["conversation_id"]}
     spec = (await inbox.http.get("/openapi.json")).json()
     schema = schemathesis.openapi.from_dict(spec)
     schema.config.update(headers=STAFF)
     operations = operations_of(schema.exclude(tag="operations"))
-    assert len(operations) == 9
+    assert len(operations) == 12
     for operation in operations:
         await asyncio.to_thread(
             assert_no_server_error, operation, inbox.stack.url, aim=aim_path_at(known), examples=20
         )
+
+
+async def test_the_clients_own_mailbox_is_read_once_across_a_restart_and_a_dropped_server(
+    inbox: Inbox, dovecot: LocalDovecot, folder: str
+) -> None:
+    before = "<imap-before@example.nl>"
+    dovecot.deliver(bytes(mail("info@bakker.nl", before)), folder)  # there before linking
+    link = {"host": "127.0.0.1", "port": dovecot.port, "tls": False, "username": USER,
+            "password": PASSWORD, "folder": folder}  # fmt: skip
+    linked = expect(
+        await inbox.http.put(f"/clients/{inbox.client_id}/mailbox/imap", json=link), 200
+    )
+    assert PASSWORD not in str(linked)
+
+    async def ids_kept() -> set[str]:
+        events = await topic_events(inbox.stack.world, "inbox", unique=True)
+        return {e.message_id for e in events if isinstance(e, MailReceived) and e.via == "imap"}
+
+    async def fetched(message_id: str) -> bool:
+        await inbox.http.post("/clock", json={"advance_seconds": 2})  # the reader's next turn
+        return message_id in await ids_kept()
+
+    dovecot.deliver(bytes(mail("info@bakker.nl", "<imap-1@example.nl>")), folder)
+    await wait_until(lambda: fetched("imap-1@example.nl"), within=60, what="the new mail")
+
+    await asyncio.to_thread(inbox.stack.process.stop)  # the inbox restarts
+    await asyncio.to_thread(inbox.stack.process.start)
+    dovecot.deliver(bytes(mail("info@bakker.nl", "<imap-2@example.nl>")), folder)
+    await wait_until(lambda: fetched("imap-2@example.nl"), within=60, what="mail after a restart")
+
+    await asyncio.to_thread(
+        dovecot.stop
+    )  # the server goes away and comes back: the reader picks up again
+    await inbox.http.post("/clock", json={"advance_seconds": 2})
+    await dovecot.start()
+    dovecot.deliver(bytes(mail("info@bakker.nl", "<imap-3@example.nl>")), folder)
+    await wait_until(lambda: fetched("imap-3@example.nl"), within=60, what="mail after a drop")
+
+    events = await topic_events(inbox.stack.world, "inbox", unique=True)
+    kept = [e.message_id for e in events if isinstance(e, MailReceived) and e.via == "imap"]
+    assert sorted(kept) == ["imap-1@example.nl", "imap-2@example.nl", "imap-3@example.nl"]

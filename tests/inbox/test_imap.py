@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from uuid import uuid4
 
@@ -11,24 +10,9 @@ import pytest
 
 from libs.devstack.dovecot import LocalDovecot
 from services.inbox.adapters.imap_reader import MailboxReader, MailboxState, MailboxUnavailable
-from tests.support.dovecot import PASSWORD, USER, dovecot_server
+from tests.support.dovecot import PASSWORD, USER
 
 pytestmark = [pytest.mark.infra]
-
-
-@pytest.fixture(scope="session")
-async def dovecot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalDovecot]:
-    """The session's Dovecot, started on first use, once."""
-    async for server in dovecot_server(tmp_path_factory.mktemp("dovecot")):
-        yield server
-
-
-@pytest.fixture
-async def folder(dovecot: LocalDovecot) -> str:
-    """A new, empty folder of the test user, so each test starts from nothing."""
-    name = f"test-{uuid4().hex[:12]}"
-    dovecot.create_folder(name)
-    return name
 
 
 def reader(server: LocalDovecot, folder: str, password: str = PASSWORD) -> MailboxReader:

@@ -192,6 +192,11 @@ class Matrix:
             "POST /callbacks/{callback_id}/done": {"comment": "reached"},
             "POST /callbacks/{callback_id}/failed": {"reason": "no_answer"},
             "PUT /clients/{client_id}/mailbox": MAILBOX,
+            "PUT /clients/{client_id}/mailbox/imap": {
+                "host": "127.0.0.1",
+                "username": "jan",
+                "password": "app-password",
+            },
             "POST /conversations/{conversation_id}/reply": {"text": "Wij bellen u."},
             "POST /conversations/{conversation_id}/forward": {"note": "ter info"},
             "POST /conversations/{conversation_id}/handled": {"comment": "klaar"},

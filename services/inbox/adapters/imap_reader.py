@@ -97,6 +97,12 @@ class MailboxReader:
         uids = await self._uids_after(client, last)
         return await self._fetch_batch(client, uids, last, rebuilt)
 
+    async def mark(self) -> MailboxState:
+        """How far the mailbox goes now: reading from this state fetches only later mail."""
+        client = await self._connected()
+        uids = await self._uids_after(client, 0)
+        return MailboxState(self._uidvalidity, max(uids, default=0))
+
     async def wait(self, timeout: float) -> bool:  # noqa: ASYNC109
         """Return when new mail may have arrived (True) or after `timeout` seconds (False)."""
         client = await self._connected()
