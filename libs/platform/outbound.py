@@ -79,7 +79,7 @@ async def resolve(host: str, port: int) -> list[Address]:
     loop = asyncio.get_running_loop()
     try:
         found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: not a name (an empty label ...)
         raise OutboundRefused(f"{host} cannot be resolved: {exc}") from exc
     return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in found))
 

@@ -24,10 +24,10 @@ from libs.events.envelope import Event, new_id
 from libs.events.inbox import ConversationForwarded, ReplySent
 from libs.platform.auth import Principal
 from libs.platform.store import EventStore
-from services.inbox import conversations, mailboxes, metrics
+from services.inbox import conversations, directory, mailboxes, metrics
 from services.inbox.domain import conversations as domain
 from services.inbox.domain.mail import parse
-from services.inbox.domain.replies import Sender, reply
+from services.inbox.domain.replies import FORWARDED, Sender, reply
 from services.inbox.settings import InboxSettings
 
 log = structlog.get_logger(__name__)
@@ -67,15 +67,18 @@ async def answer(
     if raw is None or box is None:
         raise Conflict("the conversation's last mail or the client's mailbox is not kept")
     original = parse(bytes(raw))
+    facts = await directory.client_facts(store.pool, schema, current["client_id"])
+    language = facts.language if facts else "nl"
     domain_part = config.bureau_address.rsplit("@", 1)[-1]
     if how == "reply":
         sender = Sender(box["client_name"], box["client_address"], config.bureau_address,
-                        box["send_as"])  # fmt: skip
+                        box["send_as"], language)  # fmt: skip
         message = reply(original, text, sender, at=at, domain=domain_part)
         to = original.sender
     else:
+        note = text.strip() or FORWARDED.get(language, FORWARDED["nl"])
         message = _forward(original.subject, bytes(raw), box["client_address"],
-                           config.bureau_address, at, domain_part, text)  # fmt: skip
+                           config.bureau_address, at, domain_part, note)  # fmt: skip
         to = box["client_address"]
     try:
         await relay(message, config)
@@ -121,6 +124,6 @@ def _forward(
     message["Subject"] = f"Fwd: {subject}".strip()
     message["Date"] = format_datetime(at)
     message["Message-ID"] = make_msgid(domain=domain)
-    message.set_content(note.strip() or "Doorgestuurd door het secretariaat.")
+    message.set_content(note)
     message.add_attachment(BytesParser(policy=policy.default).parsebytes(raw))
     return message

@@ -148,6 +148,12 @@ def test_a_reply_goes_out_as_the_client_or_on_its_behalf() -> None:
     at = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
     behalf = reply(original, "Graag gedaan.", SENDER, at=at, domain="fd.example")
     assert behalf["From"].addresses[0].addr_spec == "secretariaat@frontdesk.example"
+    assert behalf["From"].addresses[0].display_name == (
+        "Installatiebedrijf Bakker (via het secretariaat)"
+    )
+    english = reply(original, "You're welcome.", replace(SENDER, language="en"), at=at,
+                    domain="fd.example")  # fmt: skip
+    assert english["From"].addresses[0].display_name.endswith("(via the answering service)")
     assert behalf["Reply-To"] == "Installatiebedrijf Bakker <info@bakker.nl>"
     assert behalf["Subject"] == "Re: Offerte"  # no second Re:
     own = replace(SENDER, send_as="client")

@@ -202,6 +202,22 @@ async def test_the_reply_reaches_the_sender_threaded_to_the_original(inbox: Inbo
     assert [m["direction"] for m in detail["thread"]] == ["in", "out", "in"]
 
 
+async def test_a_forward_brings_the_mail_itself_to_the_client_in_its_language(
+    inbox: Inbox,
+) -> None:
+    conversation = expect(
+        await inbox.http.get("/conversations", params={"client_id": str(inbox.client_id)}), 200
+    )[0]
+    path = f"/conversations/{conversation['conversation_id']}/forward"
+    forwarded = expect(await inbox.http.post(path, json={}), 200)
+    assert forwarded["status"] == "forwarded"
+    [sent] = inbox.relay.messages(to="info@bakker.nl")
+    assert sent.subject == "Fwd: Offerte badkamer"
+    assert "het secretariaat stuurt hem u door" in sent.body()
+    [attached] = list(sent.message.iter_attachments())
+    assert attached.get_content_type() == "message/rfc822"
+
+
 async def test_no_request_gets_a_server_error(inbox: Inbox) -> None:
     conversation = expect(
         await inbox.http.get("/conversations", params={"client_id": str(inbox.client_id)}), 200

@@ -184,3 +184,9 @@ async def test_a_chat_webhook_is_posted_the_typed_text_escaped(stand_in: StandIn
         "Lekkage! &lt;!channel&gt; @\u2060here zie &lt;https://evil.example|dit&gt; "
         "&amp; bel jan@bakker.nl"
     )
+
+
+@pytest.mark.parametrize("host", ["a..b.example", "x" * 64 + ".example", ".example"])
+async def test_a_host_that_is_not_a_name_is_refused_not_an_error(host: str) -> None:
+    with pytest.raises(outbound.OutboundRefused, match="cannot be resolved"):
+        await outbound.resolve(host, 443)

@@ -21,6 +21,20 @@ from libs.errors import Rejected
 from services.inbox.domain.mail import Mail
 
 SendAs = Literal["client", "on_behalf"]
+VIA: dict[str, str] = {
+    "nl": "via het secretariaat",
+    "en": "via the answering service",
+    "de": "über das Sekretariat",
+    "fr": "via le secrétariat",
+}
+"""What follows the client's name when the bureau writes on its behalf."""
+FORWARDED: dict[str, str] = {
+    "nl": "Deze mail kwam voor u binnen; het secretariaat stuurt hem u door.",
+    "en": "This mail came in for you; the answering service forwards it to you.",
+    "de": "Diese E-Mail ist für Sie eingegangen; das Sekretariat leitet sie Ihnen weiter.",
+    "fr": "Ce courriel est arrivé pour vous ; le secrétariat vous le transmet.",
+}
+"""The note of a forward when the operator writes none, in the client's language."""
 MAX_BODY = 50_000
 MAX_REFERENCES = 20
 
@@ -33,6 +47,7 @@ class Sender:
     client_address: str
     bureau_address: str
     send_as: SendAs
+    language: str = "nl"
 
 
 def reply(original: Mail, body: str, sender: Sender, *, at: datetime, domain: str) -> EmailMessage:
@@ -46,7 +61,7 @@ def reply(original: Mail, body: str, sender: Sender, *, at: datetime, domain: st
         message["From"] = client
     else:
         message["From"] = Address(
-            display_name=f"{sender.client_name} (via secretariaat)",
+            display_name=f"{sender.client_name} ({VIA.get(sender.language, VIA['nl'])})",
             addr_spec=sender.bureau_address,
         )
         message["Reply-To"] = client
