@@ -27,6 +27,7 @@ from libs.platform.logging import configure_logging
 from libs.platform.metrics import configure_exposition
 from libs.platform.problems import EVERY_ROUTE, install_outages, install_problems, refusals
 from libs.platform.runtime import ServiceDefinition, ServiceRuntime
+from libs.platform.sealed import SecretBox, box_of
 from libs.platform.settings import Settings
 from libs.platform.store import EventStore
 
@@ -73,6 +74,15 @@ def event_store(request: Request, rt: Runtime) -> EventStore:
 
 
 Store = Annotated[EventStore, Depends(event_store)]
+
+
+def secret_box(request: Request) -> SecretBox | None:
+    """The service's keys for stored secrets (None when no FRONTDESK_SECRET_KEYS are set)."""
+    box: SecretBox | None = request.app.state.secret_box
+    return box
+
+
+Box = Annotated[SecretBox | None, Depends(secret_box)]
 
 
 def service_settings(request: Request) -> Any:
@@ -229,6 +239,7 @@ def create_service_app(
         dependencies=[Depends(strict_query)],
     )
     app.state.runtime = service_runtime
+    app.state.secret_box = box_of(settings.secret_keys)
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.api_keys = api_keys.check
     app.state.sign_in_failures = SignInFailures(settings.auth_failure_limit)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import SecretStr
 
 VERSION = "v1"
 NONCE_BYTES = 12
@@ -74,6 +75,11 @@ def box_from_json(text: str) -> SecretBox:
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ValueError('the secret keys are a JSON list of {"id": ..., "key": ...}')
     return SecretBox(parse_keys(entries))
+
+
+def box_of(keys: SecretStr | None) -> SecretBox | None:
+    """The box of the configured keys (`Settings.secret_keys`), or None when none are set."""
+    return box_from_json(keys.get_secret_value()) if keys is not None else None
 
 
 def new_key_text() -> str:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from libs.availability import Interval, availability
 from libs.errors import NotFound
@@ -20,10 +20,9 @@ from libs.events.calendar import CalendarObserved
 from libs.events.catalogue import decode
 from libs.events.values import Language
 from libs.platform.auth import Anyone, Desk, StaffOrClient
-from libs.platform.http import Runtime, Store, service_settings
+from libs.platform.http import Box, Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
-from libs.platform.sealed import SecretBox
 from services.calendar import appointments, callbacks, commands, directory, linking
 from services.calendar.adapters.port import CalendarUnavailable
 from services.calendar.domain import callbacks as callback_rules
@@ -59,14 +58,6 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "The client's calendar cannot be reached just now"}
 }
 Config = Annotated[CalendarSettings, Depends(service_settings)]
-
-
-def _box(request: Request) -> SecretBox | None:
-    box: SecretBox | None = request.app.state.secret_box
-    return box
-
-
-Box = Annotated[SecretBox | None, Depends(_box)]
 
 
 # ---------------------------------------------------------------------- linking

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
-from libs.platform.sealed import SecretBox, box_from_json
+from libs.platform.sealed import SecretBox, box_of
 from libs.platform.settings import Settings
 from services.calendar import api, reactions
 from services.calendar.migrations import MIGRATIONS
@@ -31,11 +31,9 @@ def definition(config: CalendarSettings, box: SecretBox | None) -> ServiceDefini
 def create_app(settings: Settings, calendar_settings: CalendarSettings | None = None) -> FastAPI:
     """The calendar service's HTTP API with its event store, relay, consumers and workers."""
     config = calendar_settings or CalendarSettings()
-    keys = settings.secret_keys
-    box = box_from_json(keys.get_secret_value()) if keys is not None else None
+    box = box_of(settings.secret_keys)
     app = create_service_app(
         settings, definition(config, box), routers=(api.router,), title="Frontdesk calendar"
     )
     app.state.service_settings = config
-    app.state.secret_box = box
     return app

@@ -10,15 +10,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from libs.errors import NotFound
 from libs.events.values import Language
 from libs.platform.auth import Anyone, Desk, StaffOrClient
-from libs.platform.http import Runtime, Store, service_settings
+from libs.platform.http import Box, Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
-from libs.platform.sealed import SecretBox
 from services.inbox import conversations, imap, mailboxes, sending
 from services.inbox.schemas import (
     AssignCreate,
@@ -74,15 +73,10 @@ async def get_mailbox(client_id: UUID, store: Store, caller: Anyone) -> MailboxR
     return MailboxRead.model_validate(dict(row))
 
 
-def _box(request: Request) -> SecretBox | None:
-    box: SecretBox | None = request.app.state.secret_box
-    return box
-
-
 @router.put("/clients/{client_id}/mailbox/imap", responses=ERRORS)
 async def link_imap(
     client_id: UUID, body: ImapPut, rt: Runtime, store: Store, caller: StaffOrClient,
-    config: Config, box: Annotated[SecretBox | None, Depends(_box)],
+    config: Config, box: Box,
 ) -> ImapRead:  # fmt: skip
     """Read the client's own mailbox over IMAP from now on (logged in once to check it)."""
     caller.own(client_id, "client")

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
-from libs.platform.sealed import SecretBox, box_from_json
+from libs.platform.sealed import SecretBox, box_of
 from libs.platform.settings import Settings
 from services.inbox import api, directory
 from services.inbox.migrations import MIGRATIONS
@@ -32,11 +32,9 @@ def definition(config: InboxSettings, box: SecretBox | None) -> ServiceDefinitio
 def create_app(settings: Settings, inbox_settings: InboxSettings | None = None) -> FastAPI:
     """The inbox service's HTTP API with its event store, relay, consumers and workers."""
     config = inbox_settings or InboxSettings()
-    keys = settings.secret_keys
-    box = box_from_json(keys.get_secret_value()) if keys is not None else None
+    box = box_of(settings.secret_keys)
     app = create_service_app(
         settings, definition(config, box), routers=(api.router,), title="Frontdesk inbox"
     )
     app.state.service_settings = config
-    app.state.secret_box = box
     return app
