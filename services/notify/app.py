@@ -15,7 +15,7 @@ from services.notify.workers import schedule, sender
 
 
 def definition(notifier: Notifier) -> ServiceDefinition:
-    """Notify's tables, its two subscriptions and its two workers (schedule and sender)."""
+    """Notify's tables, its three subscriptions and its two workers (schedule and sender)."""
     return ServiceDefinition(
         service="notify",
         migrations=MIGRATIONS,

@@ -49,7 +49,8 @@ async def run_digest(
             )
         window = filters.digest_span(client, day)
         calls = await read_model.digest_candidates(conn, schema, client.client_id, window)
-        digest = daily_digest(client, day, calls)
+        mail = await read_model.digest_conversations(conn, schema, client, day)
+        digest = daily_digest(client, day, calls, mail)
         if digest is None:
             return DigestOutcome(client.client_id, day, None, 0, created=True)
         await outbox.queue(conn, schema, notifier, [digest], now)

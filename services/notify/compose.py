@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from libs.events.values import Language
 from services.notify.domain.appointments import Appointment, Slot
 from services.notify.domain.model import Call, Note
-from services.notify.domain.plan import Notification
+from services.notify.domain.plan import MailEntry, Notification
 from services.notify.domain.schedule import zone_named
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -80,13 +80,14 @@ class Composer:
         calls = [call_view(t, call, tz) for call in n.calls]
         day = day_text(t, n.day) if n.day else ""
         client = single_line(n.client_name or "") or self.brand
-        values = {"day": day, "count": len(calls), "client": client}
+        values = {"day": day, "count": len(calls), "client": client, "mails": len(n.mails)}
         update = appointment_view(t, n.update, tz) if n.update else None
         return {
             "t": t,
             "language": n.language,
             "brand": self.brand,
             "calls": calls,
+            "mails": [mail_view(t, entry, tz) for entry in n.mails],
             "subject": one_line(subject(t, n, calls, values, update)),
             "intro": intro(t, n, calls, values),
             "footer": t["footer"].format(brand=self.brand),
@@ -113,6 +114,8 @@ def subject(
     if n.kind == "escalation" and n.alert is not None:
         kind = n.alert.urgency_kind or t["urgency"]
         return str(t["subject_escalation"].format(kind=kind, client=values["client"]))
+    if n.kind == "daily_digest" and not calls:
+        return str(t["subject_daily_digest_mail"].format(**values))
     return str(t[f"subject_{n.kind}"].format(**values))
 
 
@@ -123,6 +126,8 @@ def intro(t: Labels, n: Notification, calls: list[dict[str, Any]], values: dict[
         return str(
             t["intro_appointment_update"].format(caller=first["caller_name"], time=first["time"])
         )
+    if n.kind == "daily_digest" and not calls:
+        return str(t["intro_daily_digest_mail"].format(**values))
     return str(t[f"intro_{n.kind}"].format(**values))
 
 
@@ -188,6 +193,29 @@ def span_text(t: Labels, slot: Slot, tz: ZoneInfo) -> str:
     if end.date() == start.date():
         return f"{first}–{end.strftime(t['time_format'])}"
     return f"{first} – {day_text(t, end.date())} {end.strftime(t['time_format'])}"
+
+
+def mail_view(t: Labels, entry: MailEntry, tz: ZoneInfo) -> dict[str, Any]:
+    """What the templates show of a conversation: when, from whom, about what, what was done."""
+    c = entry.conversation
+    came = c.received_at or c.acted_at
+    name = single_line(c.sender_name)
+    sender = f"{name} <{c.sender}>" if name and c.sender else name or single_line(c.sender)
+    if entry.shown == "overdue":
+        due = c.due_at.astimezone(tz).strftime(t["datetime_format"]) if c.due_at else "-"
+        done = t["mail_overdue"].format(due=due)
+    else:
+        done = t[f"mail_{entry.shown}"]
+        if c.acted_at is not None:
+            done = f"{done} ({c.acted_at.astimezone(tz).strftime(t['time_format'])})"
+    return {
+        "time": came.astimezone(tz).strftime(t["datetime_format"]) if came else "-",
+        "sender": sender or "-",
+        "subject": single_line(c.subject or c.topic) or "-",
+        "topic": single_line(c.topic) if c.subject and c.topic != c.subject else "",
+        "overdue": entry.shown == "overdue",
+        "done": single_line(done),
+    }
 
 
 def alert_view(t: Labels, n: Notification, tz: ZoneInfo) -> dict[str, Any] | None:

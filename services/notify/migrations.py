@@ -1,4 +1,5 @@
-"""The notify service's tables: projections of intake, calls and calendar; the outgoing queue."""
+"""The notify service's tables: projections of intake, calls, calendar and inbox; the outgoing
+queue."""
 
 from __future__ import annotations
 
@@ -139,6 +140,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (notification_id, appointment_id)
         );
         CREATE INDEX ON {schema}.outgoing_appointments (appointment_id);
+        """,
+    ),
+    Migration(
+        "notify_0006_conversations",
+        # The inbox's conversations per client, for the digest's "mail handled today".
+        """
+        CREATE TABLE {schema}.conversations (
+            conversation_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            topic text NOT NULL,
+            sender text NOT NULL,
+            sender_name text NOT NULL,
+            subject text NOT NULL,
+            received_at timestamptz,
+            due_at timestamptz,
+            action text CHECK (action IN ('replied', 'forwarded', 'handled', 'spam')),
+            acted_at timestamptz
+        );
+        CREATE INDEX ON {schema}.conversations (client_id, acted_at);
+        CREATE INDEX ON {schema}.conversations (client_id, due_at);
         """,
     ),
 )

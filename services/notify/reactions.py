@@ -1,5 +1,8 @@
 """Reactions to other services' events: keep notify's tables and queue what the domain decides.
 
+The inbox's conversation events come through a third subscription and only keep a table
+for the digest: a digest reads it when it runs, nothing is queued when a mail is handled.
+
 The calendar's appointment events come through a subscription of their own and race the
 calls' notes; both paths take the client's planning lock before they read what was reported,
 so an appointment is either in the call's message or, when that went out first, in a
@@ -26,6 +29,16 @@ from libs.events.calendar import (
 from libs.events.calls import CallReceived, EscalationRequested, NoteRecorded, VoicemailRecorded
 from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
+from libs.events.inbox import (
+    ConversationEscalated,
+    ConversationEvent,
+    ConversationForwarded,
+    ConversationHandled,
+    ConversationMarkedSpam,
+    ConversationOpened,
+    MailReceived,
+    ReplySent,
+)
 from libs.events.intake import (
     ClientOffboarded,
     ClientRegistered,
@@ -38,7 +51,7 @@ from libs.platform import api_keys
 from libs.platform.consumer import Handler, HandlerContext, Subscription
 from libs.platform.settings import Settings
 from services.notify import directory, outbox, read_model
-from services.notify.domain import appointments, filters, model, plan
+from services.notify.domain import appointments, filters, mail, model, plan
 from services.notify.domain.model import Client
 from services.notify.notifier import Notifier
 
@@ -126,6 +139,15 @@ async def appointment_changed(event: AppointmentEvent, ctx: HandlerContext, n: N
     await outbox.queue(ctx.conn, schema, n, follow_up, ctx.now())
 
 
+async def conversation_changed(event: ConversationEvent, ctx: HandlerContext, _: Notifier) -> None:
+    """A mail came in or the bureau acted on it: keep it for the client's next digest."""
+    schema = ctx.store.schema
+    known = await read_model.load_conversation(ctx.conn, schema, event.conversation_id)
+    conversation = mail.evolve(known, event)
+    if conversation != known:
+        await read_model.save_conversation(ctx.conn, schema, conversation)
+
+
 async def _catch_up(ctx: HandlerContext, n: Notifier, client: Client) -> None:
     """Per-call mails for a client's recent unreported messages (just known or switched)."""
     if not filters.wants_mail_now(client):
@@ -176,6 +198,19 @@ CALENDAR_HANDLERS: dict[str, Apply] = dict(
 )
 """The calendar's events notify handles: those of appointments made from calls."""
 
+INBOX_HANDLERS: dict[str, Apply] = dict(
+    [
+        _typed(ConversationOpened, conversation_changed),
+        _typed(MailReceived, conversation_changed),
+        _typed(ReplySent, conversation_changed),
+        _typed(ConversationForwarded, conversation_changed),
+        _typed(ConversationHandled, conversation_changed),
+        _typed(ConversationMarkedSpam, conversation_changed),
+        _typed(ConversationEscalated, conversation_changed),
+    ]
+)
+"""The inbox's events notify handles: the conversations a digest lists as mail handled."""
+
 
 def bind(notifier: Notifier, handlers: Mapping[str, Apply] = HANDLERS) -> dict[str, Handler]:
     """The handlers with the notifier they share."""
@@ -191,8 +226,8 @@ def bind(notifier: Notifier, handlers: Mapping[str, Apply] = HANDLERS) -> dict[s
 
 def subscriptions(settings: Settings, notifier: Notifier) -> tuple[Subscription, ...]:
     """Notify's subscriptions: intake's clients and API keys, calls' messages and routing's
-    escalations in one; the calendar's appointments in another, its own consumer group, so
-    that a calendar backlog never holds up the calls' mails."""
+    escalations in one; the calendar's appointments and the inbox's conversations each in
+    another, their own consumer groups, so that their backlog never holds up the calls' mails."""
     prefix = settings.topic_prefix
     return (
         Subscription(
@@ -204,5 +239,10 @@ def subscriptions(settings: Settings, notifier: Notifier) -> tuple[Subscription,
             name=f"{prefix}-notify-calendar",
             topics=(topic_for("calendar", prefix),),
             handlers=bind(notifier, CALENDAR_HANDLERS),
+        ),
+        Subscription(
+            name=f"{prefix}-notify-inbox",
+            topics=(topic_for("inbox", prefix),),
+            handlers=bind(notifier, INBOX_HANDLERS),
         ),
     )

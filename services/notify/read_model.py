@@ -1,5 +1,5 @@
 """Notify's own query tables: each call's latest note or voicemail, the appointments made from
-it, escalation reasons, and the digest runs.
+it, escalation reasons, the inbox's conversations, and the digest runs.
 
 Whether a call's latest message (or an appointment's latest change) was reported is not
 stored here but read from the outgoing queue (outgoing_calls and outgoing_appointments of
@@ -22,7 +22,8 @@ from libs.platform.db import Connection
 from services.notify.directory import Queryable
 from services.notify.domain import filters
 from services.notify.domain.appointments import Appointment, Slot
-from services.notify.domain.model import Call, Note, Voicemail
+from services.notify.domain.mail import Conversation
+from services.notify.domain.model import Call, Client, Note, Voicemail
 from services.notify.domain.plan import Escalation
 
 Part = TypeVar("Part", Note, Voicemail)
@@ -207,6 +208,59 @@ async def load_escalation(db: Queryable, schema: str, escalation_id: UUID) -> Es
     if row is None:
         return None
     return Escalation(row["escalation_id"], row["call_id"], row["urgency_kind"], row["reason"])
+
+
+async def load_conversation(
+    db: Queryable, schema: str, conversation_id: UUID
+) -> Conversation | None:
+    """The conversation as notify knows it, or None before its first event."""
+    row = await db.fetchrow(
+        f"SELECT * FROM {schema}.conversations WHERE conversation_id = $1", conversation_id
+    )
+    return _conversation(row) if row is not None else None
+
+
+async def save_conversation(conn: Connection, schema: str, c: Conversation) -> None:
+    """Insert or replace the conversation's row."""
+    await conn.execute(
+        f"INSERT INTO {schema}.conversations (conversation_id, client_id, topic, sender, "
+        "sender_name, subject, received_at, due_at, action, acted_at) VALUES ($1, $2, $3, $4, "
+        "$5, $6, $7, $8, $9, $10) ON CONFLICT (conversation_id) DO UPDATE SET "
+        "topic = EXCLUDED.topic, sender = EXCLUDED.sender, sender_name = EXCLUDED.sender_name, "
+        "subject = EXCLUDED.subject, received_at = EXCLUDED.received_at, "
+        "due_at = EXCLUDED.due_at, action = EXCLUDED.action, acted_at = EXCLUDED.acted_at",
+        c.conversation_id, c.client_id, c.topic, c.sender, c.sender_name, c.subject,
+        c.received_at, c.due_at, c.action, c.acted_at,
+    )  # fmt: skip
+
+
+async def digest_conversations(
+    db: Queryable, schema: str, client: Client, day: date
+) -> list[Conversation]:
+    """The client's conversations the day's digest may list (filters.mail_entry decides)."""
+    where = filters.MAIL_DIGEST_SQL.format(
+        client="$1", since="$2", until="$3", due_by="$4", lookback="$5"
+    )
+    rows = await db.fetch(
+        f"SELECT * FROM {schema}.conversations WHERE {where}",
+        client.client_id, *filters.mail_span(client, day),
+    )  # fmt: skip
+    return [_conversation(row) for row in rows]
+
+
+def _conversation(row: asyncpg.Record) -> Conversation:
+    return Conversation(
+        conversation_id=row["conversation_id"],
+        client_id=row["client_id"],
+        topic=row["topic"],
+        sender=row["sender"],
+        sender_name=row["sender_name"],
+        subject=row["subject"],
+        received_at=row["received_at"],
+        due_at=row["due_at"],
+        action=row["action"],
+        acted_at=row["acted_at"],
+    )
 
 
 def _appointment_reported(schema: str) -> str:

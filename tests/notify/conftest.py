@@ -35,7 +35,7 @@ from tests.support.stack import (
 NOTIFY_APP = "services.notify.app:create_app"
 SMS_TOKEN = "test-sms-token"
 ACK_URL = "https://frontdesk.test/escalations/{escalation_id}/ack?attempt={attempt}"
-SOURCES: tuple[Service, ...] = ("intake", "calls", "routing", "calendar")
+SOURCES: tuple[Service, ...] = ("intake", "calls", "routing", "calendar", "inbox")
 
 
 @dataclass

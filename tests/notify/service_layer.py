@@ -79,6 +79,7 @@ class Service:
         handlers = {
             **reactions.bind(self.notifier),
             **reactions.bind(self.notifier, reactions.CALENDAR_HANDLERS),
+            **reactions.bind(self.notifier, reactions.INBOX_HANDLERS),
         }
         for event in events:
             ctx = HandlerContext(

@@ -137,7 +137,8 @@ async def test_a_replay_rebuilds_the_projections_and_sends_nothing(stack: Notify
     async with stack.pool.acquire() as conn:
         await migrate(conn, schema, [*PLUMBING_MIGRATIONS, *MIGRATIONS])
     settings = stack.world.settings("notify", "notify_replay")
-    subscription, _ = subscriptions(settings, bootstrap(NotifySettings()))  # _: the calendar's
+    # the first: intake's, calls' and routing's (the others are the calendar's and the inbox's)
+    subscription, *_ = subscriptions(settings, bootstrap(NotifySettings()))
     processor = MessageProcessor(
         subscription,
         store,

@@ -9,9 +9,11 @@ for their parameters, filled in by the read model.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Literal
 
+from services.notify.domain.mail import Action, Conversation
 from services.notify.domain.model import Call, Client
-from services.notify.domain.schedule import day_bounds
+from services.notify.domain.schedule import at_local, day_bounds
 
 LOOKBACK = timedelta(days=7)
 """How far back a notification looks for a call whose message nobody was sent."""
@@ -130,3 +132,37 @@ def voicemail_due(call: Call, now: datetime) -> bool:
 
 VOICEMAIL_DUE_SQL = "deliver_after <= {now} AND received_at >= {since}"
 """The index of voicemail_due: calls (deliver_after) where it is set, i.e. held once."""
+
+
+MailShown = Action | Literal["overdue"]
+"""What a digest says of a conversation: what the bureau did, or that its answer is overdue."""
+
+
+def mail_entry(client: Client, day: date, c: Conversation) -> MailShown | None:
+    """How a conversation shows in the day's digest: still awaiting an answer that was due by
+    the digest's time (received at most LOOKBACK before the day), else what the bureau did
+    that local day; None (not listed) for spam and for the rest."""
+    start, end, due_by, lookback = mail_span(client, day)
+    if c.spam:
+        return None
+    came, due = c.received_at, c.due_at
+    if c.awaiting_answer and came and due and due <= due_by and came >= lookback:
+        return "overdue"
+    if c.action is not None and c.acted_at is not None and start <= c.acted_at < end:
+        return c.action
+    return None
+
+
+MAIL_DIGEST_SQL = (
+    "client_id = {client} AND action IS DISTINCT FROM 'spam' AND ("
+    "(acted_at >= {since} AND acted_at < {until}) OR "
+    "(due_at <= {due_by} AND received_at >= {lookback} "
+    "AND (acted_at IS NULL OR acted_at < received_at)))"
+)
+"""The index of mail_entry: conversations (client_id, acted_at) and (client_id, due_at)."""
+
+
+def mail_span(client: Client, day: date) -> tuple[datetime, datetime, datetime, datetime]:
+    """The bounds mail_entry uses: the day's start and end, the digest's time, the look-back."""
+    start, end = day_bounds(day, client.office_hours)
+    return start, end, at_local(day, client.digest_time, client.office_hours), start - LOOKBACK

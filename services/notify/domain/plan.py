@@ -36,15 +36,18 @@ from libs.events.values import E164_PATTERN, Language, OfficeHours, is_email
 from libs.office_hours import DEFAULT_ZONE
 from services.notify.domain.appointments import Appointment
 from services.notify.domain.filters import (
+    MailShown,
     announced,
     catch_up_due,
     follow_up_due,
     gets_digests,
     in_digest,
+    mail_entry,
     unreported,
     voicemail_due,
     wants_mail_now,
 )
+from services.notify.domain.mail import Conversation
 from services.notify.domain.model import Call, Channel, Client
 from services.notify.domain.schedule import at_local, local_day
 
@@ -76,6 +79,14 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class MailEntry:
+    """A conversation in a digest, and what the digest says of it."""
+
+    conversation: Conversation
+    shown: MailShown
+
+
+@dataclass(frozen=True)
 class Notification:
     """One message to one set of recipients, identified by its dedupe key."""
 
@@ -95,6 +106,8 @@ class Notification:
     correlation_id: UUID | None = None
     update: Appointment | None = None
     """For a follow-up: the appointment whose news it brings."""
+    mails: tuple[MailEntry, ...] = ()
+    """For a digest: the conversations the bureau acted on that day, or that are overdue."""
 
     @property
     def template(self) -> str:
@@ -227,12 +240,27 @@ def digest_calls(client: Client, day: date, calls: Iterable[Call]) -> tuple[Call
     return tuple(sorted(due, key=_received))
 
 
-def daily_digest(client: Client, day: date, calls: Iterable[Call]) -> Notification | None:
-    """The day's one digest mail, or None when there is nothing to report."""
+def digest_mails(
+    client: Client, day: date, conversations: Iterable[Conversation]
+) -> tuple[MailEntry, ...]:
+    """The conversations the day's digest lists, in the order their mail came."""
+    entries = [MailEntry(c, shown) for c in conversations if (shown := mail_entry(client, day, c))]
+    return tuple(sorted(entries, key=_mail_order))
+
+
+def daily_digest(
+    client: Client,
+    day: date,
+    calls: Iterable[Call],
+    conversations: Iterable[Conversation] = (),
+) -> Notification | None:
+    """The day's one digest mail (calls, mail handled), or None when there is nothing to report."""
     included = digest_calls(client, day, calls)
-    if not included:
+    mails = digest_mails(client, day, conversations)
+    if not included and not mails:
         return None
-    return _mail(client, f"daily_digest:{client.client_id}:{day}", "daily_digest", included, day)
+    digest = _mail(client, f"daily_digest:{client.client_id}:{day}", "daily_digest", included, day)
+    return replace(digest, mails=mails)
 
 
 def voicemail_summary(client: Client, calls: Iterable[Call], now: datetime) -> Notification | None:
@@ -315,3 +343,8 @@ def _mail(
 
 def _received(call: Call) -> datetime:
     return call.received_at
+
+
+def _mail_order(entry: MailEntry) -> tuple[datetime, str]:
+    c = entry.conversation
+    return (c.received_at or c.acted_at or datetime.min.replace(tzinfo=UTC), str(c.conversation_id))
