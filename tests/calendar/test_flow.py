@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -27,9 +27,8 @@ from libs.events.calendar import AppointmentBooked, CallbackEscalated, CallbackS
 from libs.events.intake import NumberAssigned
 from libs.events.routing import OperatorPresenceChanged, OperatorRegistered
 from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
-from libs.office_hours import office_open
 from tests.support.builders import book_revised, registered
-from tests.support.clock import amsterdam, private_clock
+from tests.support.clock import amsterdam, private_clock, working_weekend
 from tests.support.credentials import STAFF
 from tests.support.fuzz import aim_path_at, assert_no_server_error, operations_of
 from tests.support.pipeline import metric_value, wait_until
@@ -57,22 +56,7 @@ HOURS = OfficeHours(
 )  # fmt: skip
 
 
-def a_working_weekend() -> tuple[date, date]:
-    """A Friday a week or more ahead (simulated clocks only move forward) whose Monday is a
-    working day: no public holiday on either."""
-    day = date.today() + timedelta(days=7)
-    while True:
-        monday = day + timedelta(days=3)
-        if (
-            day.weekday() == 4
-            and office_open(HOURS, amsterdam(day, 10))
-            and office_open(HOURS, amsterdam(monday, 10))
-        ):
-            return day, monday
-        day += timedelta(days=1)
-
-
-FRIDAY, MONDAY = a_working_weekend()
+FRIDAY, MONDAY = working_weekend(HOURS)
 FRIDAY_20 = amsterdam(FRIDAY, 20)
 FRIDAY_21 = amsterdam(FRIDAY, 21)
 MONDAY_9 = amsterdam(MONDAY, 9)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from uuid import UUID
 
@@ -23,9 +23,8 @@ from libs.devstack.smtp import SmtpServer, smtp_server
 from libs.events.inbox import ConversationEscalated, ConversationOpened, MailReceived
 from libs.events.routing import OperatorRegistered
 from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
-from libs.office_hours import office_open
 from tests.support.builders import registered
-from tests.support.clock import amsterdam, private_clock
+from tests.support.clock import amsterdam, private_clock, working_weekend
 from tests.support.credentials import STAFF
 from tests.support.dovecot import PASSWORD, USER
 from tests.support.fuzz import aim_path_at, assert_no_server_error, operations_of
@@ -50,21 +49,7 @@ EIGHT_TO_FIVE = OfficeHours(
 )  # fmt: skip
 
 
-def a_working_weekend() -> tuple[date, date]:
-    """A Friday a week or more ahead whose Monday is a working day (no public holidays)."""
-    day = date.today() + timedelta(days=7)
-    while True:
-        monday = day + timedelta(days=3)
-        if (
-            day.weekday() == 4
-            and office_open(EIGHT_TO_FIVE, amsterdam(day, 10))
-            and office_open(EIGHT_TO_FIVE, amsterdam(monday, 10))
-        ):
-            return day, monday
-        day += timedelta(days=1)
-
-
-FRIDAY, MONDAY = a_working_weekend()
+FRIDAY, MONDAY = working_weekend(EIGHT_TO_FIVE)
 FRIDAY_1650 = amsterdam(FRIDAY, 16, 50)
 MONDAY_1150 = amsterdam(MONDAY, 11, 50)
 

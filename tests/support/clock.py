@@ -53,3 +53,15 @@ def amsterdam(day: date, hour: int, minute: int = 0) -> datetime:
 def first_of_next_month(day: date) -> date:
     """The first day of the month after the one `day` is in."""
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def working_weekend(hours: OfficeHours) -> tuple[date, date]:
+    """A Friday a week or more ahead (simulated clocks only move forward) whose Monday is a
+    working day of `hours` too: no public holiday on either."""
+    day = date.today() + timedelta(days=7)
+    while True:
+        monday = day + timedelta(days=3)
+        friday_open = office_open(hours, amsterdam(day, 10))
+        if day.weekday() == 4 and friday_open and office_open(hours, amsterdam(monday, 10)):
+            return day, monday
+        day += timedelta(days=1)
