@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -26,9 +26,8 @@ from libs.events import ClientActivated, new_id
 from libs.events.calendar import AppointmentBooked, CallbackEscalated, CallbackScheduled
 from libs.events.intake import NumberAssigned
 from libs.events.routing import OperatorPresenceChanged, OperatorRegistered
-from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
 from tests.support.builders import book_revised, registered
-from tests.support.clock import amsterdam, private_clock, working_weekend
+from tests.support.clock import amsterdam, private_clock, weekday_hours, working_weekend
 from tests.support.credentials import STAFF
 from tests.support.fuzz import aim_path_at, assert_no_server_error, operations_of
 from tests.support.pipeline import metric_value, wait_until
@@ -48,12 +47,7 @@ pytestmark = [pytest.mark.infra]
 
 NUMBER = "+31850000077"
 CALLER = "+31612345678"
-HOURS = OfficeHours(
-    weekly=WeeklySchedule(
-        **{day: (OpeningSpan(opens=time(9), closes=time(17)),) for day in
-           ("mon", "tue", "wed", "thu", "fri")}
-    )
-)  # fmt: skip
+HOURS = weekday_hours(9, 17)
 
 
 FRIDAY, MONDAY = working_weekend(HOURS)

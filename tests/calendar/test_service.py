@@ -32,7 +32,6 @@ from libs.events.calendar import (
 from libs.events.calls import VoicemailRecorded
 from libs.events.envelope import Actor
 from libs.events.routing import OperatorPresenceChanged, OperatorRegistered
-from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
 from libs.platform.auth import Principal
 from libs.platform.consumer import HandlerContext
 from libs.platform.sealed import SecretBox, SecretUnreadable, box_from_json, new_key_text
@@ -46,6 +45,7 @@ from services.calendar.workers import callbacks as callback_timers
 from services.calendar.workers.observe import observe_due
 from tests.calendar.conftest import FreshCalendar
 from tests.support.builders import book_revised, call_received, note_recorded, registered
+from tests.support.clock import weekday_hours
 from tests.support.google_calendar import (
     CALENDAR_ID,
     CLIENT_ID,
@@ -64,12 +64,7 @@ MONDAY_9 = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)  # Monday 09:00 in Amsterdam
 TUESDAY_10 = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)  # Tuesday 10:00 in Amsterdam
 CONFIG = CalendarSettings(allow_http_calendars=True, outbound_allow="127.0.0.1")
 STAFF = Actor(kind="staff", id="staff-1")
-WEEKDAYS = OfficeHours(
-    weekly=WeeklySchedule(
-        **{day: (OpeningSpan(opens=time(9), closes=time(17)),) for day in
-           ("mon", "tue", "wed", "thu", "fri")}
-    )
-)  # fmt: skip
+WEEKDAYS = weekday_hours(9, 17)
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from uuid import UUID
 
 import pytest
 
 from libs.errors import Conflict, Rejected
-from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
 from services.inbox.domain.conversations import (
     Conversation,
     answered,
@@ -25,13 +24,9 @@ from services.inbox.domain.evidence import WINDOW, Expected, Match, matches, num
 from services.inbox.domain.language import language_of
 from services.inbox.domain.mail import UnreadableMail, clean_html, message_id, parse
 from services.inbox.domain.replies import Sender, reply
+from tests.support.clock import weekday_hours
 
-EIGHT_TO_FIVE = OfficeHours(
-    weekly=WeeklySchedule(
-        **{day: (OpeningSpan(opens=time(8), closes=time(17)),) for day in
-           ("mon", "tue", "wed", "thu", "fri")}
-    )
-)  # fmt: skip
+EIGHT_TO_FIVE = weekday_hours(8, 17)
 
 
 def mail(**headers: str) -> EmailMessage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from uuid import UUID
 
@@ -22,9 +22,8 @@ from libs.devstack.dovecot import LocalDovecot
 from libs.devstack.smtp import SmtpServer, smtp_server
 from libs.events.inbox import ConversationEscalated, ConversationOpened, MailReceived
 from libs.events.routing import OperatorRegistered
-from libs.events.values import OfficeHours, OpeningSpan, WeeklySchedule
 from tests.support.builders import registered
-from tests.support.clock import amsterdam, private_clock, working_weekend
+from tests.support.clock import amsterdam, private_clock, weekday_hours, working_weekend
 from tests.support.credentials import STAFF
 from tests.support.dovecot import PASSWORD, USER
 from tests.support.fuzz import aim_path_at, assert_no_server_error, operations_of
@@ -41,12 +40,7 @@ from tests.support.stack import (
 
 pytestmark = [pytest.mark.infra]
 
-EIGHT_TO_FIVE = OfficeHours(
-    weekly=WeeklySchedule(
-        **{day: (OpeningSpan(opens=time(8), closes=time(17)),) for day in
-           ("mon", "tue", "wed", "thu", "fri")}
-    )
-)  # fmt: skip
+EIGHT_TO_FIVE = weekday_hours(8, 17)
 
 
 FRIDAY, MONDAY = working_weekend(EIGHT_TO_FIVE)

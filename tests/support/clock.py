@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from libs.events import OfficeHours
+from libs.events.values import OpeningSpan, WeeklySchedule
 from libs.office_hours import office_open
 from libs.platform.clock import ensure_clock_table, set_clock
 
@@ -65,3 +66,10 @@ def working_weekend(hours: OfficeHours) -> tuple[date, date]:
         if day.weekday() == 4 and friday_open and office_open(hours, amsterdam(monday, 10)):
             return day, monday
         day += timedelta(days=1)
+
+
+def weekday_hours(opens: int, closes: int) -> OfficeHours:
+    """Office hours from `opens` to `closes` o'clock, Monday to Friday, Dutch holidays off."""
+    span = (OpeningSpan(opens=time(opens), closes=time(closes)),)
+    days = ("mon", "tue", "wed", "thu", "fri")
+    return OfficeHours(weekly=WeeklySchedule(**dict.fromkeys(days, span)))
