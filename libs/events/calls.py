@@ -10,6 +10,7 @@ from pydantic import Field
 from libs.events.envelope import Event, Service
 from libs.events.values import (
     Count,
+    Email,
     Identifier,
     Language,
     Name,
@@ -18,6 +19,7 @@ from libs.events.values import (
     Slug,
     Text,
     UtcDatetime,
+    ValueObject,
 )
 
 NonBillableReason = Literal[
@@ -118,12 +120,26 @@ class CallEnded(CallEvent):
     ended_at: UtcDatetime
 
 
+class MailEvidence(ValueObject):
+    """The caller's own mail that shows they followed up themselves (kept by the inbox)."""
+
+    conversation_id: UUID
+    message_id: ShortText = Field(min_length=1)
+    sender: Email
+    subject: ShortText = ""
+    received_at: UtcDatetime
+
+
 class CallMarkedNonBillable(CallEvent):
     """The call must not be billed, for one of the agreed reasons."""
 
     type: Literal["CallMarkedNonBillable"] = "CallMarkedNonBillable"
     reason: NonBillableReason
     comment: ShortText = ""
+    evidence: MailEvidence | None = Field(
+        default=None,
+        description="The caller's mail, when the mark follows the caller's announced e-mail",
+    )
 
 
 class CallBillabilityRestored(CallEvent):

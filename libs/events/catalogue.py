@@ -45,6 +45,8 @@ from libs.events.calls import (
 )
 from libs.events.envelope import Event, Service
 from libs.events.inbox import (
+    AnnouncedMailFound,
+    AnswerUndeliverable,
     ConversationAssigned,
     ConversationEscalated,
     ConversationForwarded,
@@ -136,7 +138,9 @@ AnyEvent = Annotated[
     | ConversationForwarded
     | ConversationHandled
     | ConversationMarkedSpam
-    | ConversationEscalated,
+    | ConversationEscalated
+    | AnswerUndeliverable
+    | AnnouncedMailFound,
     Field(discriminator="type"),
 ]
 """Any Frontdesk event, told apart by its `type`."""

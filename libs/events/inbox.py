@@ -101,7 +101,9 @@ class ConversationAssigned(ConversationEvent):
 
 
 class ReplySent(ConversationEvent):
-    """An operator's reply went out over SMTP, threaded to the mail it answers."""
+    """An operator's reply, threaded to the mail it answers, recorded and queued for the relay
+    under this Message-ID (the inbox's outbox sends it; AnswerUndeliverable follows if the
+    relay never takes it)."""
 
     type: Literal["ReplySent"] = "ReplySent"
     message_id: MessageId = Field(min_length=1)
@@ -112,7 +114,8 @@ class ReplySent(ConversationEvent):
 
 
 class ConversationForwarded(ConversationEvent):
-    """The conversation's last mail was forwarded to the client."""
+    """The conversation's last mail, forwarded to the client: recorded and queued for the relay
+    under this Message-ID (AnswerUndeliverable follows if the relay never takes it)."""
 
     type: Literal["ConversationForwarded"] = "ConversationForwarded"
     to: Email
@@ -140,6 +143,37 @@ class ConversationEscalated(ConversationEvent):
     assigned_to: Identifier | None = None
 
 
+class AnswerUndeliverable(ConversationEvent):
+    """A reply or forward the relay never took, however often tried: the conversation awaits
+    an answer again, due at once."""
+
+    type: Literal["AnswerUndeliverable"] = "AnswerUndeliverable"
+    message_id: MessageId = Field(min_length=1)
+    kind: Literal["reply", "forward"]
+    reason: ShortText = ""
+
+
+class AnnouncedMailFound(InboxEvent):
+    """A caller who said on the phone they would e-mail did so: the call is proposed as not
+    billable, with this mail as the evidence (an operator or the client confirms, in calls).
+
+    One per call: its stream is the call's (see services/inbox/follow_ups.py).
+    """
+
+    type: Literal["AnnouncedMailFound"] = "AnnouncedMailFound"
+    call_id: UUID
+    conversation_id: UUID
+    mail_id: UUID
+    message_id: MessageId = Field(min_length=1)
+    sender: Email
+    subject: ShortText = ""
+    received_at: UtcDatetime
+    matched_by: Literal["address", "number"] = Field(
+        description="The mail came from the address the operator noted, or its text carries "
+        "the caller's phone number"
+    )
+
+
 INBOX_EVENTS: tuple[type[InboxEvent], ...] = (
     MailboxConfigured,
     ConversationOpened,
@@ -150,4 +184,6 @@ INBOX_EVENTS: tuple[type[InboxEvent], ...] = (
     ConversationHandled,
     ConversationMarkedSpam,
     ConversationEscalated,
+    AnswerUndeliverable,
+    AnnouncedMailFound,
 )

@@ -36,13 +36,12 @@ class RoutingEvent(Event):
 
     service: ClassVar[Service] = "routing"
 
-    call_id: UUID
-
 
 class CallRouted(RoutingEvent):
     """The call was sent to an operator who speaks the language, or to voicemail."""
 
     type: Literal["CallRouted"] = "CallRouted"
+    call_id: UUID
     destination: Literal["operator", "voicemail"]
     operator_id: Identifier | None = None
     language: Language
@@ -60,11 +59,27 @@ class CallRouted(RoutingEvent):
         return self
 
 
-class EscalationDispatched(RoutingEvent):
+class EscalationEvent(RoutingEvent):
+    """Base of an escalation's events: about an urgent call, or about an overdue mail
+    conversation (exactly one of `call_id` and `conversation_id` is given)."""
+
+    escalation_id: UUID
+    call_id: UUID | None = Field(default=None, description="the urgent call escalated")
+    conversation_id: UUID | None = Field(
+        default=None, description="the mail conversation whose answer is overdue"
+    )
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> EscalationEvent:
+        if (self.call_id is None) == (self.conversation_id is None):
+            raise ValueError("exactly one of call_id and conversation_id is given")
+        return self
+
+
+class EscalationDispatched(EscalationEvent):
     """One attempt to reach one contact of the chain over one channel."""
 
     type: Literal["EscalationDispatched"] = "EscalationDispatched"
-    escalation_id: UUID
     attempt: int = Field(ge=1)
     contact_index: Count
     channel: Channel
@@ -75,20 +90,18 @@ class EscalationDispatched(RoutingEvent):
     )
 
 
-class EscalationAcknowledged(RoutingEvent):
-    """Someone in the chain took the escalation; the chain stops."""
+class EscalationAcknowledged(EscalationEvent):
+    """Someone in the chain took the escalation (or the desk answered the mail); it stops."""
 
     type: Literal["EscalationAcknowledged"] = "EscalationAcknowledged"
-    escalation_id: UUID
     by: Name
     contact_index: Count | None = None
 
 
-class EscalationExhausted(RoutingEvent):
+class EscalationExhausted(EscalationEvent):
     """Every contact and channel was tried and nobody acknowledged."""
 
     type: Literal["EscalationExhausted"] = "EscalationExhausted"
-    escalation_id: UUID
     attempts: Count
 
 

@@ -10,7 +10,7 @@ and command, so another client's call is as unknown as one that does not exist.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -24,10 +24,12 @@ from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
-from services.calls import directory, read_model
+from services.calls import directory, follow_ups, read_model
 from services.calls.commands import execute
 from services.calls.domain import commands
 from services.calls.schemas import (
+    AnnouncedMailConfirm,
+    AnnouncedMailRead,
     CallAnswer,
     CallCreate,
     CallDetail,
@@ -230,6 +232,51 @@ async def restore_billability(
         call_id=call_id, at=rt.clock.now(), **by(caller), comment=comment
     )
     return await _run(store, command, caller)
+
+
+@router.get("/announced-mails", responses=READS)
+async def list_announced_mails(
+    store: Store,
+    caller: Anyone,
+    client_id: UUID | None = None,
+    status: Literal["proposed", "confirmed", "marked_otherwise"] | None = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[AnnouncedMailRead]:
+    """Calls whose caller e-mailed as they said they would, newest first: each is proposed
+    as not billable until someone confirms it. A client sees only its own."""
+    rows = await follow_ups.listing(
+        store.pool, store.schema, tenant=caller.tenant, client_id=caller.scope(client_id),
+        status=status, since=since, limit=limit,
+    )  # fmt: skip
+    return [AnnouncedMailRead.model_validate(row) for row in rows]
+
+
+@router.get("/calls/{call_id}/announced-mail", responses=READS)
+async def get_announced_mail(call_id: UUID, store: Store, caller: Anyone) -> AnnouncedMailRead:
+    """The mail the call's caller announced, when it arrived (404 until then)."""
+    row = await follow_ups.of_call(store.pool, store.schema, call_id, caller.tenant)
+    if row is None:
+        raise NotFound(f"no announced mail found for call {call_id}")
+    return AnnouncedMailRead.model_validate(row)
+
+
+@router.post(
+    "/calls/{call_id}/announced-mail/confirm",
+    status_code=201,
+    responses=ERRORS,
+    dependencies=[Idempotent],
+)
+async def confirm_announced_mail(
+    call_id: UUID, body: AnnouncedMailConfirm, rt: Runtime, store: Store, caller: Anyone
+) -> CallRead:
+    """Confirm the caller followed up by e-mail: the call is not billed, the mail its evidence.
+
+    Operators, staff and the call's own client may confirm; 409 when the call is marked already.
+    """
+    outcome = await follow_ups.confirm(store, call_id, caller, rt.clock.now(), body.comment)
+    row = await read_model.get_call(store.pool, store.schema, outcome.call.call_id, caller.tenant)
+    return CallRead.model_validate(row)
 
 
 @router.get("/calls", responses=READS)

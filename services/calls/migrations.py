@@ -115,4 +115,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "calls_0005_announced_mails",
+        """
+        CREATE TABLE {schema}.announced_mails (
+            call_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            conversation_id uuid NOT NULL,
+            mail_id uuid NOT NULL,
+            message_id text NOT NULL,
+            sender text NOT NULL,
+            subject text NOT NULL,
+            received_at timestamptz NOT NULL,
+            matched_by text NOT NULL,
+            found_at timestamptz NOT NULL
+        );
+        CREATE INDEX ON {schema}.announced_mails (client_id, found_at);
+        """,
+    ),
 )

@@ -8,6 +8,9 @@ the directory's clients: loaded at start, then after each client event commits.
 One handler per calendar event type the screen pop needs, registered in CALENDAR: each
 client's linked calendar and its last reading (services/calls/calendars.py); appointments
 and callbacks it ignores.
+
+From the inbox, calls keeps the callers' announced mails the inbox found (INBOX), proposed as
+not billable until someone confirms (services/calls/follow_ups.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from libs.events.calendar import (
 )
 from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
+from libs.events.inbox import AnnouncedMailFound
 from libs.events.intake import (
     ClientActivated,
     ClientOffboarded,
@@ -40,7 +44,7 @@ from libs.platform.consumer import Handler, HandlerContext, Subscription, projec
 from libs.platform.db import Connection
 from libs.platform.runtime import ServiceRuntime
 from libs.platform.settings import Settings
-from services.calls import calendars, directory, metrics
+from services.calls import calendars, directory, follow_ups, metrics
 
 E = TypeVar("E", bound=Event)
 
@@ -89,10 +93,13 @@ CALENDAR: dict[str, Handler] = dict(
     ]
 )
 """The calendar events calls keeps, by type; appointments and callbacks it ignores."""
+INBOX: dict[str, Handler] = dict([projecting(AnnouncedMailFound, follow_ups.announced_mail_found)])
+"""The inbox events calls keeps: callers' announced mails found (the rest it ignores)."""
 
 
 def subscriptions(settings: Settings) -> tuple[Subscription, ...]:
-    """Calls' consumers: intake's topic (the directory and the API keys) and calendar's."""
+    """Calls' consumers: intake's topic (the directory and the API keys), calendar's and
+    inbox's."""
     return (
         Subscription(
             name=f"{settings.topic_prefix}-calls-directory",
@@ -103,5 +110,10 @@ def subscriptions(settings: Settings) -> tuple[Subscription, ...]:
             name=f"{settings.topic_prefix}-calls-calendar",
             topics=(topic_for("calendar", settings.topic_prefix),),
             handlers=CALENDAR,
+        ),
+        Subscription(
+            name=f"{settings.topic_prefix}-calls-inbox",
+            topics=(topic_for("inbox", settings.topic_prefix),),
+            handlers=INBOX,
         ),
     )

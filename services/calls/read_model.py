@@ -70,7 +70,7 @@ def row_of(call: Call, *, updated_at: datetime) -> dict[str, Any]:
         "note": _json(call.note, _NOTE_FIELDS, "recorded_at"),
         "notes_count": call.notes,
         "escalations": _escalations(call),
-        "non_billable": _json(call.non_billable, {"reason", "comment"}, "marked_at"),
+        "non_billable": _json(call.non_billable, {"reason", "comment", "evidence"}, "marked_at"),
         "ended_at": call.ended_at,
         "version": call.version,
         "updated_at": updated_at,

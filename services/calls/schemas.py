@@ -251,12 +251,48 @@ class VoicemailRead(BaseModel):
     recorded_at: datetime
 
 
+class MailEvidenceRead(BaseModel):
+    """The caller's own mail that shows they followed up themselves."""
+
+    conversation_id: UUID
+    message_id: str
+    sender: str
+    subject: str
+    received_at: datetime
+
+
 class NonBillableRead(BaseModel):
-    """Why a call is not billed, since when."""
+    """Why a call is not billed, since when, and on what evidence."""
 
     reason: NonBillableReason
     comment: str
     marked_at: datetime
+    evidence: MailEvidenceRead | None = None
+
+
+class AnnouncedMailRead(BaseModel):
+    """A caller's announced mail that arrived: the call is proposed as not billable."""
+
+    call_id: UUID
+    client_id: UUID
+    conversation_id: UUID
+    mail_id: UUID
+    message_id: str
+    sender: str
+    subject: str
+    received_at: datetime
+    matched_by: Literal["address", "number"]
+    found_at: datetime
+    status: Literal["proposed", "confirmed", "marked_otherwise"] = Field(
+        description="proposed: awaiting confirmation; confirmed: the call is not billed on this "
+        "mail; marked_otherwise: the call carries another non-billable mark"
+    )
+
+
+class AnnouncedMailConfirm(Request):
+    """Confirm that the mail is the one the caller announced: the call is not billed."""
+
+    comment: ShortText = ""
 
 
 class CallRead(BaseModel):

@@ -1,16 +1,16 @@
 """The inbox HTTP API: the client's mailbox, and the conversations operators answer.
 
 Thin on purpose: request model -> command -> response; refusals are mapped to HTTP statuses
-in one place (libs.platform.problems). A relay that does not take a reply is a 503 and
-records nothing.
+in one place (libs.platform.problems). A reply or forward is recorded and queued in one
+transaction and answered at once; the outbox worker hands it to the relay after the commit.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
 from libs.errors import NotFound
 from libs.events.values import Language
@@ -20,7 +20,9 @@ from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
 from services.inbox import conversations, imap, mailboxes, sending
 from services.inbox.schemas import (
+    AnsweredRead,
     AssignCreate,
+    ConversationDetail,
     ConversationRead,
     ForwardCreate,
     HandledCreate,
@@ -40,9 +42,6 @@ ERRORS = refusals(
     rejected="Invalid request",
     forbidden="Not the caller's to do",
 )
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"description": "The mail relay did not take the mail just now"}
-}
 Config = Annotated[InboxSettings, Depends(service_settings)]
 Status = Literal["open", "replied", "forwarded", "handled", "spam"]
 OperatorQuery = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._@:-]{1,100}$")]
@@ -127,61 +126,48 @@ async def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}", responses=ERRORS)
-async def get_conversation(conversation_id: UUID, store: Store, caller: Anyone) -> ConversationRead:
-    """One conversation with its mails in and out."""
+async def get_conversation(
+    conversation_id: UUID, store: Store, caller: Anyone
+) -> ConversationDetail:
+    """One conversation with its mails in and out, and the state of each answer sent."""
     row = await conversations.get(store.pool, store.schema, conversation_id, caller.tenant)
     if row is None:
         raise NotFound(f"no conversation {conversation_id}")
     thread = await conversations.mails_of(store.pool, store.schema, conversation_id)
-    return ConversationRead.model_validate(
-        {**row, "thread": [MailRead.model_validate(m) for m in thread]}
+    outgoing = await sending.outgoing_of(store.pool, store.schema, conversation_id)
+    return ConversationDetail.model_validate(
+        {**row, "thread": [MailRead.model_validate(m) for m in thread], "outgoing_mails": outgoing}
     )
 
 
-@router.post(
-    "/conversations/{conversation_id}/reply", dependencies=[Idempotent],
-    responses={**ERRORS, **UNAVAILABLE},
-)  # fmt: skip
+@router.post("/conversations/{conversation_id}/reply", dependencies=[Idempotent], responses=ERRORS)
 async def reply(
     conversation_id: UUID, body: ReplyCreate, rt: Runtime, store: Store, caller: Desk,
     config: Config,
-) -> ConversationRead:  # fmt: skip
-    """Answer the last mail's sender, threaded, from the client or on its behalf."""
-    row = await _relayed(
-        sending.answer(
-            store,
-            config,
-            conversation_id,
-            "reply",
-            caller=caller,
-            at=rt.clock.now(),
-            text=body.text,
-        )
-    )
-    return ConversationRead.model_validate(row)
+) -> AnsweredRead:  # fmt: skip
+    """Answer the last mail's sender, threaded, from the client or on its behalf: recorded
+    and queued at once, sent by the outbox right after (`outgoing` says how far it is)."""
+    row = await sending.answer(
+        store, config, conversation_id, "reply", caller=caller, at=rt.clock.now(),
+        text=body.text,
+    )  # fmt: skip
+    return AnsweredRead.model_validate(row)
 
 
 @router.post(
-    "/conversations/{conversation_id}/forward", dependencies=[Idempotent],
-    responses={**ERRORS, **UNAVAILABLE},
-)  # fmt: skip
+    "/conversations/{conversation_id}/forward", dependencies=[Idempotent], responses=ERRORS
+)
 async def forward(
     conversation_id: UUID, body: ForwardCreate, rt: Runtime, store: Store, caller: Desk,
     config: Config,
-) -> ConversationRead:  # fmt: skip
-    """Forward the last mail to the client's own address, with a note."""
-    row = await _relayed(
-        sending.answer(
-            store,
-            config,
-            conversation_id,
-            "forward",
-            caller=caller,
-            at=rt.clock.now(),
-            text=body.note,
-        )
-    )
-    return ConversationRead.model_validate(row)
+) -> AnsweredRead:  # fmt: skip
+    """Forward the last mail to the client's own address, with a note: recorded and queued
+    at once, sent by the outbox right after (`outgoing` says how far it is)."""
+    row = await sending.answer(
+        store, config, conversation_id, "forward", caller=caller, at=rt.clock.now(),
+        text=body.note,
+    )  # fmt: skip
+    return AnsweredRead.model_validate(row)
 
 
 @router.post("/conversations/{conversation_id}/handled", responses=ERRORS)
@@ -213,10 +199,3 @@ async def assign(
         store, conversation_id, body.operator_id, caller=caller, at=rt.clock.now()
     )
     return ConversationRead.model_validate(row)
-
-
-async def _relayed(work: Any) -> Any:
-    try:
-        return await work
-    except sending.RelayUnavailable as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "60"}) from exc

@@ -21,6 +21,7 @@ import structlog
 from libs.errors import Forbidden, NotFound
 from libs.events.envelope import SYSTEM, Actor, Event, new_id
 from libs.events.inbox import (
+    AnswerUndeliverable,
     AttachmentRef,
     ConversationAssigned,
     ConversationEscalated,
@@ -33,7 +34,7 @@ from libs.events.inbox import (
 from libs.platform.auth import Principal
 from libs.platform.db import Connection
 from libs.platform.store import EventStore
-from services.inbox import directory, mailboxes, metrics
+from services.inbox import directory, follow_ups, mailboxes, metrics
 from services.inbox.directory import Queryable
 from services.inbox.domain import conversations as domain
 from services.inbox.domain.conversations import Conversation
@@ -54,6 +55,7 @@ def state(row: asyncpg.Record | Mapping[str, Any]) -> Conversation:
         conversation_id=row["conversation_id"], client_id=row["client_id"],
         language=row["language"], due_at=row["due_at"], status=row["status"],
         assigned_to=row["assigned_to"], escalated=row["escalated"], mails=row["mails"],
+        awaiting_since=row["awaiting_since"],
     )  # fmt: skip
 
 
@@ -86,7 +88,7 @@ async def keep(
         if found is None:
             language = language_of(f"{mail.subject}\n{mail.text}", facts.language)
             due = domain.due_at(facts.office_hours, at, within)
-            conversation = Conversation(new_id(), client_id, language, due)
+            conversation = Conversation(new_id(), client_id, language, due, awaiting_since=at)
             opened: list[Event] = [
                 ConversationOpened(
                     **envelope, conversation_id=conversation.conversation_id,
@@ -116,7 +118,12 @@ async def keep(
             mail_id, client_id, conversation.conversation_id, mail.message_id, mail.sender,
             mail.subject, at, raw,
         )  # fmt: skip
+        announced = await follow_ups.look_for_calls(
+            conn, schema, emit, client_id, mail, mail_id, conversation.conversation_id, at
+        )
+    follow_ups.counted(announced)
     metrics.MAILS.labels(via, "kept").inc()
+    metrics.RECEIVED.labels(str(client_id), via).inc()
     log.info(
         "inbox.mail_kept", client_id=str(client_id), conversation=str(conversation.conversation_id)
     )
@@ -187,15 +194,16 @@ async def save(
     saved = await conn.fetchrow(
         f"INSERT INTO {schema}.conversations AS c (conversation_id, version, client_id, topic, "
         "language, status, due_at, assigned_to, escalated, mails, last_mail_id, created_at, "
-        "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) "
-        "ON CONFLICT (conversation_id) DO UPDATE SET version = EXCLUDED.version, "
+        "updated_at, awaiting_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+        "$12, $14) ON CONFLICT (conversation_id) DO UPDATE SET version = EXCLUDED.version, "
         "status = EXCLUDED.status, due_at = EXCLUDED.due_at, "
         "assigned_to = EXCLUDED.assigned_to, escalated = EXCLUDED.escalated, "
         "mails = EXCLUDED.mails, last_mail_id = coalesce($13, c.last_mail_id), "
-        "updated_at = EXCLUDED.updated_at RETURNING *",
+        "updated_at = EXCLUDED.updated_at, awaiting_since = EXCLUDED.awaiting_since RETURNING *",
         after.conversation_id, version + len(events), after.client_id, topic[:500],
         after.language, after.status, after.due_at, after.assigned_to, after.escalated,
         after.mails, last_mail_id or (row["last_mail_id"] if row else None), at, last_mail_id,
+        after.awaiting_since,
     )  # fmt: skip
     assert saved is not None
     return saved
@@ -223,7 +231,18 @@ async def finish(
             else ConversationMarkedSpam(**envelope(row, at, caller.actor()))
         )
         emit = partial(store.append, conn=conn)
-        return dict(await save(conn, store.schema, emit, row, after, [event], at))
+        saved = dict(await save(conn, store.schema, emit, row, after, [event], at))
+    if how == "handled":
+        counted_answer(state(row), "handled", at)
+    return saved
+
+
+def counted_answer(before: Conversation, how: str, at: datetime) -> None:
+    """Count the bureau's answer to a conversation that awaited one (after the commit)."""
+    if before.awaiting_answer:
+        metrics.answered(
+            before.client_id, how, before.language, before.awaiting_since, before.due_at, at
+        )
 
 
 async def assign(
@@ -271,6 +290,20 @@ async def assign_open(store: EventStore, at: datetime, limit: int = 200) -> int:
             )
             done += 1
     return done
+
+
+async def undeliverable(
+    conn: Connection, store: EventStore, conversation_id: UUID, *, message_id: str,
+    kind: Literal["reply", "forward"], reason: str, at: datetime,
+) -> None:  # fmt: skip
+    """Record that an answer never left: the conversation awaits one again, due at once."""
+    schema = store.schema
+    row = await lock(conn, schema, conversation_id)
+    after = domain.undelivered(state(row), at)
+    event = AnswerUndeliverable(
+        **envelope(row, at), message_id=message_id[:500], kind=kind, reason=reason[:500]
+    )
+    await save(conn, schema, partial(store.append, conn=conn), row, after, [event], at)
 
 
 async def escalate_overdue(store: EventStore, at: datetime, limit: int = 200) -> int:

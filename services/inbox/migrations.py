@@ -104,4 +104,56 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX ON {schema}.imap_mailboxes (next_read_at);
         """,
     ),
+    Migration(
+        "inbox_0004_follow_ups",
+        """
+        CREATE TABLE {schema}.announced_mails (
+            call_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            noted_at timestamptz NOT NULL,
+            caller_number text,
+            caller_email text,
+            found_mail_id uuid,
+            found_at timestamptz,
+            updated_at timestamptz NOT NULL
+        );
+        CREATE INDEX ON {schema}.announced_mails (client_id, noted_at)
+            WHERE found_mail_id IS NULL;
+        CREATE INDEX ON {schema}.mails (client_id, received_at) WHERE direction = 'in';
+        """,
+    ),
+    Migration(
+        "inbox_0005_outbox",
+        """
+        CREATE TABLE {schema}.outgoing (
+            outgoing_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            conversation_id uuid NOT NULL,
+            kind text NOT NULL CHECK (kind IN ('reply', 'forward')),
+            message_id text NOT NULL,
+            raw bytea NOT NULL,
+            mail_from text NOT NULL,
+            rcpt_to text[] NOT NULL,
+            state text NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt_at timestamptz NOT NULL DEFAULT now(),
+            lease_until timestamptz,
+            sent_at timestamptz,
+            last_error text,
+            created_at timestamptz NOT NULL,
+            UNIQUE (client_id, message_id)
+        );
+        CREATE INDEX ON {schema}.outgoing (next_attempt_at) WHERE state = 'queued';
+        CREATE INDEX ON {schema}.outgoing (lease_until) WHERE state = 'sending';
+        CREATE INDEX ON {schema}.outgoing (conversation_id, created_at);
+        """,
+    ),
+    Migration(
+        "inbox_0006_awaiting_since",
+        """
+        ALTER TABLE {schema}.conversations ADD COLUMN awaiting_since timestamptz;
+        UPDATE {schema}.conversations SET awaiting_since = created_at WHERE status = 'open';
+        """,
+    ),
 )

@@ -95,6 +95,33 @@ class ConversationRead(BaseModel):
     thread: list[MailRead] = []
 
 
+class OutgoingRead(BaseModel):
+    """A reply or forward on its way out: queued (also while being handed over), sent, or
+    failed (the outbox gave up on it)."""
+
+    outgoing_id: UUID
+    kind: Literal["reply", "forward"]
+    message_id: str
+    rcpt_to: list[str]
+    state: Literal["queued", "sent", "failed"]
+    attempts: int
+    sent_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+class ConversationDetail(ConversationRead):
+    """A conversation with its mails, and how far each reply or forward got on its way out."""
+
+    outgoing_mails: list[OutgoingRead] = []
+
+
+class AnsweredRead(ConversationRead):
+    """A conversation just answered, and its answer as queued for the relay."""
+
+    outgoing: OutgoingRead
+
+
 class ImapPut(Request):
     """Read the client's own mailbox over IMAP (the login is sealed, never shown again)."""
 

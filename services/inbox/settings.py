@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.platform.outbound import OutboundPolicy
@@ -46,6 +46,37 @@ class InboxSettings(BaseSettings):
         default="",
         description="Hosts and networks an IMAP server may be at besides public addresses",
     )
+    outbox_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60,
+        description="How often the outbox worker looks for due replies besides being woken",
+    )  # fmt: skip
+    outbox_max_attempts: int = Field(
+        default=12, ge=1, le=100, description="Claims of a reply or forward before giving up"
+    )
+    outbox_retry_base_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="The pause after the first failed hand-over"
+    )
+    outbox_retry_max_seconds: float = Field(
+        default=1800.0, gt=0, le=86_400, description="The longest pause between two claims"
+    )
+    outbox_send_seconds: float = Field(
+        default=60.0, gt=0, le=600, description="How long one hand-over to the relay may take"
+    )
+    outbox_lease_seconds: float = Field(
+        default=180.0, gt=0, le=3600,
+        description="How long a claim holds a row before another worker may take it over",
+    )  # fmt: skip
+    outbox_batch: int = Field(default=20, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> InboxSettings:
+        # A claim still sending when its lease ends could be taken over and sent twice.
+        if self.outbox_lease_seconds <= self.outbox_send_seconds:
+            raise ValueError(
+                f"outbox_lease_seconds ({self.outbox_lease_seconds}) must exceed "
+                f"outbox_send_seconds ({self.outbox_send_seconds})"
+            )
+        return self
 
     @property
     def outbound_policy(self) -> OutboundPolicy:

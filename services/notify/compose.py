@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from libs.events.values import Language
 from services.notify.domain.appointments import Appointment, Slot
+from services.notify.domain.mail import Conversation
 from services.notify.domain.model import Call, Note
 from services.notify.domain.plan import MailEntry, Notification
 from services.notify.domain.schedule import zone_named
@@ -111,6 +112,8 @@ def subject(
         first = calls[0]
         key = "subject_per_call_updated" if first["updated"] else "subject_per_call"
         return str(t[key].format(caller=first["caller_name"], time=first["time"]))
+    if n.kind == "escalation" and n.alert is not None and n.alert.about_mail:
+        return str(t["subject_escalation_mail"].format(client=values["client"]))
     if n.kind == "escalation" and n.alert is not None:
         kind = n.alert.urgency_kind or t["urgency"]
         return str(t["subject_escalation"].format(kind=kind, client=values["client"]))
@@ -128,6 +131,8 @@ def intro(t: Labels, n: Notification, calls: list[dict[str, Any]], values: dict[
         )
     if n.kind == "daily_digest" and not calls:
         return str(t["intro_daily_digest_mail"].format(**values))
+    if n.kind == "escalation" and n.alert is not None and n.alert.about_mail:
+        return str(t["intro_escalation_mail"].format(**values))
     return str(t[f"intro_{n.kind}"].format(**values))
 
 
@@ -199,8 +204,7 @@ def mail_view(t: Labels, entry: MailEntry, tz: ZoneInfo) -> dict[str, Any]:
     """What the templates show of a conversation: when, from whom, about what, what was done."""
     c = entry.conversation
     came = c.received_at or c.acted_at
-    name = single_line(c.sender_name)
-    sender = f"{name} <{c.sender}>" if name and c.sender else name or single_line(c.sender)
+    sender = sender_text(c)
     if entry.shown == "overdue":
         due = c.due_at.astimezone(tz).strftime(t["datetime_format"]) if c.due_at else "-"
         done = t["mail_overdue"].format(due=due)
@@ -223,13 +227,37 @@ def alert_view(t: Labels, n: Notification, tz: ZoneInfo) -> dict[str, Any] | Non
     if n.alert is None:
         return None
     due = n.alert.ack_due_at.astimezone(tz).strftime(t["datetime_format"])
+    mail = overdue_mail_view(t, n.alert.conversation, tz) if n.alert.about_mail else None
     return {
-        "urgency_kind": single_line(n.alert.urgency_kind),
+        "urgency_kind": "" if mail else single_line(n.alert.urgency_kind),
         "reason": lines(n.alert.reason),
         "attempt": n.alert.attempt,
         "ack_url": n.alert.ack_url,
         "acknowledge_before": t["acknowledge_before"].format(time=due),
+        "mail": mail,
     }
+
+
+def overdue_mail_view(t: Labels, c: Conversation | None, tz: ZoneInfo) -> dict[str, Any]:
+    """What an escalation message shows of the overdue mail ("-" for what is not known yet)."""
+    if c is None:
+        return {"sender": "-", "subject": "-", "received": "-", "due": "-"}
+    return {
+        "sender": sender_text(c) or "-",
+        "subject": single_line(c.subject or c.topic) or "-",
+        "received": _at(t, c.received_at, tz),
+        "due": _at(t, c.due_at, tz),
+    }
+
+
+def sender_text(c: Conversation) -> str:
+    """Who sent a conversation's latest mail: "Name <address>", or whichever is known."""
+    name = single_line(c.sender_name)
+    return f"{name} <{c.sender}>" if name and c.sender else name or single_line(c.sender)
+
+
+def _at(t: Labels, at: datetime | None, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).strftime(t["datetime_format"]) if at else "-"
 
 
 def day_text(t: Labels, day: date) -> str:

@@ -42,7 +42,8 @@ class Notifier:
             escalation_id=dispatch.escalation_id,
             attempt=dispatch.attempt,
             contact_index=dispatch.contact_index,
-            call_id=dispatch.call_id,
+            call_id=dispatch.call_id or "",
+            conversation_id=dispatch.conversation_id or "",
         )
 
 

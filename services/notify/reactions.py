@@ -30,6 +30,7 @@ from libs.events.calls import CallReceived, EscalationRequested, NoteRecorded, V
 from libs.events.catalogue import topic_for
 from libs.events.envelope import Event
 from libs.events.inbox import (
+    AnswerUndeliverable,
     ConversationEscalated,
     ConversationEvent,
     ConversationForwarded,
@@ -109,14 +110,17 @@ async def escalation_requested(
 async def escalation_dispatched(
     event: EscalationDispatched, ctx: HandlerContext, n: Notifier
 ) -> None:
-    """Routing tries a contact over SMS, chat or e-mail: queue that message."""
+    """Routing tries a contact over SMS, chat or e-mail: queue that message, about the urgent
+    call or about the overdue mail (as the inbox subscription keeps its conversation)."""
     if ctx.replay:
         return
-    schema = ctx.store.schema
-    client = await directory.load_client(ctx.conn, schema, event.client_id)
-    why = await read_model.load_escalation(ctx.conn, schema, event.escalation_id)
-    call = await read_model.load_call(ctx.conn, schema, event.call_id)
-    alert = plan.escalation(event, client, why, call, n.ack_url(event))
+    conn, schema = ctx.conn, ctx.store.schema
+    client = await directory.load_client(conn, schema, event.client_id)
+    why = await read_model.load_escalation(conn, schema, event.escalation_id)
+    call = await read_model.load_call(conn, schema, event.call_id) if event.call_id else None
+    mail = event.conversation_id
+    conversation = await read_model.load_conversation(conn, schema, mail) if mail else None
+    alert = plan.escalation(event, client, why, call, n.ack_url(event), conversation)
     if alert is not None:
         await outbox.queue(ctx.conn, schema, n, [alert], ctx.now())
 
@@ -207,6 +211,7 @@ INBOX_HANDLERS: dict[str, Apply] = dict(
         _typed(ConversationHandled, conversation_changed),
         _typed(ConversationMarkedSpam, conversation_changed),
         _typed(ConversationEscalated, conversation_changed),
+        _typed(AnswerUndeliverable, conversation_changed),
     ]
 )
 """The inbox's events notify handles: the conversations a digest lists as mail handled."""

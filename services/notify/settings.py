@@ -54,7 +54,7 @@ class NotifySettings(BaseSettings):
     ack_url_template: str | None = Field(
         default=None,
         description="Link to acknowledge an escalation; may use {escalation_id}, {attempt}, "
-        "{contact_index}, {call_id}",
+        "{contact_index}, {call_id} (empty for a mail), {conversation_id} (empty for a call)",
     )
 
     send_attempts: int = Field(default=3, ge=1, le=10, description="Tries per claim (tenacity)")
@@ -83,7 +83,10 @@ class NotifySettings(BaseSettings):
     @classmethod
     def _known_placeholders(cls, value: str | None) -> str | None:
         if value is not None:
-            ack_url(value, escalation_id=uuid4(), attempt=1, contact_index=0, call_id=uuid4())
+            ack_url(
+                value, escalation_id=uuid4(), attempt=1, contact_index=0, call_id=uuid4(),
+                conversation_id="",
+            )  # fmt: skip
         return value
 
     @property

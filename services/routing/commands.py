@@ -16,14 +16,20 @@ from uuid import UUID
 
 import structlog
 
-from libs.events.envelope import Event
+from libs.events.envelope import Actor, Event
 from libs.events.routing import EscalationDispatched, EscalationExhausted
 from libs.platform.commands import retrying
 from libs.platform.db import Connection
 from libs.platform.store import EventStore
 from services.routing import escalations, metrics, read_model
 from services.routing.domain import ack_link, escalation, operators, roster
-from services.routing.domain.escalation import Acknowledge, Escalation, FireTimer, StartChain
+from services.routing.domain.escalation import (
+    Acknowledge,
+    DeskAnswered,
+    Escalation,
+    FireTimer,
+    StartChain,
+)
 from services.routing.domain.operators import ReleaseCall, RosterCommand
 from services.routing.escalations import Emit
 
@@ -92,6 +98,23 @@ async def advance(
     return Outcome(state, events)
 
 
+async def desk_answered(
+    conn: Connection, schema: str, client_id: UUID, conversation_id: UUID, at: datetime,
+    actor: Actor, emit: Emit,
+) -> list[Outcome]:  # fmt: skip
+    """The bureau answered a mail: every open escalation of its conversation is acknowledged
+    by the desk, in the caller's transaction (rows locked till commit)."""
+    outcomes = []
+    for escalation_id in await escalations.open_for_conversation(
+        conn, schema, client_id, conversation_id
+    ):
+        _, state = await escalations.lock(conn, schema, escalation_id)
+        events = escalation.decide(DeskAnswered(at=at, actor=actor), state)
+        await escalations.save(conn, schema, state, events, emit, at)
+        outcomes.append(Outcome(state, events))
+    return outcomes
+
+
 async def acknowledge(
     store: EventStore, escalation_id: UUID, command: Acknowledge, tenant: UUID | None = None
 ) -> Escalation:
@@ -130,7 +153,11 @@ def recorded(outcome: Outcome) -> None:
     """Metrics and log lines for a step once it is recorded; an exhausted chain alerts."""
     metrics.observe(outcome.events, outcome.before)
     state = outcome.before
-    ids = {"escalation_id": str(state.escalation_id), "call_id": str(state.call_id)}
+    ids = {"escalation_id": str(state.escalation_id), "subject": state.subject}
+    if state.call_id is not None:
+        ids["call_id"] = str(state.call_id)
+    if state.conversation_id is not None:
+        ids["conversation_id"] = str(state.conversation_id)
     for event in outcome.events:
         if isinstance(event, EscalationDispatched):
             log.info("escalation.dispatched", **ids, attempt=event.attempt, channel=event.channel)

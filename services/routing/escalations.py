@@ -1,5 +1,8 @@
 """Escalation chains in routing's tables: the request, its timer row and its event stream.
 
+The request is the event that opened the escalation: an urgent call's EscalationRequested,
+or an overdue mail's ConversationEscalated (`call_id` or `conversation_id` is set).
+
 Every change to an escalation happens with its row locked (FOR UPDATE): the consumer that
 starts it, the timer worker that moves it on and the API that acknowledges it take turns, and
 the timer row moves in the same transaction as the events it causes, so a crash loses no
@@ -19,11 +22,20 @@ from libs.errors import NotFound
 from libs.events.calls import EscalationRequested
 from libs.events.catalogue import decode, encode
 from libs.events.envelope import Event
+from libs.events.inbox import ConversationEscalated
 from libs.platform.db import Connection
 from services.routing import directory, links
 from services.routing.directory import Queryable
-from services.routing.domain.chain import Chain, book_to_follow, book_wait_until, chain_for
-from services.routing.domain.escalation import Escalation, fold, stream_id
+from services.routing.domain.chain import Chain, book_to_follow, book_wait_until
+from services.routing.domain.escalation import (
+    OPEN,
+    Escalation,
+    Opener,
+    chain_to_run,
+    fold,
+    opened,
+    stream_id,
+)
 
 log = structlog.get_logger(__name__)
 Emit = links.Emit
@@ -34,14 +46,30 @@ async def open_request(
     conn: Connection, schema: str, event: EscalationRequested, now: datetime, book_wait: timedelta
 ) -> bool:
     """Record an escalation request with a timer due at once; False if it was known already."""
+    return await _open(conn, schema, event, now, book_wait_until(now, book_wait))
+
+
+async def open_overdue_mail(
+    conn: Connection, schema: str, event: ConversationEscalated, now: datetime
+) -> UUID | None:
+    """Record an overdue mail's escalation with a timer due at once; its id, or None if that
+    wait of the conversation was escalated already (it follows the latest book: no waiting)."""
+    escalation_id = opened(event).escalation_id
+    return escalation_id if await _open(conn, schema, event, now, now) else None
+
+
+async def _open(
+    conn: Connection, schema: str, event: Opener, now: datetime, wait_until: datetime
+) -> bool:
+    state = opened(event)
     found = await conn.fetchval(
-        f"INSERT INTO {schema}.escalations (escalation_id, call_id, client_id, urgency_kind, "
-        "book_version, state, due_at, book_wait_until, request, requested_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7, $8::jsonb, $9, $6) "
+        f"INSERT INTO {schema}.escalations (escalation_id, call_id, conversation_id, client_id, "
+        "urgency_kind, book_version, state, due_at, book_wait_until, request, requested_at, "
+        "updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9::jsonb, $10, $7) "
         "ON CONFLICT (escalation_id) DO NOTHING RETURNING escalation_id",
-        event.escalation_id, event.call_id, event.client_id, event.urgency_kind,
-        event.book_version, now, book_wait_until(now, book_wait), encode(event).decode(),
-        event.occurred_at,
+        state.escalation_id, state.call_id, state.conversation_id, state.client_id,
+        state.urgency_kind, state.book_version, now, wait_until, encode(event).decode(),
+        state.requested_at,
     )  # fmt: skip
     return found is not None
 
@@ -68,7 +96,7 @@ async def chain_of(conn: Connection, schema: str, row: asyncpg.Record, state: Es
     """The chain an escalation follows (empty before it started or without a book)."""
     version = row["chain_book_version"]
     book = await directory.book(conn, schema, state.client_id, version) if version else None
-    return chain_for(book, state.urgency_kind)
+    return chain_to_run(book, state)
 
 
 async def chain_to_follow(
@@ -85,7 +113,7 @@ async def chain_to_follow(
         return None
     if choice.fell_back:
         log.warning("escalation.book_missing", book_version=version)
-    return chain_for(choice.book, state.urgency_kind)
+    return chain_to_run(choice.book, state)
 
 
 async def save(
@@ -129,7 +157,7 @@ async def load(
     With `client_id` (a tenant-bound reader), another client's escalation is None as well.
     """
     row = await db.fetchrow(
-        f"SELECT request FROM {schema}.escalations WHERE escalation_id = $1 "
+        f"SELECT escalation_id, request FROM {schema}.escalations WHERE escalation_id = $1 "
         "AND ($2::uuid IS NULL OR client_id = $2)",
         escalation_id,
         client_id,
@@ -150,6 +178,18 @@ async def ids_for_call(
     return [row["escalation_id"] for row in rows]
 
 
+async def open_for_conversation(
+    conn: Connection, schema: str, client_id: UUID, conversation_id: UUID
+) -> list[UUID]:
+    """The escalations of a conversation whose chain still runs (domain OPEN), oldest first."""
+    rows = await conn.fetch(
+        f"SELECT escalation_id FROM {schema}.escalations WHERE conversation_id = $1 "
+        "AND client_id = $2 AND state = ANY($3::text[]) ORDER BY requested_at, escalation_id",
+        conversation_id, client_id, list(OPEN),
+    )  # fmt: skip
+    return [row["escalation_id"] for row in rows]
+
+
 async def history(db: Queryable, schema: str, stream: str) -> list[Event]:
     """Every event of one of routing's streams, in order, read in the caller's transaction."""
     rows = await db.fetch(
@@ -161,8 +201,9 @@ async def history(db: Queryable, schema: str, stream: str) -> list[Event]:
 
 async def _fold(db: Queryable, schema: str, row: asyncpg.Record) -> Escalation:
     request = decode(row["request"])
-    if not isinstance(request, EscalationRequested):
-        raise ValueError(f"an escalation starts with EscalationRequested, not {request.type}")
-    state = fold([request, *await history(db, schema, stream_id(request.escalation_id))])
+    if not isinstance(request, EscalationRequested | ConversationEscalated):
+        raise ValueError(f"an escalation cannot start with {request.type}")
+    escalation_id = row["escalation_id"]
+    state = fold([request, *await history(db, schema, stream_id(escalation_id))])
     assert state is not None
     return state

@@ -1,7 +1,8 @@
 """Prometheus metrics of routing.
 
 Labels stay bounded: no client, call or escalation ids. `operator` is an operator id from the
-roster, bounded by the number of operators the bureau employs.
+roster, bounded by the number of operators the bureau employs. `subject` is what an escalation
+is about: `call` (an urgent call) or `mail` (an overdue mail conversation).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from libs.events.routing import (
 from libs.events.values import Language
 from services.routing import read_model
 from services.routing.directory import Queryable
-from services.routing.domain.escalation import Escalation
+from services.routing.domain.escalation import Escalation, Subject
 from services.routing.domain.route import reason
 
 CALLS_ROUTED = Counter(
@@ -32,13 +33,13 @@ CALLS_ROUTED = Counter(
 )
 ESCALATIONS = Counter(
     "frontdesk_escalations_total",
-    "Escalations by outcome: requested, acknowledged or exhausted.",
-    ["outcome"],
+    "Escalations by outcome (requested, acknowledged or exhausted) and subject (call, mail).",
+    ["outcome", "subject"],
 )
 ESCALATION_DISPATCHES = Counter(
     "frontdesk_escalation_dispatches_total",
-    "Escalation attempts dispatched, by channel.",
-    ["channel"],
+    "Escalation attempts dispatched, by channel and subject (call, mail).",
+    ["channel", "subject"],
 )
 OPERATOR_CALLS = Counter(
     "frontdesk_operator_calls_total",
@@ -54,7 +55,8 @@ OPERATORS = Gauge(
 # Each outcome's series exists from the start at 0, so that the first exhausted escalation
 # after a restart is an increase Prometheus can see (the alert rule relies on it).
 for _outcome in ("requested", "acknowledged", "exhausted"):
-    ESCALATIONS.labels(_outcome)
+    for _subject in get_args(Subject):
+        ESCALATIONS.labels(_outcome, _subject)
 TIME_TO_ACKNOWLEDGE = Histogram(
     "frontdesk_escalation_ack_seconds",
     "Time from an escalation being requested to its acknowledgement.",
@@ -69,14 +71,21 @@ def observe(events: Sequence[Event], before: Escalation | None = None) -> None:
             case CallRouted():
                 CALLS_ROUTED.labels(event.destination, event.language, reason(event)).inc()
             case EscalationDispatched():
-                ESCALATION_DISPATCHES.labels(event.channel).inc()
+                ESCALATION_DISPATCHES.labels(event.channel, subject_of(event)).inc()
             case EscalationAcknowledged():
-                ESCALATIONS.labels("acknowledged").inc()
+                ESCALATIONS.labels("acknowledged", subject_of(event)).inc()
                 if before is not None:
                     waited = event.occurred_at - before.requested_at
                     TIME_TO_ACKNOWLEDGE.observe(max(waited.total_seconds(), 0.0))
             case EscalationExhausted():
-                ESCALATIONS.labels("exhausted").inc()
+                ESCALATIONS.labels("exhausted", subject_of(event)).inc()
+
+
+def subject_of(
+    event: EscalationDispatched | EscalationAcknowledged | EscalationExhausted,
+) -> Subject:
+    """The `subject` label of an escalation's event."""
+    return "mail" if event.conversation_id is not None else "call"
 
 
 def routed(event: CallRouted, client_language: Language) -> None:
@@ -98,6 +107,6 @@ def set_roster(counts: Mapping[tuple[str, str], int]) -> None:
             OPERATORS.labels(language, presence).set(counts.get((language, presence), 0))
 
 
-def requested() -> None:
-    """Count an escalation request routing took on."""
-    ESCALATIONS.labels("requested").inc()
+def requested(subject: Subject = "call") -> None:
+    """Count an escalation request routing took on (an urgent call's, or an overdue mail's)."""
+    ESCALATIONS.labels("requested", subject).inc()

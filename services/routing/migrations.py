@@ -1,4 +1,8 @@
-"""The routing service's tables: its projection of intake, the roster, routes and escalations."""
+"""The routing service's tables: its projection of intake, the roster, routes and escalations.
+
+An escalation is about an urgent call (call_id) or an overdue mail conversation
+(conversation_id), exactly one of the two.
+"""
 
 from __future__ import annotations
 
@@ -77,6 +81,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX ON {schema}.escalations (due_at)
             WHERE state IN ('requested', 'dispatched');
         CREATE INDEX ON {schema}.escalations (call_id);
+        """,
+    ),
+    Migration(
+        "routing_0004_mail_escalations",
+        """
+        ALTER TABLE {schema}.escalations ALTER COLUMN call_id DROP NOT NULL;
+        ALTER TABLE {schema}.escalations ADD COLUMN conversation_id uuid;
+        ALTER TABLE {schema}.escalations ADD CONSTRAINT escalations_one_subject
+            CHECK ((call_id IS NULL) <> (conversation_id IS NULL));
+        CREATE INDEX ON {schema}.escalations (conversation_id)
+            WHERE conversation_id IS NOT NULL;
         """,
     ),
 )

@@ -1,4 +1,7 @@
-"""What routing does with the calls topic: route each call, follow operators, start escalations.
+"""What routing does with the calls topic: route each call, follow operators, start escalations;
+and with the inbox topic: escalate an overdue mail conversation along the client's latest book,
+and stop that chain (acknowledged by "desk") once the bureau replied, forwarded, handled or
+marked the conversation as spam.
 
 Each handler runs inside the consumer's inbox transaction, so its table writes and the events
 it emits (ctx.emit) commit together, exactly once. In a replay routing decides nothing anew:
@@ -20,6 +23,14 @@ from libs.events.calls import (
     EscalationRequested,
 )
 from libs.events.catalogue import topic_for
+from libs.events.inbox import (
+    ConversationEscalated,
+    ConversationEvent,
+    ConversationForwarded,
+    ConversationHandled,
+    ConversationMarkedSpam,
+    ReplySent,
+)
 from libs.platform.consumer import Handler, HandlerContext, Subscription, typed
 from libs.platform.settings import Settings
 from services.routing import commands, directory, escalations, links, metrics, read_model
@@ -92,6 +103,47 @@ async def escalation_requested(
     ctx.after_commit(partial(commands.recorded, outcome))
 
 
+async def conversation_escalated(
+    event: ConversationEscalated, ctx: HandlerContext, *, config: RoutingSettings
+) -> None:
+    """An overdue answer: open its escalation (once per conversation and due time) and make
+    the first attempt of the chain now, from the client's latest book."""
+    conn, schema, now = ctx.conn, ctx.store.schema, ctx.now()
+    if ctx.replay:
+        return
+    escalation_id = await escalations.open_overdue_mail(conn, schema, event, now)
+    if escalation_id is None:
+        return
+    ctx.after_commit(partial(metrics.requested, "mail"))
+    emit = links.stamping(config, ctx.emit)
+    outcome = await commands.advance(conn, schema, escalation_id, now, emit)
+    ctx.after_commit(partial(commands.recorded, outcome))
+
+
+async def conversation_answered(event: ConversationEvent, ctx: HandlerContext) -> None:
+    """The bureau acted on the mail: its open escalations are acknowledged by the desk."""
+    if ctx.replay:
+        return
+    outcomes = await commands.desk_answered(
+        ctx.conn, ctx.store.schema, event.client_id, event.conversation_id, ctx.now(),
+        event.actor, ctx.emit,
+    )  # fmt: skip
+    for outcome in outcomes:
+        ctx.after_commit(partial(commands.recorded, outcome))
+
+
+def inbox_handlers(config: RoutingSettings) -> dict[str, Handler]:
+    """The inbox events routing acts on, by type: an overdue answer, and the desk's answers."""
+    escalated = partial(conversation_escalated, config=config)
+    return {
+        "ConversationEscalated": typed(ConversationEscalated, escalated),
+        "ReplySent": typed(ReplySent, conversation_answered),
+        "ConversationForwarded": typed(ConversationForwarded, conversation_answered),
+        "ConversationHandled": typed(ConversationHandled, conversation_answered),
+        "ConversationMarkedSpam": typed(ConversationMarkedSpam, conversation_answered),
+    }
+
+
 def calls_handlers(config: RoutingSettings) -> dict[str, Handler]:
     """The calls events routing acts on, by type; the others it ignores."""
     return {
@@ -106,10 +158,16 @@ def calls_handlers(config: RoutingSettings) -> dict[str, Handler]:
 
 
 def subscriptions(settings: Settings, config: RoutingSettings) -> tuple[Subscription, ...]:
-    """Routing's consumers: its projection of intake, and its reactions to calls."""
+    """Routing's consumers: its projection of intake, its reactions to calls and to the inbox."""
+    prefix = settings.topic_prefix
     calls = Subscription(
-        name=f"{settings.topic_prefix}-routing-calls",
-        topics=(topic_for("calls", settings.topic_prefix),),
+        name=f"{prefix}-routing-calls",
+        topics=(topic_for("calls", prefix),),
         handlers=calls_handlers(config),
     )
-    return (directory.subscription(settings), calls)
+    inbox = Subscription(
+        name=f"{prefix}-routing-inbox",
+        topics=(topic_for("inbox", prefix),),
+        handlers=inbox_handlers(config),
+    )
+    return (directory.subscription(settings), calls, inbox)

@@ -77,7 +77,10 @@ class EscalationRead(BaseModel):
     """An escalation: its chain so far and how it stands."""
 
     escalation_id: UUID
-    call_id: UUID
+    call_id: UUID | None = Field(description="the urgent call escalated (none for a mail)")
+    conversation_id: UUID | None = Field(
+        default=None, description="the mail conversation whose answer is overdue"
+    )
     client_id: UUID
     urgency_kind: str
     book_version: int | None
@@ -94,6 +97,7 @@ class EscalationRead(BaseModel):
         return cls(
             escalation_id=state.escalation_id,
             call_id=state.call_id,
+            conversation_id=state.conversation_id,
             client_id=state.client_id,
             urgency_kind=state.urgency_kind,
             book_version=state.book_version,

@@ -26,7 +26,7 @@ from libs.events import (
     PunchCardPlan,
     new_id,
 )
-from libs.events.calls import NonBillableReason
+from libs.events.calls import MailEvidence, NonBillableReason
 from services.billing.domain.decisions import decide_calls
 from services.billing.domain.documents import run_period
 from services.billing.domain.explain import explain
@@ -149,6 +149,32 @@ def month() -> Month:
 
 def _totals(document: InvoiceIssued | CreditNoteIssued) -> tuple[int, int, int]:
     return document.subtotal_cents, document.vat_cents, document.total_cents
+
+
+def test_a_call_left_out_on_the_callers_own_mail_names_that_mail() -> None:
+    m = Month()
+    m.add(registered(A, "2025-12-01T08:00:00"))
+    c = call(A, "2026-01-07T09:00:00")
+    mail = MailEvidence(
+        conversation_id=new_id(), message_id="tekening-1@jansen.example",
+        sender="piet@jansen.example", subject="Tekening badkamer",
+        received_at=at("2026-01-07T11:20:00"),
+    )  # fmt: skip
+    mark = marked(c, "caller_follows_up_themselves", "2026-01-07T12:00:00")
+    m.add(c, reported(A, [c], "2026-01-07T09:05:00"), mark.model_copy(update={"evidence": mail}))
+    decision = decide_calls(fold(m.history)[A])[c.call_id]
+    assert (decision.status, decision.evidence) == ("non_billable", mail)
+    said = explain(decision)
+    assert said.startswith("not billable: the caller e-mailed or called back themselves")
+    for part in ("Tekening badkamer", "piet@jansen.example", "<tekening-1@jansen.example>",
+                 "2026-01-07 11:20 UTC"):  # fmt: skip
+        assert part in said, said
+
+    m.add(restored(c, "2026-01-08T09:00:00"))  # reverted: billed, the mail no longer named
+    decision = decide_calls(fold(m.history)[A])[c.call_id]
+    assert decision.billable
+    assert decision.evidence is None
+    assert "piet@jansen.example" not in explain(decision)
 
 
 def test_vat_is_21_percent_of_the_subtotal_rounded_half_up() -> None:

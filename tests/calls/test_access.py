@@ -42,6 +42,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/calls/{call_id}/transfer": {"to_number": "+31687654321"},
     "/calls/{call_id}/voicemail": {"recording_ref": "rec-1", "duration_seconds": 30},
     "/calls/{call_id}/non-billable": {"reason": "wrong_number"},
+    "/calls/{call_id}/announced-mail/confirm": {"comment": "seen"},
 }
 
 

@@ -58,6 +58,7 @@ from libs.events import (
     inbox,
 )
 from libs.events import calendar as cal
+from libs.events.calls import MailEvidence
 from libs.events.routing import (
     OperatorDetailsChanged,
     OperatorPresenceChanged,
@@ -200,6 +201,17 @@ def call_samples() -> list[Event]:
         CallEnded(**call, ended_at=AT + timedelta(minutes=4)),
         CallMarkedNonBillable(**call, reason="wrong_number", comment="Wanted the bakery"),
         CallBillabilityRestored(**call, comment="It was a customer after all"),
+        CallMarkedNonBillable(
+            **call,
+            reason="caller_follows_up_themselves",
+            evidence=MailEvidence(
+                conversation_id=UUID(int=81),
+                message_id="abc-1@example.nl",
+                sender="piet@example.nl",
+                subject="Offerte badkamer",
+                received_at=AT + timedelta(hours=2),
+            ),
+        ),
     ]
 
 
@@ -246,6 +258,20 @@ def inbox_samples() -> list[Event]:
         inbox.ConversationHandled(**talk),
         inbox.ConversationMarkedSpam(**talk),
         inbox.ConversationEscalated(**talk, due_at=AT),
+        inbox.AnswerUndeliverable(
+            **talk, message_id="r1@frontdesk.example", kind="reply", reason="550 mailbox unknown"
+        ),
+        inbox.AnnouncedMailFound(
+            **envelope(),
+            call_id=CALL,
+            conversation_id=UUID(int=81),
+            mail_id=UUID(int=82),
+            message_id="abc-1@example.nl",
+            sender="piet@example.nl",
+            subject="Offerte badkamer",
+            received_at=AT + timedelta(hours=2),
+            matched_by="number",
+        ),
     ]
 
 
@@ -309,6 +335,7 @@ def calendar_samples() -> list[Event]:
 def routing_samples() -> list[Event]:
     """A sample of each routing event."""
     esc = envelope(call_id=CALL, escalation_id=ESCALATION)
+    mail_esc = envelope(conversation_id=UUID(int=81), escalation_id=UUID(int=82))
     return [
         CallRouted(
             **envelope(call_id=CALL), destination="voicemail", language="nl", office_open=False
@@ -323,6 +350,16 @@ def routing_samples() -> list[Event]:
         ),
         EscalationAcknowledged(**esc, by="Piet", contact_index=0),
         EscalationExhausted(**esc, attempts=4),
+        EscalationDispatched(
+            **mail_esc,
+            attempt=1,
+            contact_index=0,
+            channel="email",
+            target="piet@bakker.nl",
+            ack_due_at=AT + timedelta(minutes=10),
+        ),
+        EscalationAcknowledged(**mail_esc, by="desk"),
+        EscalationExhausted(**mail_esc, attempts=2),
         OperatorRegistered(
             occurred_at=AT, operator_id="op-anna", name="Anna", languages=("en", "nl")
         ),

@@ -19,8 +19,16 @@ from services.inbox.domain.conversations import (
     finished,
     received_again,
     to_escalate,
+    undelivered,
 )
-from services.inbox.domain.evidence import WINDOW, Expected, Match, matches, numbers_in
+from services.inbox.domain.evidence import (
+    WINDOW,
+    Expected,
+    Match,
+    address_in,
+    matches,
+    numbers_in,
+)
 from services.inbox.domain.language import language_of
 from services.inbox.domain.mail import UnreadableMail, clean_html, message_id, parse
 from services.inbox.domain.replies import Sender, reply
@@ -187,6 +195,13 @@ def test_the_announced_mail_is_found_by_its_sender_address() -> None:
     assert matches(found, CLIENT, NOTED, [call]) == [Match(UUID(int=1), "address")]
 
 
+def test_the_address_an_operator_noted_is_read_from_the_follow_up_detail() -> None:
+    assert address_in("mailt vandaag vanaf J.Bakker@Example.nl.") == "j.bakker@example.nl"
+    assert address_in("stuurt foto's naar ons (piet@jansen.example)") == "piet@jansen.example"
+    assert address_in("mailt vandaag") is None
+    assert address_in("adres: piet@localhost of piet@") is None
+
+
 def test_no_match_outside_the_window_for_another_client_or_another_number() -> None:
     found = parse(bytes(mail()))
     late = NOTED + WINDOW + timedelta(minutes=1)
@@ -249,6 +264,16 @@ def test_a_reply_then_a_new_mail_makes_a_new_due_time() -> None:
     again = received_again(replied, EIGHT_TO_FIVE, monday_noon, FOUR_HOURS)
     assert again.status == "open"
     assert again.due_at == datetime(2026, 12, 14, 15, 0, tzinfo=UTC)
+
+
+def test_an_answer_that_never_left_is_owed_again_at_once() -> None:
+    sent = answered(replace(opened(), escalated=True), "replied")
+    later = sent.due_at + timedelta(hours=9)
+    owed = undelivered(sent, later)
+    assert (owed.status, owed.due_at, owed.escalated) == ("open", later, False)
+    assert to_escalate(owed, later)
+    done = finished(sent, "handled")
+    assert undelivered(done, later) == done
 
 
 def test_handled_and_spam_are_final_but_spam_stays_spam_when_more_arrives() -> None:

@@ -19,7 +19,7 @@ import pytest
 import schemathesis
 
 from libs.devstack.dovecot import LocalDovecot
-from libs.devstack.smtp import SmtpServer, smtp_server
+from libs.devstack.smtp import Received, SmtpServer, smtp_server
 from libs.events.inbox import ConversationEscalated, ConversationOpened, MailReceived
 from libs.events.routing import OperatorRegistered
 from tests.support.builders import registered
@@ -128,6 +128,18 @@ def mail(to: str, message_id: str = "<m1@example.nl>", body: str = "") -> EmailM
     return message
 
 
+async def mails_to(inbox: Inbox, recipient: str, count: int) -> list[Received]:
+    """What the relay took for a recipient, once it is `count` mails (the outbox sends after
+    the request has been answered); a moment later, to see that no more follow."""
+
+    async def arrived() -> bool:
+        return len(inbox.relay.messages(to=recipient)) >= count
+
+    await wait_until(arrived, within=30, what=f"{count} mails to {recipient} through the relay")
+    await asyncio.sleep(1.5)  # longer than the outbox's poll: a second copy would be here
+    return inbox.relay.messages(to=recipient)
+
+
 async def test_a_forwarded_mail_is_one_conversation_due_monday_and_escalates(inbox: Inbox) -> None:
     await inbox.send(mail(inbox.address))
     await inbox.send(mail(inbox.address))  # delivered twice: one mail
@@ -155,20 +167,51 @@ async def test_a_forwarded_mail_is_one_conversation_due_monday_and_escalates(inb
     assert len([e for e in events if isinstance(e, ConversationEscalated)]) == 1
 
 
+async def check_answer_counted(inbox: Inbox) -> None:
+    """The reply counts for the client, with the time since Friday's mail, once."""
+    text = expect_text(await inbox.http.get("/metrics"))
+    client = str(inbox.client_id)
+    answered = [
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+        if line.startswith("frontdesk_inbox_answered_total{") and f'client_id="{client}"' in line
+        and 'how="replied"' in line
+    ]  # fmt: skip
+    assert sum(answered) == 1, text
+    kept = f'frontdesk_inbox_client_mails_total{{client_id="{client}",via="forward"}} 1.0'
+    assert kept in text
+    waited = next(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+        if line.startswith('frontdesk_inbox_time_to_answer_seconds_sum{language="nl"}')
+    )  # fmt: skip
+    assert waited >= (MONDAY_1150 - FRIDAY_1650).total_seconds()
+
+
+def expect_text(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return response.text
+
+
 async def test_the_reply_reaches_the_sender_threaded_to_the_original(inbox: Inbox) -> None:
     [conversation] = expect(
         await inbox.http.get("/conversations", params={"client_id": str(inbox.client_id)}), 200
     )
     path = f"/conversations/{conversation['conversation_id']}/reply"
     text = "Beste Piet, de offerte volgt morgen."
-    replied = expect(await inbox.http.post(path, json={"text": text}), 200)
+    once = {"Idempotency-Key": f"reply-{conversation['conversation_id']}"}
+    replied = expect(await inbox.http.post(path, json={"text": text}, headers=once), 200)
     assert replied["status"] == "replied"
-    [sent] = inbox.relay.messages(to="piet@example.nl")
+    assert replied["outgoing"]["state"] == "queued"  # recorded; the outbox sends it next
+    repeated = await inbox.http.post(path, json={"text": text}, headers=once)
+    assert expect(repeated, 200) == replied  # a retry with the key queues nothing more
+    assert repeated.headers["Idempotent-Replayed"] == "true"
+    [sent] = await mails_to(inbox, "piet@example.nl", 1)
+    assert sent.message_id == f"<{replied['outgoing']['message_id']}>"
     assert sent.message["In-Reply-To"] == "<m1@example.nl>"
     assert sent.message["References"] == "<m1@example.nl>"
     assert sent.subject == "Re: Offerte badkamer"
     assert "offerte volgt morgen" in sent.body()
     assert str(sent.message["Reply-To"]).endswith("<info@bakker.nl>")
+    await check_answer_counted(inbox)
 
     answer = mail(inbox.address, "<m4@example.nl>", "Dank u wel!")
     answer["In-Reply-To"] = sent.message_id
@@ -179,6 +222,9 @@ async def test_the_reply_reaches_the_sender_threaded_to_the_original(inbox: Inbo
     )  # fmt: skip
     assert detail["status"] == "open"
     assert [m["direction"] for m in detail["thread"]] == ["in", "out", "in"]
+    [out] = detail["outgoing_mails"]
+    assert (out["kind"], out["state"]) == ("reply", "sent")
+    assert sent.message_id == f"<{out['message_id']}>"
 
 
 async def test_a_forward_brings_the_mail_itself_to_the_client_in_its_language(
@@ -190,7 +236,8 @@ async def test_a_forward_brings_the_mail_itself_to_the_client_in_its_language(
     path = f"/conversations/{conversation['conversation_id']}/forward"
     forwarded = expect(await inbox.http.post(path, json={}), 200)
     assert forwarded["status"] == "forwarded"
-    [sent] = inbox.relay.messages(to="info@bakker.nl")
+    [sent] = await mails_to(inbox, "info@bakker.nl", 1)
+    assert sent.message_id == f"<{forwarded['outgoing']['message_id']}>"
     assert sent.subject == "Fwd: Offerte badkamer"
     assert "het secretariaat stuurt hem u door" in sent.body()
     [attached] = list(sent.message.iter_attachments())

@@ -20,6 +20,7 @@ import pytest
 
 from libs.events import ClientRegistered, NotificationPreferences, OfficeHours, new_id
 from libs.events.inbox import (
+    AnswerUndeliverable,
     ConversationEvent,
     ConversationForwarded,
     ConversationHandled,
@@ -144,6 +145,20 @@ def test_a_conversation_keeps_its_topic_latest_mail_and_what_the_bureau_did() ->
     assert fold(opened, received, answer, handled(received, at(TUESDAY, 9, 30))) == state, (
         "an older action delivered late changes nothing"
     )
+
+
+def test_a_reply_the_relay_never_took_is_not_listed_as_done() -> None:
+    opened, received = conversation(UUID(int=7), "Vraag over factuur", at(TUESDAY, 9))
+    answer = replied(received, at(TUESDAY, 10))
+    lost = AnswerUndeliverable(
+        client_id=received.client_id, occurred_at=at(TUESDAY, 16),
+        conversation_id=received.conversation_id, message_id=answer.message_id, kind="reply",
+    )  # fmt: skip
+    state = fold(opened, received, answer, lost)
+    assert (state.action, state.awaiting_answer, state.due_at) == (None, True, at(TUESDAY, 16))
+    assert fold(opened, received, answer, lost, lost) == state
+    done = handled(received, at(TUESDAY, 17))
+    assert fold(opened, received, answer, done, lost).action == "handled", "moved on since"
 
 
 def test_spam_is_final_and_never_listed() -> None:

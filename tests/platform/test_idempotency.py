@@ -49,7 +49,8 @@ CREATING_POSTS = {
     "calls": {
         "/calls", "/calls/{call_id}/notes", "/calls/{call_id}/escalations",
         "/calls/{call_id}/transfer", "/calls/{call_id}/voicemail",
-        "/calls/{call_id}/non-billable", "/calls/twilio/voice", "/calls/twilio/recording",
+        "/calls/{call_id}/non-billable", "/calls/{call_id}/announced-mail/confirm",
+        "/calls/twilio/voice", "/calls/twilio/recording",
     },
     "routing": {"/escalations/{escalation_id}/ack"},
     "notify": {"/digests/run"},

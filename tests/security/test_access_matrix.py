@@ -161,6 +161,7 @@ class Matrix:
             "POST /calls/{call_id}/transfer": {"to_number": "+31201234567"},
             "POST /calls/{call_id}/voicemail": {"recording_ref": "RE1", "duration_seconds": 5},
             "POST /calls/{call_id}/non-billable": {"reason": "wrong_number"},
+            "POST /calls/{call_id}/announced-mail/confirm": {"comment": "matrix"},
             "PUT /operators/{operator_id}": {"name": "Daan", "languages": ["nl"]},
             "PUT /operators/{operator_id}/presence": {"presence": "available"},
             "POST /escalations/{escalation_id}/ack": {"by": "Jan"},
@@ -231,6 +232,7 @@ LISTS = {
     "GET /clients/{client_id}/notifications": "client_id",
     "GET /callbacks": "client_id",
     "GET /conversations": "client_id",
+    "GET /announced-mails": "client_id",
 }
 """Lists a client may read, and where each item names its client."""
 

@@ -7,11 +7,20 @@ alike, so they are combined with `max` across instances, never summed.
 
 from __future__ import annotations
 
-from libs.devstack.dashboards.parts import hourly, stat
+from libs.devstack.dashboards.parts import CLIENT, hourly, per_client, quantile, selected, stat
 from libs.devstack.grafana import Dashboard, Panel, Query
 
 OPEN = "max by (language) (frontdesk_inbox_conversations_open)"
 OVERDUE = "max by (language) (frontdesk_inbox_conversations_overdue)"
+ANSWERED = 'increase(frontdesk_inbox_answered_total{{in_time=~"{}"}}[{}])'
+RECEIVED = "increase(frontdesk_inbox_client_mails_total[{}])"
+TIME_TO_ANSWER = "rate(frontdesk_inbox_time_to_answer_seconds_bucket[$__rate_interval])"
+
+
+def in_time_rate(window: str) -> str:
+    """The share of the chosen clients' answers given within their agreed answer time."""
+    return f"{selected(ANSWERED.format('yes', window))} / {selected(ANSWERED.format('.*', window))}"
+
 
 INBOX = Dashboard(
     uid="frontdesk-inbox",
@@ -19,9 +28,12 @@ INBOX = Dashboard(
     answers=(
         "How much mail comes in for the clients and how much of it is kept, a duplicate or "
         "refused; how many conversations await an answer or are overdue per language, how "
-        "many had to be escalated, and whether the replies and forwards get out."
+        "many had to be escalated, and whether the replies and forwards get out; per client, "
+        "the mail received and answered, the share answered within the agreed time and how "
+        "long an answer takes; and the callers' announced mails found."
     ),
     time_from="now-24h",
+    variables=(CLIENT,),
     panels=(
         stat(
             "Conversations open",
@@ -76,6 +88,72 @@ INBOX = Dashboard(
             Query(
                 "sum by (language) (increase(frontdesk_inbox_escalations_total[1h]))",
                 "{{language}}",
+            ),
+        ),
+        stat(
+            "Answered within the agreed time",
+            "Of the chosen clients' conversations answered in the range (replied, forwarded or "
+            "handled), the share answered before their due time.",
+            in_time_rate("$__range"),
+            unit="percentunit",
+        ),
+        stat(
+            "Mails received (chosen clients)",
+            "Mails kept for the chosen clients in the range, each once.",
+            selected(RECEIVED.format("$__range")),
+        ),
+        stat(
+            "Conversations answered (chosen clients)",
+            "Conversations of the chosen clients the bureau answered in the range.",
+            selected(ANSWERED.format(".*", "$__range")),
+        ),
+        stat(
+            "Announced mails found",
+            "Calls whose caller e-mailed as they had said on the phone, found in the range: each "
+            "is proposed as not billable until an operator or the client confirms.",
+            "sum(increase(frontdesk_inbox_announced_mails_found_total[$__range]))",
+        ),
+        Panel(
+            "Mail received and answered per client in the chosen range",
+            "Per client company: the mails kept, and the conversations answered.",
+            (
+                Query(f"sort_desc({per_client(RECEIVED.format('$__range'))})", "in {{company}}"),
+                Query(
+                    f"sort_desc({per_client(ANSWERED.format('.*', '$__range'))})",
+                    "answered {{company}}",
+                ),
+            ),
+            kind="bargauge",
+        ),
+        Panel(
+            "Answered within the agreed time, per client",
+            "Per client company, the share of its conversations answered before their due time "
+            "(over the last day, hour by hour).",
+            (
+                Query(
+                    f"{per_client(ANSWERED.format('yes', '1d'))} / "
+                    f"{per_client(ANSWERED.format('.*', '1d'))}",
+                    "{{company}}",
+                ),
+            ),
+            unit="percentunit",
+        ),
+        Panel(
+            "Time to answer",
+            "From the first unanswered mail of a conversation to the bureau's answer, all "
+            "clients: the median and the 90th percentile.",
+            (
+                Query(quantile(0.5, TIME_TO_ANSWER), "median"),
+                Query(quantile(0.9, TIME_TO_ANSWER), "90th percentile"),
+            ),
+            unit="s",
+        ),
+        hourly(
+            "Replies and forwards given up, per hour",
+            "Answers the relay never took, however often tried: the conversation awaits an "
+            "answer again and escalates.",
+            Query(
+                "sum by (kind) (increase(frontdesk_inbox_replies_given_up_total[1h]))", "{{kind}}"
             ),
         ),
     ),

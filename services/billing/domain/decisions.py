@@ -18,10 +18,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from libs.events.calls import CallMarkedNonBillable
+from libs.events.calls import CallMarkedNonBillable, MailEvidence
 from libs.events.values import FixedMonthlyPlan
 from services.billing.domain.calendar import local_date, period_of
 from services.billing.domain.ledger import CallFacts, ClientFacts
@@ -49,6 +49,8 @@ class CallDecision:
     drawn_cents: int = 0
     balance_after_cents: int | None = None
     event_ids: tuple[UUID, ...] = ()
+    evidence: MailEvidence | None = None
+    """The caller's own mail, when the call is not billed because they e-mailed themselves."""
 
     @property
     def billable(self) -> bool:
@@ -96,7 +98,7 @@ def _base(client: ClientFacts, facts: CallFacts, versions: list[Terms]) -> CallD
         ids.append(report.event_id)
     if terms is not None:
         ids.append(terms.event_id)
-    common = {
+    common: dict[str, Any] = {
         "call_id": facts.call_id,
         "period": period_of(received.received_at),
         "received_at": received.received_at,
@@ -106,7 +108,12 @@ def _base(client: ClientFacts, facts: CallFacts, versions: list[Terms]) -> CallD
     }
     status, reason = _status(client, facts, terms, report is not None)
     since = max(received.received_at, report.occurred_at) if report else None
-    return CallDecision(**common, status=status, reason=reason, billable_since=since)  # type: ignore[arg-type]
+    mark = facts.marks[-1] if facts.marks else None
+    evidence = mark.evidence if isinstance(mark, CallMarkedNonBillable) else None
+    return CallDecision(
+        **common, status=status, reason=reason, billable_since=since,
+        evidence=evidence if status == "non_billable" else None,
+    )  # fmt: skip
 
 
 def _status(

@@ -26,7 +26,16 @@ SETTLEMENTS: dict[str, str] = {
 def explain(decision: CallDecision) -> str:
     """Why the call is billed or not, at which rate, under which terms."""
     if not decision.billable:
-        return REASONS.get(decision.reason, decision.reason)
+        said = REASONS.get(decision.reason, decision.reason)
+        mail = decision.evidence
+        if mail is None:
+            return said
+        when = mail.received_at.strftime("%Y-%m-%d %H:%M UTC")
+        subject = f' "{mail.subject}"' if mail.subject else ""
+        return (
+            f"{said}; evidence: their e-mail{subject} from {mail.sender} of {when} "
+            f"(Message-ID <{mail.message_id}>)"
+        )
     assert decision.terms is not None
     assert decision.billable_since is not None
     since = decision.billable_since.isoformat()

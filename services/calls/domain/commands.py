@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from libs.events.calls import FollowUp, NonBillableReason
+from libs.events.calls import FollowUp, MailEvidence, NonBillableReason
 from libs.events.envelope import Actor
 from libs.events.values import Language, OfficeHours
 
@@ -125,6 +125,7 @@ class MarkNonBillable(CallCommand):
     reason: NonBillableReason
     comment: str = ""
     cold_calls_free: bool = False
+    evidence: MailEvidence | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

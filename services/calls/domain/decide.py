@@ -241,7 +241,10 @@ def mark_non_billable(command: MarkNonBillable, call: Call) -> list[Event]:
         )
     return [
         CallMarkedNonBillable(
-            **_envelope(call, command), reason=command.reason, comment=command.comment
+            **_envelope(call, command),
+            reason=command.reason,
+            comment=command.comment,
+            evidence=command.evidence,
         )
     ]
 

@@ -54,6 +54,9 @@ class Conversation:
     assigned_to: str | None = None
     escalated: bool = False
     mails: int = 1
+    awaiting_since: datetime | None = None
+    """When the mail the bureau owes an answer to came in (the first one since the last
+    answer); the time to answer counts from it."""
 
     @property
     def awaiting_answer(self) -> bool:
@@ -67,10 +70,12 @@ def received_again(
     """A new mail in the conversation: it is open again, due anew (spam stays spam)."""
     if conversation.status == "spam":
         return replace(conversation, mails=conversation.mails + 1)
-    due = conversation.due_at if conversation.awaiting_answer else due_at(hours, arrived_at, within)
+    waiting = conversation.awaiting_answer
+    due = conversation.due_at if waiting else due_at(hours, arrived_at, within)
+    since = conversation.awaiting_since if waiting else arrived_at
     return replace(
-        conversation, status="open", due_at=due, escalated=conversation.escalated and
-        conversation.awaiting_answer, mails=conversation.mails + 1,
+        conversation, status="open", due_at=due, escalated=conversation.escalated and waiting,
+        mails=conversation.mails + 1, awaiting_since=since,
     )  # fmt: skip
 
 
@@ -78,6 +83,16 @@ def answered(conversation: Conversation, how: Literal["replied", "forwarded"]) -
     """The bureau replied to the sender, or forwarded the mail to the client."""
     _not_finished(conversation)
     return replace(conversation, status=how)
+
+
+def undelivered(conversation: Conversation, at: datetime) -> Conversation:
+    """The reply or forward never reached the relay: an answer is owed again, due at once.
+
+    A conversation that moved on since (a newer mail, handled, spam) stays where it is.
+    """
+    if conversation.status not in ("replied", "forwarded"):
+        return conversation
+    return replace(conversation, status="open", due_at=at, escalated=False)
 
 
 def finished(conversation: Conversation, how: Literal["handled", "spam"]) -> Conversation:

@@ -9,17 +9,21 @@ confirms. Pure: the caller supplies the expectations and the mail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 
 from services.inbox.domain.mail import Mail
 
 WINDOW = timedelta(days=3)
 """How long after the call a caller's mail still counts as the one they announced."""
+_ADDRESS = re.compile(r"[^\s<>(),;:\"']+@[^\s<>(),;:\"']+")
 MAX_SCANNED = 20_000
 """Characters of a mail's text searched for phone numbers (signatures sit at the end)."""
 
@@ -40,8 +44,20 @@ class Match:
     """A call the mail is evidence for, and why."""
 
     call_id: UUID
-    by: str
+    by: Literal["address", "number"]
     """"address" or "number"."""
+
+
+def address_in(detail: str) -> str | None:
+    """The first valid e-mail address an operator wrote in a note's follow-up detail
+    ("mailt vandaag vanaf j.bakker@example.nl"), lower-cased; None when there is none."""
+    for candidate in _ADDRESS.findall(detail):
+        try:
+            checked = validate_email(candidate.strip("."), check_deliverability=False)
+        except EmailNotValidError:
+            continue
+        return checked.normalized.lower()
+    return None
 
 
 def numbers_in(text: str, region: str = "NL") -> set[str]:
@@ -63,7 +79,7 @@ def matches(
     for call in sorted(expected, key=lambda e: e.noted_at, reverse=True):
         if call.client_id != client_id or not call.noted_at <= arrived_at <= call.noted_at + WINDOW:
             continue
-        if call.caller_email and call.caller_email.lower() == mail.sender:
+        if call.caller_email and call.caller_email.lower() == mail.sender.lower():
             found.append(Match(call.call_id, "address"))
             continue
         if call.caller_number:

@@ -3,7 +3,8 @@ inbox service's events, for the client's daily digest. Pure.
 
 A conversation keeps its topic, its latest mail (sender, subject, when it came, when the
 answer is due) and the bureau's latest action on it (replied, forwarded, handled, spam) with
-its time. Spam is final: nothing after it is listed. A repeated or older event changes nothing.
+its time. Spam is final: nothing after it is listed. A reply or forward the relay never took
+is undone (AnswerUndeliverable). A repeated or older event changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 from uuid import UUID
 
 from libs.events.inbox import (
+    AnswerUndeliverable,
     ConversationEscalated,
     ConversationEvent,
     ConversationForwarded,
@@ -74,10 +76,20 @@ def evolve(known: Conversation | None, event: ConversationEvent) -> Conversation
             return _received(base, event)
         case ConversationEscalated():
             return replace(base, due_at=event.due_at) if base.awaiting_answer else base
+        case AnswerUndeliverable():
+            return _undelivered(base, event)
     action = ACTIONS.get(type(event))
     if action is None or (base.acted_at is not None and event.occurred_at < base.acted_at):
         return base
     return replace(base, action=action, acted_at=event.occurred_at)
+
+
+def _undelivered(base: Conversation, event: AnswerUndeliverable) -> Conversation:
+    """The reply or forward never left: not listed as done; it awaits an answer again."""
+    sent = {"reply": "replied", "forward": "forwarded"}[event.kind]
+    if base.action != sent or (base.acted_at is not None and event.occurred_at < base.acted_at):
+        return base
+    return replace(base, action=None, acted_at=None, due_at=event.occurred_at)
 
 
 def _received(base: Conversation, mail: MailReceived) -> Conversation:

@@ -16,6 +16,9 @@
   queued gets a short follow-up mail of its own (per_call clients), or is in the next
   digest (daily_digest clients).
 - Every notification has a dedupe key; its id (and Message-ID) is a UUIDv5 of that key.
+- An escalation attempt over SMS, chat or e-mail is a message to its target: about an urgent
+  call (why, the caller), or about a mail whose answer is overdue (from whom, about what, when
+  it came, when the answer was due, as notify knows the conversation from the inbox).
 
 Which calls each kind carries is decided in `filters` (with the SQL that pre-selects them).
 """
@@ -76,6 +79,10 @@ class Alert:
     reason: str
     ack_due_at: datetime
     ack_url: str | None
+    about_mail: bool = False
+    """An overdue mail's escalation (else an urgent call's)."""
+    conversation: Conversation | None = None
+    """The overdue mail as notify knows it (None when its events have not arrived yet)."""
 
 
 @dataclass(frozen=True)
@@ -282,11 +289,13 @@ def escalation(
     why: Escalation | None,
     call: Call | None,
     ack_url: str | None,
+    conversation: Conversation | None = None,
 ) -> Notification | None:
     """The message of one escalation attempt over SMS, chat or e-mail (not a transfer, and
-    none for a call staff imported)."""
+    none for a call staff imported): about the call, or about the overdue mail."""
     if dispatch.channel == "transfer" or not announced(call):
         return None
+    about_mail = dispatch.conversation_id is not None
     key = (
         f"escalation:{dispatch.escalation_id}:{dispatch.attempt}:"
         f"{dispatch.contact_index}:{dispatch.channel}"
@@ -298,6 +307,8 @@ def escalation(
         reason=why.reason if why else "",
         ack_due_at=dispatch.ack_due_at,
         ack_url=ack_url,
+        about_mail=about_mail,
+        conversation=conversation if about_mail else None,
     )
     return Notification(
         notification_id=notification_id(key),

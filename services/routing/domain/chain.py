@@ -1,5 +1,10 @@
 """The escalation chain a secretary book prescribes: contacts in order, each over the rule's
 channels in order, one attempt per contact and channel, each with the rule's ack timeout.
+
+An overdue mail conversation follows the book's urgency rule of kind `mail_overdue` when the
+client has one (without its `transfer` channel: there is no call to put through); otherwise
+every escalation contact that has an e-mail address is mailed in turn, each with the default
+ack timeout (DEFAULT_ACK_TIMEOUT).
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ from libs.events.intake import Channel, EscalationContact, UrgencyRule
 DEFAULT_ACK_TIMEOUT = timedelta(seconds=600)
 MAX_TARGET_LENGTH = 500
 """EscalationDispatched.target holds at most 500 characters (a longer chat URL is skipped)."""
+MAIL_OVERDUE = "mail_overdue"
+"""The urgency kind of an overdue mail conversation (and of the book's rule for it)."""
+MAIL_DEFAULT_CHANNELS: tuple[Channel, ...] = ("email",)
+"""The channels of an overdue mail's chain when the book has no `mail_overdue` rule."""
 LINK_ACKNOWLEDGER = "escalation link"
 """Who acknowledged, when a link names an attempt the chain does not have."""
 
@@ -49,13 +58,33 @@ def chain_for(book: Book | None, urgency_kind: str) -> Chain:
     rule = _rule(book, urgency_kind)
     if book is None or rule is None:
         return Chain((), book_version=book.book_version if book else None)
-    steps = tuple(
+    steps = _steps(book, rule.channels)
+    return Chain(steps, timedelta(seconds=rule.ack_timeout_seconds), book.book_version)
+
+
+def mail_chain_for(book: Book | None) -> Chain:
+    """The chain of an overdue mail: the book's `mail_overdue` rule, else every contact's
+    e-mail in turn with the default ack timeout; empty without a book or contacts.
+
+    A mail has no call leg to put through, so the rule's `transfer` channel is left out.
+    """
+    if book is None:
+        return Chain(())
+    rule = _rule(book, MAIL_OVERDUE)
+    if rule is None:
+        return Chain(_steps(book, MAIL_DEFAULT_CHANNELS), DEFAULT_ACK_TIMEOUT, book.book_version)
+    channels = tuple(channel for channel in rule.channels if channel != "transfer")
+    timeout = timedelta(seconds=rule.ack_timeout_seconds)
+    return Chain(_steps(book, channels), timeout, book.book_version)
+
+
+def _steps(book: Book, channels: tuple[Channel, ...]) -> tuple[Step, ...]:
+    return tuple(
         Step(index, contact.name, channel, target)
         for index, contact in enumerate(book.escalation_contacts)
-        for channel in rule.channels
+        for channel in channels
         if (target := address(contact, channel)) is not None
     )
-    return Chain(steps, timedelta(seconds=rule.ack_timeout_seconds), book.book_version)
 
 
 @dataclass(frozen=True)
