@@ -61,6 +61,15 @@ class AttachmentRef(ValueObject):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class LeftOut(ValueObject):
+    """An attachment of a mail that was not kept, and why (the rest of the mail was)."""
+
+    filename: ShortText
+    content_type: ShortText
+    size: Count
+    reason: ShortText
+
+
 class ConversationEvent(InboxEvent):
     """Base of a conversation's events; one stream per conversation."""
 
@@ -89,6 +98,9 @@ class MailReceived(ConversationEvent):
     html: LongText = ""
     in_reply_to: MessageId | None = None
     attachments: tuple[AttachmentRef, ...] = Field(default=(), max_length=50)
+    left_out: tuple[LeftOut, ...] = Field(
+        default=(), max_length=50, description="Attachments not kept (too big, too many)"
+    )
     received_at: UtcDatetime
     due_at: UtcDatetime = Field(description="When the bureau's answer is due (office time)")
 

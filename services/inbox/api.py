@@ -8,9 +8,10 @@ transaction and answered at once; the outbox worker hands it to the relay after 
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from libs.errors import NotFound
 from libs.events.values import Language
@@ -30,6 +31,7 @@ from services.inbox.schemas import (
     ImapRead,
     MailboxPut,
     MailboxRead,
+    MailContent,
     MailRead,
     ReplyCreate,
 )
@@ -138,6 +140,37 @@ async def get_conversation(
     return ConversationDetail.model_validate(
         {**row, "thread": [MailRead.model_validate(m) for m in thread], "outgoing_mails": outgoing}
     )
+
+
+@router.get("/mails/{mail_id}", responses=ERRORS)
+async def get_mail(mail_id: UUID, store: Store, caller: Anyone) -> MailContent:
+    """One mail with its text, its cleaned HTML, its attachments and those left out."""
+    found = await conversations.mail_content(store.pool, store.schema, mail_id, caller.tenant)
+    if found is None:
+        raise NotFound(f"no mail {mail_id}")
+    return MailContent.model_validate(found)
+
+
+@router.get(
+    "/mails/{mail_id}/attachments/{sha256}",
+    responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}},
+    response_class=Response,
+)
+async def get_attachment(
+    mail_id: UUID, sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], store: Store,
+    caller: Anyone,
+) -> Response:  # fmt: skip
+    """An attachment's bytes, always as a download (never shown inline by a browser)."""
+    found = await conversations.attachment(store.pool, store.schema, mail_id, sha256, caller.tenant)
+    if found is None:
+        raise NotFound(f"no attachment {sha256} of mail {mail_id}")
+    name = quote(found["filename"], safe="")
+    return Response(
+        bytes(found["data"]), media_type="application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+                 "X-Content-Type-Options": "nosniff", "X-Original-Content-Type":
+                 found["content_type"].encode("ascii", "replace").decode()[:200]},
+    )  # fmt: skip
 
 
 @router.post("/conversations/{conversation_id}/reply", dependencies=[Idempotent], responses=ERRORS)

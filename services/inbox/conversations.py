@@ -28,6 +28,7 @@ from libs.events.inbox import (
     ConversationHandled,
     ConversationMarkedSpam,
     ConversationOpened,
+    LeftOut,
     MailReceived,
     Via,
 )
@@ -39,9 +40,11 @@ from services.inbox.directory import Queryable
 from services.inbox.domain import conversations as domain
 from services.inbox.domain.conversations import Conversation
 from services.inbox.domain.language import language_of
-from services.inbox.domain.mail import Mail
+from services.inbox.domain.mail import Mail, parse
 
 log = structlog.get_logger(__name__)
+MAX_ATTACHMENTS = 50
+"""Attachments kept of one mail (MailReceived names at most this many)."""
 
 
 def stream(conversation_id: UUID) -> str:
@@ -83,7 +86,7 @@ async def keep(
         known = await _known_ids(conn, schema, client_id, mail)
         found = domain.conversation_of(mail, known)
         mail_id = new_id()
-        refs = await _store_attachments(conn, schema, mail_id, mail, max_attachment_bytes)
+        refs, left_out = await _store_attachments(conn, schema, mail_id, mail, max_attachment_bytes)
         envelope = {"client_id": client_id, "occurred_at": at}
         if found is None:
             language = language_of(f"{mail.subject}\n{mail.text}", facts.language)
@@ -106,6 +109,7 @@ async def keep(
             sender_name=mail.sender_name[:500], subject=mail.subject[:500],
             text=mail.text[:50_000], html=mail.html[:50_000],
             in_reply_to=(mail.in_reply_to or "")[:500] or None, attachments=refs,
+            left_out=left_out,
             received_at=at, due_at=conversation.due_at,
         )  # fmt: skip
         emit = partial(store.append, conn=conn)
@@ -144,11 +148,27 @@ async def _known_ids(conn: Connection, schema: str, client_id: UUID, mail: Mail)
 
 async def _store_attachments(
     conn: Connection, schema: str, mail_id: UUID, mail: Mail, limit: int
-) -> tuple[AttachmentRef, ...]:
-    refs = []
-    for attachment in mail.attachments[:50]:
-        if attachment.size > limit:
-            log.warning("inbox.attachment_too_big", size=attachment.size, limit=limit)
+) -> tuple[tuple[AttachmentRef, ...], tuple[LeftOut, ...]]:
+    """Keep the mail's attachments apart (each once by its SHA-256); those too big, or beyond
+    the 50 a mail may carry, are left out with the reason, and the mail is kept without them."""
+    refs: list[AttachmentRef] = []
+    left_out: list[LeftOut] = []
+    for number, attachment in enumerate(mail.attachments):
+        reason = (
+            f"more than {MAX_ATTACHMENTS} attachments" if number >= MAX_ATTACHMENTS
+            else f"larger than the {_size(limit)} kept per attachment"
+            if attachment.size > limit else ""
+        )  # fmt: skip
+        if reason:
+            log.warning("inbox.attachment_left_out", size=attachment.size, reason=reason)
+            if len(left_out) < MAX_ATTACHMENTS:
+                left_out.append(
+                    LeftOut(
+                        filename=attachment.filename[:500],
+                        content_type=attachment.content_type[:500], size=attachment.size,
+                        reason=reason,
+                    )
+                )  # fmt: skip
             continue
         await conn.execute(
             f"INSERT INTO {schema}.attachments (sha256, content_type, size, data) "
@@ -166,7 +186,14 @@ async def _store_attachments(
                 size=attachment.size, sha256=attachment.sha256,
             )
         )  # fmt: skip
-    return tuple(refs)
+    return tuple(refs), tuple(left_out)
+
+
+def _size(size: int) -> str:
+    """A byte count as people say it: 10 MB, 64 KB."""
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MB"
+    return f"{size // 1024} KB" if size >= 1024 else f"{size} bytes"
 
 
 async def lock(
@@ -372,3 +399,49 @@ async def mails_of(db: Queryable, schema: str, conversation_id: UUID) -> list[di
         conversation_id,
     )
     return [dict(row) for row in rows]
+
+
+async def mail_content(
+    db: Queryable, schema: str, mail_id: UUID, tenant: UUID | None
+) -> dict[str, Any] | None:
+    """One mail as an operator reads it: its text, its cleaned HTML, the attachments kept and
+    those left out (None when unknown or another tenant's). Read from the bytes as they came."""
+    row = await db.fetchrow(
+        f"SELECT mail_id, client_id, conversation_id, message_id, direction, sender, subject, "
+        f"received_at, raw FROM {schema}.mails WHERE mail_id = $1 "
+        "AND ($2::uuid IS NULL OR client_id = $2)",
+        mail_id, tenant,
+    )  # fmt: skip
+    if row is None:
+        return None
+    kept = await db.fetch(
+        f"SELECT m.filename, a.content_type, a.size, a.sha256 FROM {schema}.mail_attachments m "
+        f"JOIN {schema}.attachments a USING (sha256) WHERE m.mail_id = $1 ORDER BY m.filename",
+        mail_id,
+    )
+    found: dict[str, Any] = {"text": "", "html": "", "sender_name": "", "left_out": []}
+    if row["raw"] is not None:
+        mail = parse(bytes(row["raw"]))
+        names = {(k["sha256"], k["filename"]) for k in kept}
+        left_out = [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in mail.attachments if (a.sha256, a.filename) not in names
+        ]  # fmt: skip
+        found = {"text": mail.text, "html": mail.html, "sender_name": mail.sender_name,
+                 "left_out": left_out}  # fmt: skip
+    body = {k: v for k, v in dict(row).items() if k != "raw"}
+    return {**body, **found, "attachments": [dict(k) for k in kept]}
+
+
+async def attachment(
+    db: Queryable, schema: str, mail_id: UUID, sha256: str, tenant: UUID | None
+) -> asyncpg.Record | None:
+    """A kept attachment of a mail: its name, type and bytes (None when unknown or another
+    tenant's)."""
+    return await db.fetchrow(
+        f"SELECT m.filename, a.content_type, a.data FROM {schema}.mail_attachments m "
+        f"JOIN {schema}.attachments a USING (sha256) JOIN {schema}.mails x USING (mail_id) "
+        "WHERE m.mail_id = $1 AND m.sha256 = $2 AND ($3::uuid IS NULL OR x.client_id = $3) "
+        "ORDER BY m.filename LIMIT 1",
+        mail_id, sha256, tenant,
+    )  # fmt: skip

@@ -78,6 +78,35 @@ class MailRead(BaseModel):
     received_at: datetime
 
 
+class AttachmentRead(BaseModel):
+    """An attachment kept: download it at /mails/{mail_id}/attachments/{sha256}."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class LeftOutRead(BaseModel):
+    """An attachment not kept (larger than the limit, or beyond the 50 a mail may carry)."""
+
+    filename: str
+    content_type: str
+    size: int
+
+
+class MailContent(MailRead):
+    """One mail as an operator reads it."""
+
+    client_id: UUID
+    conversation_id: UUID
+    sender_name: str
+    text: str
+    html: str = Field(description="Cleaned: no scripts, event handlers or javascript: links")
+    attachments: list[AttachmentRead]
+    left_out: list[LeftOutRead]
+
+
 class ConversationRead(BaseModel):
     """A conversation and where it stands."""
 

@@ -84,6 +84,7 @@ async def inbox(
             "FRONTDESK_INBOX_RELAY_PORT": str(relay.port),
             "FRONTDESK_INBOX_TIMER_POLL_SECONDS": "0.5",
             "FRONTDESK_INBOX_MAX_MAIL_BYTES": str(256 * 1024),
+            "FRONTDESK_INBOX_MAX_ATTACHMENT_BYTES": str(64 * 1024),
             "FRONTDESK_INBOX_ALLOW_PLAIN_IMAP": "true",
             "FRONTDESK_INBOX_OUTBOUND_ALLOW": "127.0.0.1",
             "FRONTDESK_INBOX_IMAP_POLL_SECONDS": "1",
@@ -248,12 +249,14 @@ async def test_no_request_gets_a_server_error(inbox: Inbox) -> None:
     conversation = expect(
         await inbox.http.get("/conversations", params={"client_id": str(inbox.client_id)}), 200
     )[0]
-    known = {"client_id": str(inbox.client_id), "conversation_id": conversation["conversation_id"]}
+    detail = expect(await inbox.http.get(f"/conversations/{conversation['conversation_id']}"), 200)
+    known = {"client_id": str(inbox.client_id), "conversation_id": conversation["conversation_id"],
+             "mail_id": detail["thread"][0]["mail_id"]}  # fmt: skip
     spec = (await inbox.http.get("/openapi.json")).json()
     schema = schemathesis.openapi.from_dict(spec)
     schema.config.update(headers=STAFF)
     operations = operations_of(schema.exclude(tag="operations"))
-    assert len(operations) == 12
+    assert len(operations) == 14
     for operation in operations:
         await asyncio.to_thread(
             assert_no_server_error, operation, inbox.stack.url, aim=aim_path_at(known), examples=20
@@ -299,3 +302,117 @@ async def test_the_clients_own_mailbox_is_read_once_across_a_restart_and_a_dropp
     events = await topic_events(inbox.stack.world, "inbox", unique=True)
     kept = [e.message_id for e in events if isinstance(e, MailReceived) and e.via == "imap"]
     assert sorted(kept) == ["imap-1@example.nl", "imap-2@example.nl", "imap-3@example.nl"]
+
+
+def hostile(to: str) -> bytes:
+    """A mail whose name and subject decode to line breaks (a header injection), with NUL and
+    other control characters in its subject and text."""
+    return (
+        b"From: =?utf-8?q?Piet=0D=0ABcc:_boef@evil.example?= <piet@example.nl>\r\n"
+        + f"To: {to}\r\n".encode()
+        + b"Subject: =?utf-8?q?Offerte=0D=0ABcc:_boef@evil.example?= \x00\x07deel 2\r\n"
+        b"Message-ID: <hostile@example.nl>\r\n\r\nGraag\x00 een\x1b offerte.\r\n"
+    )
+
+
+def broken_mime(to: str) -> bytes:
+    """A multipart mail that never says its boundary."""
+    return (
+        b"From: piet@example.nl\r\n" + f"To: {to}\r\n".encode()
+        + b"Subject: Kapot\r\nMessage-ID: <broken@example.nl>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\nDe tekst van een kapotte mail.\r\n"
+    )  # fmt: skip
+
+
+def scripted(to: str) -> EmailMessage:
+    """HTML with a script, an event handler and a javascript: link; a small and a big file."""
+    message = mail(to, "<scripted@example.nl>", "Zie de bijlagen.")
+    message.add_alternative(
+        '<p onclick="steal()">Zie<script>alert(1)</script> de '
+        '<a href="javascript:alert(2)">bijlagen</a>.</p>', subtype="html",
+    )  # fmt: skip
+    message.add_attachment(b"small photo", maintype="image", subtype="png", filename="klein.png")
+    big = b"x" * (100 * 1024)  # over the 64 KB kept per attachment, the mail under its limit
+    message.add_attachment(big, maintype="application", subtype="pdf", filename="groot.pdf")
+    return message
+
+
+async def mail_ids(inbox: Inbox) -> dict[str, str]:
+    """Message-ID -> mail id of every mail in of the client."""
+    rows = expect(
+        await inbox.http.get(
+            "/conversations", params={"client_id": str(inbox.client_id), "limit": 500}
+        ),
+        200,
+    )
+    found = {}
+    for row in rows:
+        detail = expect(await inbox.http.get(f"/conversations/{row['conversation_id']}"), 200)
+        found.update({m["message_id"]: m["mail_id"] for m in detail["thread"]})
+    return found
+
+
+async def test_bad_mail_is_refused_or_neutralised_and_the_good_mail_around_it_kept(
+    inbox: Inbox,
+) -> None:
+    to = inbox.address
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=inbox.smtp_port, timeout=10)
+    async with client:  # one session: good, hostile, broken, scripted
+        await client.send_message(mail(to, "<good-before@example.nl>"))
+        await client.sendmail("piet@example.nl", [to], hostile(to))
+        await client.sendmail("piet@example.nl", [to], broken_mime(to))
+        await client.send_message(scripted(to))
+    huge = mail(to, "<huge@example.nl>")
+    huge.add_attachment(b"x" * (30 * 1024 * 1024), maintype="video", subtype="mp4",
+                        filename="film.mp4")  # fmt: skip
+    with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
+        await inbox.send(huge)
+    assert refused.value.code == 552
+    assert "size" in refused.value.message.lower()
+    await inbox.send(mail(to, "<good-after@example.nl>"))
+
+    async def all_kept() -> bool:
+        wanted = {"good-before", "hostile", "broken", "scripted", "good-after"}
+        return {f"{name}@example.nl" for name in wanted} <= set(await mail_ids(inbox))
+
+    await wait_until(all_kept, within=30, what="the good and the neutralised mails kept")
+    ids = await mail_ids(inbox)
+    assert "huge@example.nl" not in ids
+
+    neutral = expect(await inbox.http.get(f"/mails/{ids['hostile@example.nl']}"), 200)
+    assert neutral["subject"] == "Offerte Bcc: boef@evil.example deel 2"
+    assert neutral["sender_name"] == "Piet Bcc: boef@evil.example"
+    assert neutral["sender"] == "piet@example.nl"
+    assert neutral["text"].startswith("Graag een offerte.")
+    path = f"/conversations/{neutral['conversation_id']}/reply"
+    expect(await inbox.http.post(path, json={"text": "Wij sturen de offerte."}), 200)
+    *_, answer = await mails_to(inbox, "piet@example.nl", 2)  # after the earlier reply
+    assert answer.message["Bcc"] is None
+    assert answer.rcpt_to == ("piet@example.nl",)
+    assert "\n" not in str(answer.message["Subject"])
+
+    broken = expect(await inbox.http.get(f"/mails/{ids['broken@example.nl']}"), 200)
+    assert "De tekst van een kapotte mail." in broken["text"]
+
+    scripted_mail = expect(await inbox.http.get(f"/mails/{ids['scripted@example.nl']}"), 200)
+    for unsafe in ("<script", "onclick", "javascript:"):
+        assert unsafe not in scripted_mail["html"]
+    assert 'href="javascript' not in scripted_mail["html"]
+    assert [a["filename"] for a in scripted_mail["attachments"]] == ["klein.png"]
+    assert [(a["filename"], a["size"]) for a in scripted_mail["left_out"]] == [
+        ("groot.pdf", 100 * 1024)
+    ]
+    [photo] = scripted_mail["attachments"]
+    download = await inbox.http.get(
+        f"/mails/{scripted_mail['mail_id']}/attachments/{photo['sha256']}"
+    )
+    assert download.content == b"small photo"
+    assert download.headers["content-type"] == "application/octet-stream"
+    assert download.headers["content-disposition"].startswith("attachment;")
+    events = await topic_events(inbox.stack.world, "inbox", unique=True)
+    [received] = [
+        e for e in events if isinstance(e, MailReceived) and e.message_id == "scripted@example.nl"
+    ]
+    assert [(o.filename, o.reason) for o in received.left_out] == [
+        ("groot.pdf", "larger than the 64 KB kept per attachment")
+    ]

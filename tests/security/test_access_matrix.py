@@ -13,6 +13,7 @@ own client's rows.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -467,7 +468,7 @@ async def set_up(
         {"title": "Intake", "times": [appointment]},
     )
     callback_id = await staff.callback(clients["a"])
-    conversation_id = await staff.conversation(clients["a"], inbox_smtp)
+    conversation_id, mail_id, sha256 = await staff.conversation(clients["a"], inbox_smtp)
     ids = {
         "client_id": str(clients["a"]),
         "call_id": str(calls["a"]),
@@ -483,6 +484,8 @@ async def set_up(
         "appointment_id": proposal["appointment_id"],
         "callback_id": callback_id,
         "conversation_id": conversation_id,
+        "mail_id": mail_id,
+        "sha256": sha256,
         "appointment_start": appointment["start"],
         "appointment_end": appointment["end"],
     }
@@ -561,8 +564,9 @@ class Staffed:
         callback_id: str = found[0]["callback_id"]
         return callback_id
 
-    async def conversation(self, client_id: UUID, smtp_port: int) -> str:
-        """A conversation of the client: its mailbox set up, a mail forwarded to it over SMTP."""
+    async def conversation(self, client_id: UUID, smtp_port: int) -> tuple[str, str, str]:
+        """A conversation of the client: its mailbox set up, a mail with an attachment forwarded
+        to it over SMTP; the conversation's, the mail's and the attachment's ids."""
         path = f"{self.urls['inbox']}/clients/{client_id}/mailbox"
 
         async def configured() -> bool:  # once the inbox has heard of the client from intake
@@ -574,13 +578,17 @@ class Staffed:
         message["From"], message["To"], message["Subject"] = "piet@example.nl", address, "Vraag"
         message["Message-ID"] = f"<matrix-{client_id}@example.nl>"
         message.set_content("Kunt u mij terugbellen?")
+        photo = b"\x89PNG matrix photo"
+        message.add_attachment(photo, maintype="image", subtype="png", filename="lek.png")
         await aiosmtplib.send(message, hostname="127.0.0.1", port=smtp_port, timeout=10)
         found = await get_when(
             self.http, f"{self.urls['inbox']}/conversations", bool,
             params={"client_id": str(client_id)}, what="the inbox has the conversation",
         )  # fmt: skip
         conversation_id: str = found[0]["conversation_id"]
-        return conversation_id
+        detail = await self.http.get(f"{self.urls['inbox']}/conversations/{conversation_id}")
+        mail_id: str = detail.json()["thread"][0]["mail_id"]
+        return conversation_id, mail_id, hashlib.sha256(photo).hexdigest()
 
     async def notification(self, client_id: UUID) -> str:
         """The id of a notification notify made for the client (the mail of its note)."""

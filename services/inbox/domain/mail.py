@@ -4,7 +4,9 @@ attachments, parsed from the raw RFC 5322 bytes. Pure (standard library and nh3)
 A mail is known by its Message-ID, so the same mail delivered twice, or fetched again after a
 restart, is one mail; a mail without one gets an id derived from its bytes. HTML is cleaned
 with an allow-list (nh3: no scripts, styles that run, event handlers or javascript: links),
-so it can be shown to an operator as it is.
+so it can be shown to an operator as it is. Control characters are dropped and header values
+are made one line (a subject or name decoded from an encoded word may hold line breaks: kept,
+it could inject headers into a reply), and a broken multipart keeps its text.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -22,7 +26,10 @@ import nh3
 
 MAX_TEXT = 200_000
 """Characters of text or HTML kept of one mail (the rest is cut, and said so)."""
-_MESSAGE_ID = re.compile(r"<([^<>\s]{1,500})>")
+_MESSAGE_ID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,500})>")
+_ANGLED = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>\s*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters no text keeps (tab, newline and carriage return stay in bodies)."""
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|tr|antw|sv|vs)\s*(\[\d+\])?\s*:\s*)+", re.I)
 SAFE_SCHEMES = {"http", "https", "mailto", "cid"}
 
@@ -83,17 +90,17 @@ def parse(raw: bytes) -> Mail:
     name, sender = senders[0]
     text, html, attachments = _body(message)
     return Mail(
-        message_id=message_id(message.get("message-id"), raw),
-        in_reply_to=_first_id(message.get("in-reply-to")),
-        references=tuple(_ids(message.get("references")))[-50:],
+        message_id=message_id(" ".join(_raw(message, "message-id")[:1]) or None, raw),
+        in_reply_to=_first_id(" ".join(_raw(message, "in-reply-to")[:1]) or None),
+        references=tuple(_ids(" ".join(_raw(message, "references"))))[-50:],
         sender=sender,
         sender_name=name,
         to=tuple(address for _, address in _addresses(message, "to"))[:50],
         cc=tuple(address for _, address in _addresses(message, "cc"))[:50],
         subject=_header(message, "subject")[:500],
-        sent_at=_date(message.get("date")),
-        text=_cut(text),
-        html=_cut(clean_html(html)) if html else "",
+        sent_at=_date(" ".join(_raw(message, "date")[:1]) or None),
+        text=_cut(safe_text(text)),
+        html=_cut(clean_html(safe_text(html))) if html else "",
         attachments=tuple(attachments),
     )
 
@@ -106,6 +113,19 @@ def message_id(header: object, raw: bytes) -> str:
     return f"{hashlib.sha256(raw).hexdigest()[:40]}@no-message-id.frontdesk"
 
 
+def safe_text(text: str) -> str:
+    """Text any store keeps and any screen shows: no NUL or other control characters (but
+    tabs and line breaks), no lone surrogates."""
+    cleaned = _CONTROL.sub("", text)
+    return cleaned.encode("utf-8", "replace").decode("utf-8")
+
+
+def one_line(text: str) -> str:
+    """A header value as one safe line: line breaks and runs of space become one space, so a
+    value decoded from an encoded word can never start a header of its own in a reply."""
+    return " ".join(safe_text(text).split())
+
+
 def clean_html(html: str) -> str:
     """HTML with only safe tags, attributes and link schemes left."""
     return nh3.clean(html, url_schemes=SAFE_SCHEMES, link_rel="noopener noreferrer nofollow")
@@ -116,13 +136,17 @@ def _body(message: EmailMessage) -> tuple[str, str, list[Attachment]]:
     html_part = message.get_body(preferencelist=("html",))
     text = _content(text_part) if text_part is not None else ""
     html = _content(html_part) if html_part is not None else ""
+    if text_part is None and html_part is None:
+        payload = message.get_payload()  # a broken multipart (no boundary): its text as it is
+        text = payload if isinstance(payload, str) else ""
     attachments = []
     for part in message.iter_attachments():
         assert isinstance(part, EmailMessage)
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):
             continue
-        filename = (part.get_filename() or "attachment").replace("/", "_").replace("\\", "_")
+        filename = one_line(part.get_filename() or "attachment").replace("/", "_")
+        filename = filename.replace("\\", "_") or "attachment"
         attachments.append(Attachment(filename[:200], part.get_content_type(), data))
     return text, html, attachments
 
@@ -137,18 +161,45 @@ def _content(part: object) -> str:
     return content if isinstance(content, str) else ""
 
 
+def _raw(message: EmailMessage, name: str) -> list[str]:
+    """A header's values as they came, unparsed (parsing a hostile one may fail)."""
+    return [str(value) for key, value in message.raw_items() if key.lower() == name]
+
+
+def _decoded(value: str) -> str:
+    """A header text with its encoded words decoded, as one safe line."""
+    try:
+        return one_line(str(make_header(decode_header(value))))
+    except (HeaderParseError, LookupError, ValueError, UnicodeError):
+        return one_line(value)
+
+
 def _addresses(message: EmailMessage, name: str) -> list[tuple[str, str]]:
-    values = [str(v) for v in message.get_all(name, [])]
+    try:
+        pairs = getaddresses([str(v) for v in message.get_all(name, [])])
+    except (HeaderParseError, ValueError, IndexError, TypeError):  # e.g. a line break encoded
+        pairs = _bracketed(_raw(message, name))  # in a display name
     found = []
-    for display, address in getaddresses(values):
-        if "@" in address and len(address) <= 254:
-            found.append((display[:200], address.lower()))
+    for display, address in pairs:
+        if "@" in address and len(address) <= 254 and address == one_line(address):
+            found.append((_decoded(display)[:200], address.lower()))
+    return found
+
+
+def _bracketed(values: list[str]) -> list[tuple[str, str]]:
+    """Name and address of each value the header parser refused: the address in angle
+    brackets, the text before it as the name."""
+    found = []
+    for value in values:
+        match = _ANGLED.search(value)
+        if match:
+            found.append((value[: match.start()].strip().strip('"'), match.group(1)))
     return found
 
 
 def _header(message: EmailMessage, name: str) -> str:
-    value = message.get(name)
-    return " ".join(str(value).split()) if value is not None else ""
+    values = _raw(message, name)
+    return _decoded(values[0]) if values else ""
 
 
 def _ids(value: object) -> list[str]:
