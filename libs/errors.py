@@ -8,7 +8,10 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base of every refusal a service makes; the message says why."""
+    """Base of every refusal a service makes; the message says why, and `errors` may list
+    the things that stand in the way, one line each (the answer's `errors`)."""
+
+    errors: tuple[str, ...] = ()
 
 
 class NotFound(DomainError):

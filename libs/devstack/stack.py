@@ -233,6 +233,9 @@ class Stack:
                 "FRONTDESK_INBOX_RELAY_HOST": "127.0.0.1",
                 "FRONTDESK_INBOX_RELAY_PORT": str(self.smtp_port),
             }
+            if "FRONTDESK_BILLING_SMTP_HOST" not in os.environ:  # billing's mail: same server
+                env["FRONTDESK_BILLING_SMTP_HOST"] = "127.0.0.1"
+                env["FRONTDESK_BILLING_SMTP_PORT"] = str(self.smtp_port)
         if service == "inbox":
             env["FRONTDESK_INBOX_SMTP_PORT"] = str(self.inbound_smtp_port)
         return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
@@ -11,6 +12,8 @@ from libs.events.envelope import Event, Service
 from libs.events.values import (
     Cents,
     Count,
+    Email,
+    Language,
     Period,
     ShortText,
     SignedCents,
@@ -152,10 +155,47 @@ class PaymentRecorded(BillingEvent):
     reference: ShortText = ""
 
 
+MessageId = Annotated[str, StringConstraints(pattern=r"^<[^<>\s@]+@[A-Za-z0-9.-]+>$")]
+"""An RFC 5322 Message-ID, angle brackets included."""
+DocumentKind = Literal["invoice", "credit_note"]
+
+
+class InvoiceSent(BillingEvent):
+    """An invoice or credit note was queued for mail to the client, PDF and UBL attached.
+
+    Recorded with the mail's Message-ID before the mail is handed to the relay; a resend after
+    a crash carries the same Message-ID, so receivers see one message.
+    """
+
+    type: Literal["InvoiceSent"] = "InvoiceSent"
+    document_id: UUID
+    document_kind: DocumentKind
+    document_number: DocumentNumber
+    message_id: MessageId
+    recipients: tuple[Email, ...] = Field(min_length=1, max_length=20)
+    language: Language
+
+
+class PaymentReminderSent(BillingEvent):
+    """A payment reminder for an overdue invoice was queued for mail to the client."""
+
+    type: Literal["PaymentReminderSent"] = "PaymentReminderSent"
+    invoice_id: UUID
+    invoice_number: DocumentNumber
+    reminder_number: int = Field(ge=1, le=20)
+    due_date: date
+    outstanding_cents: Annotated[int, Field(gt=0)]
+    message_id: MessageId
+    recipients: tuple[Email, ...] = Field(min_length=1, max_length=20)
+    language: Language
+
+
 BILLING_EVENTS: tuple[type[BillingEvent], ...] = (
     InvoiceIssued,
     CreditNoteIssued,
     PunchCardToppedUp,
     PunchCardLow,
     PaymentRecorded,
+    InvoiceSent,
+    PaymentReminderSent,
 )

@@ -11,7 +11,9 @@ from pydantic import Field, TypeAdapter, ValidationError
 from libs.events.billing import (
     CreditNoteIssued,
     InvoiceIssued,
+    InvoiceSent,
     PaymentRecorded,
+    PaymentReminderSent,
     PunchCardLow,
     PunchCardToppedUp,
     invoice_v1_to_v2,
@@ -60,17 +62,30 @@ from libs.events.inbox import (
 from libs.events.intake import (
     ApiKeyIssued,
     ApiKeyRevoked,
+    BookHandedOver,
     ClientActivated,
     ClientOffboarded,
     ClientRegistered,
+    EnquiryRecorded,
+    IntakeFormReceived,
     NotificationPreferencesChanged,
+    NumberAddedToPool,
     NumberAssigned,
     NumberReleased,
+    OffboardingScheduled,
     OfficeHoursChanged,
     PlanChanged,
+    QuoteIssued,
     SecretaryBookRevised,
+    TelephonyConfigured,
+    TermsAccepted,
 )
-from libs.events.notify import NotificationFailed, NotificationSent
+from libs.events.notify import (
+    ForwardingCodesRemoved,
+    ForwardingCodesSet,
+    NotificationFailed,
+    NotificationSent,
+)
 from libs.events.routing import (
     CallRouted,
     EscalationAcknowledged,
@@ -93,6 +108,13 @@ AnyEvent = Annotated[
     | ClientOffboarded
     | ApiKeyIssued
     | ApiKeyRevoked
+    | NumberAddedToPool
+    | EnquiryRecorded
+    | QuoteIssued
+    | IntakeFormReceived
+    | TermsAccepted
+    | TelephonyConfigured
+    | OffboardingScheduled
     | CallReceived
     | CallAnswered
     | NoteRecorded
@@ -111,11 +133,16 @@ AnyEvent = Annotated[
     | OperatorPresenceChanged
     | NotificationSent
     | NotificationFailed
+    | ForwardingCodesSet
+    | ForwardingCodesRemoved
+    | BookHandedOver
     | InvoiceIssued
     | CreditNoteIssued
     | PunchCardToppedUp
     | PunchCardLow
     | PaymentRecorded
+    | InvoiceSent
+    | PaymentReminderSent
     | CalendarLinked
     | CalendarPermissionChanged
     | CalendarUnlinked

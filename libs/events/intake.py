@@ -28,6 +28,8 @@ from libs.events.values import (
     ValueObject,
 )
 
+POOL_ID = UUID(int=0)
+"""The client_id of the pool's own events: the nil UUID, routing's BUREAU_ID (no client's)."""
 Channel = Literal["transfer", "sms", "chat", "email"]
 """How an urgent call reaches a contact; `chat` is a webhook (Teams, Slack) replacing Skype."""
 AfterHours = Literal["email_summary", "call_back"]
@@ -113,9 +115,25 @@ class NumberAssigned(IntakeEvent):
 
 
 class NumberReleased(IntakeEvent):
-    """A forwarding number no longer belongs to the client."""
+    """A forwarding number no longer belongs to the client.
+
+    It goes back to the bureau's pool and rests there until `quarantine_until` (callers of
+    the old client may still dial it); None in events written before the pool existed.
+    """
 
     type: Literal["NumberReleased"] = "NumberReleased"
+    number: PhoneNumber
+    quarantine_until: UtcDatetime | None = None
+
+
+class NumberAddedToPool(IntakeEvent):
+    """Staff added a number the telephony partner provides to the bureau's pool of numbers.
+
+    The pool is the bureau's, not a client's: `client_id` is the nil UUID (POOL_ID).
+    """
+
+    type: Literal["NumberAddedToPool"] = "NumberAddedToPool"
+    client_id: UUID = POOL_ID
     number: PhoneNumber
 
 
@@ -171,6 +189,65 @@ class ClientOffboarded(IntakeEvent):
     reason: ShortText = ""
 
 
+class EnquiryRecorded(IntakeEvent):
+    """Onboarding begins: a prospective client got in touch; who, and what they wish for."""
+
+    type: Literal["EnquiryRecorded"] = "EnquiryRecorded"
+    contact_name: Name
+    phone: PhoneNumber | None = None
+    wishes: LongText = ""
+
+
+class QuoteIssued(IntakeEvent):
+    """The bureau quoted the chosen plan and its amounts, valid until a Europe/Amsterdam day."""
+
+    type: Literal["QuoteIssued"] = "QuoteIssued"
+    plan: Plan
+    email_handling: EmailHandling = EmailHandling()
+    call_rate_cents: Cents
+    setup_fee_cents: Cents
+    valid_until: date
+
+
+class IntakeFormReceived(IntakeEvent):
+    """The intake form came back complete: its content is the book version named here (and
+    the preferences, office hours and urgency rules recorded with their own events)."""
+
+    type: Literal["IntakeFormReceived"] = "IntakeFormReceived"
+    book_version: int = Field(ge=1)
+
+
+class TermsAccepted(IntakeEvent):
+    """The client accepted a version of the bureau's general terms: which, when, by whom."""
+
+    type: Literal["TermsAccepted"] = "TermsAccepted"
+    terms_version: Slug
+    accepted_by: Name
+    accepted_at: UtcDatetime
+
+
+TelephonyMethod = Literal["twilio", "checklist"]
+"""How the number was set up: through the Twilio REST API, or by staff ticking a checklist."""
+
+
+class TelephonyConfigured(IntakeEvent):
+    """The bureau's exchange answers the client's number (its voice webhook is set)."""
+
+    type: Literal["TelephonyConfigured"] = "TelephonyConfigured"
+    number: PhoneNumber
+    method: TelephonyMethod
+    voice_url: HttpsUrl | None = None
+
+
+class OffboardingScheduled(IntakeEvent):
+    """The client leaves at a chosen moment (no notice period): until then calls are taken;
+    at `effective_at` intake records ClientOffboarded and the numbers go into quarantine."""
+
+    type: Literal["OffboardingScheduled"] = "OffboardingScheduled"
+    effective_at: UtcDatetime
+    reason: ShortText = ""
+
+
 ApiKeyRole = Literal["client", "operator"]
 """What a machine client may do with a key: act as the client itself, or as the desk for it."""
 
@@ -196,6 +273,15 @@ class ApiKeyRevoked(IntakeEvent):
     key_id: UUID
 
 
+class BookHandedOver(IntakeEvent):
+    """Every version of the secretary book went to the client, nothing being owed."""
+
+    type: Literal["BookHandedOver"] = "BookHandedOver"
+    format: Literal["pdf", "json"]
+    versions: int = Field(ge=1)
+    latest_version: int = Field(ge=1)
+
+
 INTAKE_EVENTS: tuple[type[IntakeEvent], ...] = (
     ClientRegistered,
     ClientActivated,
@@ -208,4 +294,12 @@ INTAKE_EVENTS: tuple[type[IntakeEvent], ...] = (
     ClientOffboarded,
     ApiKeyIssued,
     ApiKeyRevoked,
+    NumberAddedToPool,
+    EnquiryRecorded,
+    QuoteIssued,
+    IntakeFormReceived,
+    TermsAccepted,
+    TelephonyConfigured,
+    OffboardingScheduled,
+    BookHandedOver,
 )

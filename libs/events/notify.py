@@ -9,19 +9,21 @@ from uuid import UUID
 from pydantic import Field, StringConstraints, model_validator
 
 from libs.events.envelope import Event, Service
+from libs.events.routing import BUREAU_ID
 from libs.events.values import (
     E164_PATTERN,
     EMAIL_PATTERN,
     Email,
     PhoneNumber,
     ShortText,
+    Slug,
     Text,
     WebUrl,
 )
 
 NotificationChannel = Literal["email", "sms", "chat"]
 """How a message travelled: SMTP, the SMS provider, or a chat incoming webhook (Teams, Slack)."""
-NotificationKind = Literal["per_call", "daily_digest", "voicemail_summary", "escalation"]
+NotificationKind = Literal["per_call", "daily_digest", "voicemail_summary", "escalation", "welcome"]
 DedupeKey = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 """Identifies one logical message: a second send with the same key is a duplicate."""
 
@@ -69,4 +71,43 @@ class NotificationFailed(NotificationEvent):
     permanent: bool
 
 
+ForwardingCode = Annotated[
+    str, StringConstraints(max_length=40, pattern=r"^[*#0-9]{0,12}(\{number\}[*#0-9]{0,12})?$")
+]
+"""A code a client dials to forward calls: stars, hashes, digits, `{number}` at most once."""
+
+
+class ForwardingCodesEvent(Event):
+    """Base of the bureau's table of forwarding codes per provider (the welcome mail's)."""
+
+    service: ClassVar[Service] = "notify"
+
+    client_id: UUID = BUREAU_ID
+    provider: Slug
+
+
+class ForwardingCodesSet(ForwardingCodesEvent):
+    """Staff set how a provider's (or exchange's) lines forward calls and stop."""
+
+    type: Literal["ForwardingCodesSet"] = "ForwardingCodesSet"
+    name: ShortText = Field(min_length=1)
+    forward_all: ForwardingCode = Field(min_length=1)
+    stop_all: ForwardingCode = Field(min_length=1)
+    forward_busy: ForwardingCode = ""
+    forward_no_answer: ForwardingCode = ""
+    forward_unreachable: ForwardingCode = ""
+    stop_conditional: ForwardingCode = ""
+    note: ShortText = ""
+
+
+class ForwardingCodesRemoved(ForwardingCodesEvent):
+    """Staff removed a provider from the table."""
+
+    type: Literal["ForwardingCodesRemoved"] = "ForwardingCodesRemoved"
+
+
 NOTIFY_EVENTS: tuple[type[NotificationEvent], ...] = (NotificationSent, NotificationFailed)
+FORWARDING_EVENTS: tuple[type[ForwardingCodesEvent], ...] = (
+    ForwardingCodesSet,
+    ForwardingCodesRemoved,
+)

@@ -84,7 +84,7 @@ def status_of(error: DomainError) -> int:
 async def domain_error(_: Request, exc: Exception) -> JSONResponse:
     """A refusal: its kind's status, its message as the detail."""
     assert isinstance(exc, DomainError)
-    response = problem(status_of(exc), str(exc))
+    response = problem(status_of(exc), str(exc), exc.errors)
     if isinstance(exc, Unauthenticated):  # RFC 6750: say which scheme, and if a token was bad
         bad = "" if exc.missing_credentials else ' error="invalid_token"'
         response.headers["WWW-Authenticate"] = f"Bearer{bad}"

@@ -21,7 +21,7 @@ from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute, IdempotentRun
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
-from services.billing import commands, directory, metrics, pdf, read_model, views
+from services.billing import commands, directory, metrics, pdf, printing, read_model, ubl, views
 from services.billing.domain.documents import run_period, statement
 from services.billing.domain.issue import outstanding
 from services.billing.domain.wallet import balance, wallet
@@ -61,18 +61,22 @@ PDF: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/pdf": {}}, "description": "The document as a PDF"}
 }
 
+XML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/xml": {}}, "description": "The document as UBL 2.1 XML"}
+}
+
 
 Config = Annotated[BillingSettings, Depends(service_settings)]
 
 
 @router.post("/invoices/run", responses=ERRORS, dependencies=[IdempotentRun])
 async def run_invoices(
-    body: InvoiceRunCreate, rt: Runtime, store: Store, caller: Staff
+    body: InvoiceRunCreate, rt: Runtime, store: Store, config: Config, caller: Staff
 ) -> InvoiceRunRead:
     """Invoice a month that has ended; idempotent per client and month."""
     topics = input_topics(rt.settings.topic_prefix)
     results = await commands.run_invoices(
-        store, body.period, body.client_id, rt.clock.now(), topics, caller.actor()
+        store, body.period, body.client_id, rt.clock.now(), topics, caller.actor(), config
     )
     return InvoiceRunRead(
         period=body.period,
@@ -82,20 +86,25 @@ async def run_invoices(
 
 @router.get("/invoices", responses=ERRORS)
 async def list_invoices(
-    store: Store, caller: StaffOrClient, client_id: UUID | None = None,
+    store: Store, config: Config, caller: StaffOrClient, client_id: UUID | None = None,
     period: Period | None = None,
 ) -> list[InvoiceSummary]:  # fmt: skip
     """Issued invoices, of one client or all, optionally of one month; oldest first.
 
-    A client sees only its own; asking for another client's is a 404, as for an unknown one.
+    Each with its state (issued, sent, reminded, paid). A client sees only its own; asking
+    for another client's is a 404, as for an unknown one.
     """
     scope = caller.scope(client_id)
     rows = await read_model.documents(store.pool, store.schema, scope, period, "invoice")
-    return [InvoiceSummary.model_validate(_summary(row)) for row in rows]
+    return [InvoiceSummary.model_validate(_summary(row, config)) for row in rows]
 
 
-def _summary(row: Any) -> dict[str, Any]:
-    return {**read_model.payload(row), "purpose": row["purpose"], "issued_at": row["issued_at"]}
+def _summary(row: Any, config: BillingSettings) -> dict[str, Any]:
+    outstanding = row["total_cents"] - row["paid"] - row["credited"]
+    return {
+        **read_model.payload(row), "purpose": row["purpose"], "issued_at": row["issued_at"],
+        **views.delivery_fields(row, outstanding, config.payment_terms_days),
+    }  # fmt: skip
 
 
 @router.get("/invoices/{invoice_id}.pdf", responses={**ERRORS, **PDF}, response_class=Response)
@@ -108,6 +117,15 @@ async def invoice_pdf(
     return Response(content, media_type="application/pdf")
 
 
+@router.get("/invoices/{invoice_id}.xml", responses={**ERRORS, **XML}, response_class=Response)
+async def invoice_xml(
+    invoice_id: UUID, store: Store, config: Config, caller: StaffOrClient
+) -> Response:
+    """The invoice as a UBL 2.1 e-invoice (Peppol BIS Billing 3.0)."""
+    document = await _document_view(store, config, invoice_id, "invoice", caller.tenant)
+    return Response(ubl.build(document), media_type="application/xml")
+
+
 @router.get("/invoices/{invoice_id}.json", responses=ERRORS)
 async def invoice_document(
     invoice_id: UUID, store: Store, config: Config, caller: StaffOrClient
@@ -117,8 +135,10 @@ async def invoice_document(
 
 
 @router.get("/invoices/{invoice_id}", responses=ERRORS)
-async def get_invoice(invoice_id: UUID, store: Store, caller: StaffOrClient) -> InvoiceRead:
-    """An issued invoice with its lines (and their call ids) and what is paid."""
+async def get_invoice(
+    invoice_id: UUID, store: Store, config: Config, caller: StaffOrClient
+) -> InvoiceRead:
+    """An issued invoice with its lines (and their call ids), what is paid, and its state."""
     row = await read_model.document(
         store.pool, store.schema, invoice_id, "invoice", tenant=caller.tenant
     )
@@ -126,7 +146,8 @@ async def get_invoice(invoice_id: UUID, store: Store, caller: StaffOrClient) -> 
         raise NotFound(f"no invoice {invoice_id}")
     paid, credited = await read_model.settled(store.pool, store.schema, invoice_id)
     data = read_model.payload(row)
-    return InvoiceRead.model_validate(views.invoice_fields(row, data, paid, credited))
+    fields = views.invoice_fields(row, data, paid, credited, config.payment_terms_days)
+    return InvoiceRead.model_validate(fields)
 
 
 @router.post(
@@ -175,6 +196,17 @@ async def credit_note_pdf(
     return Response(content, media_type="application/pdf")
 
 
+@router.get(
+    "/credit-notes/{credit_note_id}.xml", responses={**ERRORS, **XML}, response_class=Response
+)
+async def credit_note_xml(
+    credit_note_id: UUID, store: Store, config: Config, caller: StaffOrClient
+) -> Response:
+    """The credit note as a UBL 2.1 CreditNote (Peppol BIS Billing 3.0)."""
+    document = await _document_view(store, config, credit_note_id, "credit_note", caller.tenant)
+    return Response(ubl.build(document), media_type="application/xml")
+
+
 @router.get("/credit-notes/{credit_note_id}", responses=ERRORS)
 async def get_credit_note(
     credit_note_id: UUID, store: Store, caller: StaffOrClient
@@ -192,19 +224,7 @@ async def _document_view(
     store: EventStore, config: BillingSettings, document_id: UUID, kind: str,
     tenant: UUID | None,
 ) -> InvoiceDocument:  # fmt: skip
-    row = await read_model.document(store.pool, store.schema, document_id, kind, tenant=tenant)
-    if row is None:
-        raise NotFound(f"no {kind.replace('_', ' ')} {document_id}")
-    client = await directory.client_row(store.pool, store.schema, row["client_id"])
-    if client is None:
-        raise NotFound(f"the client of {kind.replace('_', ' ')} {document_id} is not known")
-    original = None
-    if row["original_invoice_id"] is not None:
-        found = await read_model.document(
-            store.pool, store.schema, row["original_invoice_id"], "invoice", tenant=tenant
-        )
-        original = found["number"] if found is not None else None
-    return pdf.document_view(read_model.payload(row), client, config, original)
+    return await printing.printed(store.pool, store.schema, config, document_id, kind, tenant)
 
 
 @router.post(
@@ -214,14 +234,14 @@ async def _document_view(
     dependencies=[Idempotent],
 )
 async def buy_credit(
-    client_id: UUID, body: TopUpCreate, rt: Runtime, store: Store, caller: Staff
+    client_id: UUID, body: TopUpCreate, rt: Runtime, store: Store, config: Config, caller: Staff
 ) -> TopUpRead:
     """Buy punch-card credit; it is invoiced at once."""
     if await directory.client_row(store.pool, store.schema, client_id) is None:
         raise NotFound(f"no client {client_id}")
     topics = input_topics(rt.settings.topic_prefix)
     topped, invoice = await commands.buy_credit(
-        store, client_id, body.amount_cents, rt.clock.now(), topics, caller.actor()
+        store, client_id, body.amount_cents, rt.clock.now(), topics, caller.actor(), config
     )
     return TopUpRead.model_validate(
         {**topped.model_dump(), **invoice.model_dump(include={"invoice_id", "invoice_number"})}

@@ -13,15 +13,24 @@ from libs.platform.settings import Settings
 from services.billing import api, reactions
 from services.billing.migrations import MIGRATIONS
 from services.billing.settings import BillingSettings
+from services.billing.workers import reminders, sender
 
 
 def definition(billing: BillingSettings) -> ServiceDefinition:
-    """Billing's tables and its consumer of the intake, calls, notify and billing topics."""
+    """Billing's tables, its consumer of the intake, calls, notify and billing topics, and its
+    mail sender and reminder timer (when it mails)."""
 
     def subscriptions(settings: Settings) -> Sequence[Subscription]:
         return reactions.subscriptions(settings, billing)
 
-    return ServiceDefinition(service="billing", migrations=MIGRATIONS, subscriptions=subscriptions)
+    workers = (
+        {"billing-mail-sender": sender.worker(billing),
+         "billing-reminders": reminders.worker(billing)}
+        if billing.mail_enabled else {}
+    )  # fmt: skip
+    return ServiceDefinition(
+        service="billing", migrations=MIGRATIONS, subscriptions=subscriptions, workers=workers
+    )
 
 
 def create_app(settings: Settings, billing_settings: BillingSettings | None = None) -> FastAPI:

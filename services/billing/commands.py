@@ -20,7 +20,7 @@ from libs.events.billing import LogPosition, PunchCardLow
 from libs.events.envelope import Actor, Event, new_id
 from libs.platform.db import Connection, advisory_key
 from libs.platform.store import EventStore
-from services.billing import directory, metrics, read_model
+from services.billing import directory, mailing, metrics, read_model
 from services.billing.directory import record_own
 from services.billing.domain.calendar import period_has_ended
 from services.billing.domain.documents import PeriodRun, run_period
@@ -35,6 +35,7 @@ from services.billing.domain.issue import (
 from services.billing.domain.ledger import ClientFacts
 from services.billing.domain.wallet import low_balance_warning
 from services.billing.read_model import Queryable
+from services.billing.settings import BillingSettings
 
 log = structlog.get_logger(__name__)
 Outcome = Literal["issued", "already_issued", "nothing_to_invoice"]
@@ -66,7 +67,7 @@ class RunResult:
 
 async def run_invoices(
     store: EventStore, period: str, client_id: UUID | None, now: datetime, topics: Sequence[str],
-    actor: Actor,
+    actor: Actor, billing: BillingSettings | None = None,
 ) -> list[RunResult]:  # fmt: skip
     """Issue the month's invoices of one client or all; a second run issues nothing again."""
     if not period_has_ended(period, now):
@@ -76,14 +77,17 @@ async def run_invoices(
         if client_id not in clients:
             raise NotFound(f"no client {client_id}")
         clients = [client_id]
-    return [await issue_month(store, c, period, now, topics, actor) for c in clients]
+    return [await issue_month(store, c, period, now, topics, actor, billing) for c in clients]
 
 
 async def issue_month(
     store: EventStore, client_id: UUID, period: str, now: datetime, topics: Sequence[str],
-    actor: Actor,
+    actor: Actor, billing: BillingSettings | None = None,
 ) -> RunResult:  # fmt: skip
-    """The client's invoice (and due credit notes) for the month, unless issued already."""
+    """The client's invoice (and due credit notes) for the month, unless issued already.
+
+    With mail on (`billing` given and mail enabled) each document's mail is recorded and
+    queued in the same transaction."""
     async with store.transaction() as conn:
         await lock_client(conn, store.schema, client_id)
         existing = await read_model.monthly_invoice(conn, store.schema, client_id, period)
@@ -96,6 +100,7 @@ async def issue_month(
         if events:
             await store.append(stream_id(client_id), None, events, conn=conn)
             await record_own(conn, store.schema, events)
+            await _announce(conn, store, billing, events, now)
     metrics.documents_issued(events)
     if run.invoice is not None:
         metrics.decisions_invoiced(run.calls())
@@ -124,6 +129,15 @@ async def _documents(
     return events
 
 
+async def _announce(
+    conn: Connection, store: EventStore, billing: BillingSettings | None, events: list[Event],
+    now: datetime,
+) -> None:  # fmt: skip
+    """Record and queue the documents' mail, when billing mails (never in a replay)."""
+    if billing is not None and billing.mail_enabled:
+        await mailing.announce(conn, store, billing, events, now)
+
+
 def _result(client_id: UUID, events: list[Event]) -> RunResult:
     notes = tuple(getattr(e, "credit_note_id") for e in events if e.type == "CreditNoteIssued")  # noqa: B009
     invoice = next((e for e in events if e.type == "InvoiceIssued"), None)
@@ -137,7 +151,7 @@ def _result(client_id: UUID, events: list[Event]) -> RunResult:
 
 async def buy_credit(
     store: EventStore, client_id: UUID, amount_cents: int, now: datetime, topics: Sequence[str],
-    actor: Actor,
+    actor: Actor, billing: BillingSettings | None = None,
 ) -> list[Event]:  # fmt: skip
     """Punch-card credit bought: PunchCardToppedUp and its invoice, appended together."""
     async with store.transaction() as conn:
@@ -153,6 +167,7 @@ async def buy_credit(
         events: list[Event] = [bought.event, invoice]
         await store.append(stream_id(client_id), None, events, conn=conn)
         await record_own(conn, store.schema, events)
+        await _announce(conn, store, billing, events, now)
     metrics.documents_issued(events)
     return events
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from libs.events.billing import CreditNoteIssued, InvoiceIssued, PunchCardLow
 from libs.events.envelope import Event
@@ -38,6 +38,41 @@ REPLAYS = Counter(
     "Dispute replays by outcome (matches, differs, no_invoice).",
     ["outcome"],
 )
+MAIL_QUEUED = Counter(
+    "frontdesk_billing_mail_queued_total",
+    "Invoice, credit-note and reminder mails recorded and queued, by kind.",
+    ["kind"],
+)
+MAILED = Counter(
+    "frontdesk_billing_mailed_total",
+    "Mail attempts by kind (invoice, credit_note, reminder) and outcome (sent, failed).",
+    ["kind", "outcome"],
+)
+MAIL_RESENT = Counter(
+    "frontdesk_billing_mail_resent_total",
+    "Mails sent again because an earlier claim ended without a recorded outcome.",
+    ["kind"],
+)
+MAIL_GIVEN_UP = Counter(
+    "frontdesk_billing_mail_given_up_total",
+    "Mails given up after every allowed attempt, by kind.",
+    ["kind"],
+)
+MAIL_BACKLOG = Gauge(
+    "frontdesk_billing_mail_backlog",
+    "Billing mails waiting to be sent, by state (queued, sending).",
+    ["state"],
+)
+REMINDERS_SENT = Counter(
+    "frontdesk_billing_reminders_sent_total",
+    "Payment reminders recorded and queued, by reminder number (1, 2, ... capped at 'more').",
+    ["reminder"],
+)
+OUTSTANDING_CENTS = Gauge(
+    "frontdesk_billing_outstanding_cents",
+    "Total still to be paid on issued invoices, in euro cents, by whether it is overdue.",
+    ["overdue"],
+)
 
 
 def documents_issued(events: Iterable[Event]) -> None:
@@ -68,3 +103,8 @@ def decisions_invoiced(decisions: Iterable[CallDecision]) -> None:
 def replayed(outcome: str) -> None:
     """Count a dispute replay."""
     REPLAYS.labels(outcome).inc()
+
+
+def reminder_sent(number: int) -> None:
+    """Count a payment reminder (numbers beyond 3 share one label)."""
+    REMINDERS_SENT.labels(str(number) if number <= 3 else "more").inc()

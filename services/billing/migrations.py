@@ -67,4 +67,35 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX ON {schema}.payments (invoice_id);
         """,
     ),
+    Migration(
+        "billing_0003_mail",
+        """
+        ALTER TABLE {schema}.documents
+            ADD COLUMN sent_at timestamptz,
+            ADD COLUMN reminders integer NOT NULL DEFAULT 0,
+            ADD COLUMN last_reminder_at timestamptz;
+        CREATE TABLE {schema}.outgoing (
+            outgoing_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            document_id uuid NOT NULL,
+            kind text NOT NULL CHECK (kind IN ('invoice', 'credit_note', 'reminder')),
+            message_id text NOT NULL UNIQUE,
+            raw bytea NOT NULL,
+            mail_from text NOT NULL,
+            rcpt_to text[] NOT NULL,
+            state text NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt_at timestamptz NOT NULL DEFAULT now(),
+            lease_until timestamptz,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            sent_at timestamptz,
+            last_error text
+        );
+        CREATE INDEX ON {schema}.outgoing (next_attempt_at) WHERE state IN ('queued', 'sending');
+        COMMENT ON TABLE {schema}.outgoing IS
+            'Invoice, credit-note and reminder mail, recorded with its event and sent after; '
+            'raw holds the exact bytes, Message-ID included, so a resend is the same mail';
+        """,
+    ),
 )

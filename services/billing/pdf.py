@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
-from services.billing.domain.calendar import local_date
+from services.billing.domain.calendar import first_day, last_day, local_date
 from services.billing.domain.money import euros
-from services.billing.schemas import BureauRead, DocumentLineView, InvoiceDocument
+from services.billing.schemas import BureauRead, DocumentLineView, InvoiceDocument, SpecifiedCall
 from services.billing.settings import BillingSettings
+from services.billing.texts import PDF_LABELS, reason_text
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 LABELS: dict[str, dict[str, str]] = {
     "en": {"invoice": "Invoice", "credit_note": "Credit note", "number": "Number",
            "date": "Date", "due": "Due date", "period": "Period", "to": "Invoice to",
@@ -54,6 +57,7 @@ def bureau(settings: BillingSettings) -> BureauRead:
         name=settings.bureau_name,
         address=[line for line in settings.bureau_address.splitlines() if line.strip()],
         vat_number=settings.bureau_vat_number,
+        kvk_number=settings.bureau_kvk_number,
         iban=settings.bureau_iban,
         email=settings.bureau_email,
     )
@@ -61,11 +65,11 @@ def bureau(settings: BillingSettings) -> BureauRead:
 
 def document_view(
     data: dict[str, Any], client: dict[str, Any], settings: BillingSettings,
-    original_number: str | None = None,
+    original_number: str | None = None, specification: list[SpecifiedCall] | None = None,
 ) -> InvoiceDocument:  # fmt: skip
     """The printed content of a stored invoice or credit note event, in the client's language."""
     language = client["language"] if client["language"] in LABELS else "en"
-    labels = LABELS[language]
+    labels = {**LABELS[language], **PDF_LABELS[language]}
     kind = "credit_note" if data["type"] == "CreditNoteIssued" else "invoice"
     number = data.get("invoice_number") or data["credit_note_number"]
     issued = local_date(datetime.fromisoformat(data["occurred_at"]))
@@ -82,6 +86,10 @@ def document_view(
         lines=[DocumentLineView.model_validate(line) for line in data["lines"]],
         subtotal_cents=data["subtotal_cents"], vat_rate_percent=data["vat_rate_percent"],
         vat_cents=data["vat_cents"], total_cents=data["total_cents"], payment_terms=terms,
+        document_id=data.get("invoice_id") or data.get("credit_note_id"),
+        client_id=data["client_id"], client_country=settings.client_country,
+        period_start=first_day(data["period"]), period_end=last_day(data["period"]),
+        specification=specification or [],
     )  # fmt: skip
 
 
@@ -123,6 +131,8 @@ def render(document: InvoiceDocument, font_path: str | None) -> bytes:
     pdf.ln(6)
     pdf.set_font(pdf.family, size=9)
     pdf.multi_cell(0, 5, pdf.text_of(document.payment_terms))
+    if document.kind == "invoice":
+        _appendix(pdf, document)
     return bytes(pdf.output())
 
 
@@ -131,6 +141,7 @@ def _header(pdf: _Pdf, document: InvoiceDocument, title: str) -> None:
     pdf.line_of(b.name, size=14, height=7)
     for line in [
         *b.address,
+        f"{labels['kvk']}: {b.kvk_number}",
         f"{labels['vat_number']}: {b.vat_number}",
         f"{labels['iban']}: {b.iban}",
     ]:
@@ -138,6 +149,9 @@ def _header(pdf: _Pdf, document: InvoiceDocument, title: str) -> None:
     pdf.ln(6)
     pdf.line_of(title, size=16, height=9)
     facts = [(labels["date"], document.issue_date.isoformat()), (labels["period"], document.period)]
+    if document.period_start is not None and document.period_end is not None:
+        supply = f"{document.period_start.isoformat()} – {document.period_end.isoformat()}"
+        facts.append((labels["supply"], supply))
     if document.due_date is not None:
         facts.append((labels["due"], document.due_date.isoformat()))
     if document.original_number:
@@ -145,8 +159,18 @@ def _header(pdf: _Pdf, document: InvoiceDocument, title: str) -> None:
     for name, value in facts:
         pdf.line_of(f"{name}: {value}", size=10)
     pdf.ln(3)
-    pdf.line_of(f"{labels['to']}: {document.client_name} <{document.client_email}>", size=10)
+    pdf.line_of(f"{labels['to']}:", size=10)
+    for line in _client_lines(document):
+        pdf.line_of(line, size=10)
     pdf.ln(4)
+
+
+def _client_lines(document: InvoiceDocument) -> list[str]:
+    """The client as billing knows it: intake records a name and e-mail, no postal address."""
+    lines = [document.client_name, document.client_email]
+    if document.client_vat_number:
+        lines.append(f"{document.labels['client_vat']}: {document.client_vat_number}")
+    return lines
 
 
 WIDTHS = (100, 16, 32, 32)
@@ -186,3 +210,37 @@ def _totals(pdf: _Pdf, document: InvoiceDocument) -> None:
         pdf.set_font(pdf.family, size=10)
         pdf.cell(sum(WIDTHS[:3]), 6, pdf.text_of(name), align="R")
         pdf.cell(WIDTHS[3], 6, f"EUR {euros(cents)}", align="R", new_x="LMARGIN", new_y="NEXT")
+
+
+APPENDIX_WIDTHS = (45, 40, 30, 65)
+
+
+def _appendix(pdf: _Pdf, document: InvoiceDocument) -> None:
+    """A page listing every call of the invoice: billed at a rate, or the reason it was not."""
+    labels = document.labels
+    pdf.add_page()
+    pdf.line_of(f"{labels['appendix']} – {labels['invoice']} {document.number}", 12, 7)
+    pdf.ln(2)
+    if not document.specification:
+        pdf.line_of(labels["no_calls"], size=9)
+        return
+    heads = (labels["when"], labels["caller"], labels["rate"], labels["status"])
+    pdf.set_font(pdf.family, size=8)
+    for width, head in zip(APPENDIX_WIDTHS, heads, strict=True):
+        pdf.cell(width, 5, pdf.text_of(head), border="B")
+    pdf.ln(5)
+    for call in document.specification:
+        when = local_time_text(call.received_at)
+        rate = f"EUR {euros(call.rate_cents)}" if call.billed else ""
+        why = (
+            labels["billed"] if call.billed
+            else f"{labels['why']}: {reason_text(call.reason, document.language)}"
+        )  # fmt: skip
+        for width, value in zip(APPENDIX_WIDTHS, (when, call.caller, rate, why), strict=True):
+            pdf.cell(width, 4.5, pdf.text_of(value))
+        pdf.ln(4.5)
+
+
+def local_time_text(instant: datetime) -> str:
+    """An instant as Amsterdam wall-clock time, to the minute."""
+    return instant.astimezone(AMSTERDAM).strftime("%Y-%m-%d %H:%M")

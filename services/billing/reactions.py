@@ -23,6 +23,8 @@ from services.billing.directory import record, record_own
 from services.billing.settings import BillingSettings
 
 INPUT_SERVICES = ("intake", "calls", "notify")
+MAIL_RECORDS = frozenset({"InvoiceSent", "PaymentReminderSent"})
+"""Billing's records of mail sent: kept and projected (invoice state), never folded into a bill."""
 
 
 def input_topics(prefix: str) -> tuple[str, ...]:
@@ -69,6 +71,8 @@ def reactions(billing: BillingSettings) -> dict[str, Handler]:
         "PunchCardToppedUp": keep,
         "PunchCardLow": keep,
         "PaymentRecorded": keep,
+        "InvoiceSent": keep,
+        "PaymentReminderSent": keep,
     }
 
 

@@ -13,7 +13,13 @@ from uuid import UUID
 
 import asyncpg
 
-from libs.events.billing import CreditNoteIssued, InvoiceIssued, PaymentRecorded
+from libs.events.billing import (
+    CreditNoteIssued,
+    InvoiceIssued,
+    InvoiceSent,
+    PaymentRecorded,
+    PaymentReminderSent,
+)
 from libs.events.catalogue import encode
 from libs.events.envelope import Event
 from libs.platform.db import Connection
@@ -68,10 +74,28 @@ async def _payment(conn: Connection, schema: str, event: PaymentRecorded) -> Non
     )  # fmt: skip
 
 
+async def _sent(conn: Connection, schema: str, event: InvoiceSent) -> None:
+    await conn.execute(
+        f"UPDATE {schema}.documents SET sent_at = least(coalesce(sent_at, $2), $2) "
+        "WHERE document_id = $1",
+        event.document_id, event.occurred_at,
+    )  # fmt: skip
+
+
+async def _reminded(conn: Connection, schema: str, event: PaymentReminderSent) -> None:
+    await conn.execute(
+        f"UPDATE {schema}.documents SET reminders = greatest(reminders, $2), "
+        "last_reminder_at = greatest(coalesce(last_reminder_at, $3), $3) WHERE document_id = $1",
+        event.invoice_id, event.reminder_number, event.occurred_at,
+    )  # fmt: skip
+
+
 PROJECT: dict[type[Event], Project] = {
     InvoiceIssued: _document,
     CreditNoteIssued: _document,
     PaymentRecorded: _payment,
+    InvoiceSent: _sent,
+    PaymentReminderSent: _reminded,
 }
 """The query tables kept from billing's own events, by event type."""
 
@@ -119,12 +143,40 @@ async def documents(
 ) -> list[Any]:
     """Issued documents of a kind, of one client or all, optionally of one month; oldest first."""
     rows = await db.fetch(
-        f"SELECT * FROM {schema}.documents WHERE kind = $3 "
+        f"SELECT d.*, {SETTLED.format(schema=schema)} FROM {schema}.documents d "
+        "WHERE kind = $3 "
         "AND ($1::uuid IS NULL OR client_id = $1) AND ($2::text IS NULL OR period = $2) "
         "ORDER BY issued_at, number LIMIT 1000",
         client_id, period, kind,
     )  # fmt: skip
     return list(rows)
+
+
+SETTLED = (
+    "(SELECT coalesce(sum(amount_cents), 0)::bigint FROM {schema}.payments p "
+    "WHERE p.invoice_id = d.document_id) AS paid, (SELECT coalesce(sum(total_cents), 0)::bigint "
+    "FROM {schema}.documents c WHERE c.original_invoice_id = d.document_id) AS credited"
+)
+"""What was paid and credited on the document row `d`, as columns paid and credited."""
+
+
+async def open_invoices(db: Queryable, schema: str) -> list[Any]:
+    """Every invoice with something outstanding, with what was paid and credited on it."""
+    rows = await db.fetch(
+        f"SELECT * FROM (SELECT d.*, {SETTLED.format(schema=schema)} FROM {schema}.documents d "
+        "WHERE kind = 'invoice') x WHERE total_cents - paid - credited > 0 "
+        "ORDER BY issued_at LIMIT 10000"
+    )
+    return list(rows)
+
+
+async def open_invoice(db: Queryable, schema: str, invoice_id: UUID) -> Any:
+    """An invoice row with what was paid and credited on it, or None."""
+    return await db.fetchrow(
+        f"SELECT d.*, {SETTLED.format(schema=schema)} FROM {schema}.documents d "
+        "WHERE document_id = $1 AND kind = 'invoice'",
+        invoice_id,
+    )
 
 
 async def settled(db: Queryable, schema: str, invoice_id: UUID) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from libs.events.billing import InvoicePurpose
 from libs.events.values import EmailHandling, Plan, UtcDatetime
+from services.billing.domain.dunning import InvoiceState
 
 
 def _storable(value: str) -> str:
@@ -109,6 +110,12 @@ class InvoiceSummary(BaseModel):
     purpose: InvoicePurpose
     issued_at: datetime
     total_cents: int
+    state: InvoiceState = Field(
+        description="issued; sent (mailed); reminded (a payment reminder went out); paid"
+    )
+    due_date: date | None = None
+    sent_at: datetime | None = None
+    reminders: int = 0
 
 
 class InvoiceRead(InvoiceSummary):
@@ -302,6 +309,7 @@ class BureauRead(BaseModel):
     name: str
     address: list[str]
     vat_number: str
+    kvk_number: str = ""
     iban: str
     email: str
 
@@ -314,6 +322,16 @@ class DocumentLineView(BaseModel):
     quantity: int
     unit_price_cents: int
     amount_cents: int
+
+
+class SpecifiedCall(BaseModel):
+    """One call of the invoice's month in the appendix: billed at a rate, or why not."""
+
+    received_at: datetime
+    caller: str = Field(description="The caller's number, masked to its last four digits")
+    billed: bool
+    rate_cents: int
+    reason: str
 
 
 class InvoiceDocument(BaseModel):
@@ -336,3 +354,12 @@ class InvoiceDocument(BaseModel):
     vat_cents: int
     total_cents: int
     payment_terms: str
+    document_id: UUID | None = None
+    client_id: UUID | None = None
+    client_country: str = "NL"
+    client_vat_number: str | None = Field(
+        default=None, description="Not known yet: intake's events carry no client VAT number"
+    )
+    period_start: date | None = None
+    period_end: date | None = None
+    specification: list[SpecifiedCall] = []

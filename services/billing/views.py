@@ -7,8 +7,10 @@ from typing import Any
 from uuid import UUID
 
 from libs.events.billing import DocumentLine, InvoiceIssued
+from services.billing.domain.calendar import local_date
 from services.billing.domain.decisions import CallDecision
 from services.billing.domain.documents import Draft, PeriodRun
+from services.billing.domain.dunning import due_date, invoice_state
 from services.billing.domain.explain import explain
 from services.billing.domain.replay import Replay
 from services.billing.schemas import (
@@ -117,15 +119,29 @@ def replay_read(replay: Replay, records_read: int) -> ReplayRead:
     )
 
 
-def invoice_fields(row: Any, data: dict[str, Any], paid: int, credited: int) -> dict[str, Any]:
+def invoice_fields(
+    row: Any, data: dict[str, Any], paid: int, credited: int, terms_days: int
+) -> dict[str, Any]:
     """The fields of InvoiceRead from a stored invoice and what was paid and credited."""
     outstanding = data["total_cents"] - paid - credited
     return {
         **data,
+        **delivery_fields(row, outstanding, terms_days),
         "purpose": row["purpose"],
         "issued_at": row["issued_at"],
         "paid_cents": paid,
         "credited_cents": credited,
         "outstanding_cents": outstanding,
         "status": "paid" if outstanding <= 0 else "open",
+    }
+
+
+def delivery_fields(row: Any, outstanding_cents: int, terms_days: int) -> dict[str, Any]:
+    """An invoice's due date, whether it was mailed and reminded, and its state."""
+    sent = row["sent_at"] is not None
+    return {
+        "due_date": due_date(local_date(row["issued_at"]), terms_days),
+        "sent_at": row["sent_at"],
+        "reminders": row["reminders"],
+        "state": invoice_state(outstanding_cents, sent, row["reminders"]),
     }

@@ -28,16 +28,17 @@ from libs.events import (
 )
 from libs.platform.api_keys import new_key
 from libs.platform.auth import Anyone, Desk, Staff, StaffOrClient
-from libs.platform.http import Runtime, Store
+from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
 from libs.platform.runtime import ServiceRuntime
 from libs.platform.store import EventStore
-from services.intake import read_model
-from services.intake.commands import execute
+from services.intake import metrics, read_model
+from services.intake.commands import client_history, execute
 from services.intake.domain import commands
 from services.intake.domain.phone import normalise_number
 from services.intake.domain.rules import book_version_as_of
+from services.intake.domain.state import fold
 from services.intake.read_model import ClientRow
 from services.intake.schemas import (
     ApiKeyCreate,
@@ -51,8 +52,6 @@ from services.intake.schemas import (
     ClientCreate,
     ClientCreated,
     ClientRead,
-    NumberAssign,
-    NumberRead,
     Offboarding,
     PlanChange,
     PlanRead,
@@ -60,7 +59,14 @@ from services.intake.schemas import (
     ScreenPop,
     Status,
 )
-from services.intake.views import api_key_read, book_read, client_read, plans_read, screen_pop
+from services.intake.settings import IntakeSettings
+from services.intake.views import (
+    api_key_read,
+    book_read,
+    client_read,
+    plans_read,
+    screen_pop,
+)
 
 READ = refusals(not_found="Unknown client or number, or not the caller's client's")
 CHANGE = refusals(
@@ -87,6 +93,7 @@ OwnClientId = Annotated[UUID, Depends(_reachable_client)]
 Number = Annotated[str, Path(max_length=64, description="E.164, e.g. +31851234567")]
 AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with offset")]
 KEYS = refusals(not_found="Unknown client or key", conflict="Not allowed now")
+Config = Annotated[IntakeSettings, Depends(service_settings)]
 
 
 async def _client(store: EventStore, client_id: UUID, now: datetime) -> ClientRead:
@@ -154,9 +161,12 @@ async def _change(rt: ServiceRuntime, store: EventStore, command: commands.Comma
 async def activate_client(
     client_id: ClientId, rt: Runtime, store: Store, caller: Staff
 ) -> ClientRead:
-    """The intake is complete (a book and a number in place): start answering calls."""
+    """The intake is complete (a book and a number in place; in onboarding, every step before
+    active): start answering calls."""
     command = commands.ActivateClient(client_id=client_id, at=rt.clock.now(), actor=caller.actor())
-    return await _change(rt, store, command)
+    activated = await _change(rt, store, command)
+    metrics.activated(fold(await client_history(store, client_id)).client)
+    return activated
 
 
 @router.post("/clients/{client_id}/offboard", responses=CHANGE)
@@ -165,14 +175,17 @@ async def offboard_client(
     rt: Runtime,
     store: Store,
     caller: Staff,
+    config: Config,
     body: Annotated[Offboarding | None, Body()] = None,
 ) -> ClientRead:
-    """The client leaves; its forwarding numbers are released."""
+    """The client leaves now or at `effective_at`; its numbers go into quarantine then."""
     command = commands.OffboardClient(
         client_id=client_id,
         at=rt.clock.now(),
         actor=caller.actor(),
         reason=body.reason if body else "",
+        quarantine=config.number_quarantine,
+        effective_at=body.effective_at if body else None,
     )
     return await _change(rt, store, command)
 
@@ -204,36 +217,6 @@ async def change_office_hours(
         client_id=client_id, at=rt.clock.now(), actor=caller.actor(), office_hours=body
     )
     return await _change(rt, store, command)
-
-
-@router.post(
-    "/clients/{client_id}/numbers", status_code=201, responses=CHANGE, dependencies=[Idempotent]
-)
-async def assign_number(
-    client_id: ClientId, body: NumberAssign, rt: Runtime, store: Store, caller: Staff
-) -> NumberRead:
-    """Reserve a forwarding number for the client; 409 if any client holds it already."""
-    number = normalise_number(body.number)
-    command = commands.AssignNumber(
-        client_id=client_id, at=rt.clock.now(), actor=caller.actor(), number=number
-    )
-    await execute(store, command)
-    return NumberRead(number=number, client_id=client_id)
-
-
-@router.delete("/clients/{client_id}/numbers/{number}", status_code=204, responses=CHANGE)
-async def release_number(
-    client_id: ClientId, number: Number, rt: Runtime, store: Store, caller: Staff
-) -> Response:
-    """Take a forwarding number back from the client; 404 if the client does not hold it."""
-    command = commands.ReleaseNumber(
-        client_id=client_id,
-        at=rt.clock.now(),
-        actor=caller.actor(),
-        number=normalise_number(number),
-    )
-    await execute(store, command)
-    return Response(status_code=204)
 
 
 @router.put("/clients/{client_id}/book", responses=CHANGE)

@@ -7,20 +7,42 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.intake import openapi
+from services.intake import handover, handover_api, numbers_api, onboarding_api, openapi
 from services.intake.api import router
 from services.intake.migrations import MIGRATIONS
+from services.intake.settings import IntakeSettings
+from services.intake.workers import offboardings, onboarding_waits
 
-DEFINITION = ServiceDefinition(service="intake", migrations=MIGRATIONS)
+
+def definition(config: IntakeSettings) -> ServiceDefinition:
+    """Intake's tables and its two clocks' loops: onboarding waits and scheduled departures."""
+    return ServiceDefinition(
+        service="intake",
+        migrations=MIGRATIONS,
+        subscriptions=lambda settings: (handover.subscription(settings),),
+        workers={
+            "onboarding-waits": onboarding_waits.worker(),
+            "offboardings": offboardings.worker(config),
+        },
+    )
+
+
 BOOK_BODY_BYTES = 256 * 1024
 """The largest secretary book taken: generous for instructions and FAQ, far below an event."""
 BODY_LIMITS = {"/clients/{client_id}/book": BOOK_BODY_BYTES}
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, intake_settings: IntakeSettings | None = None) -> FastAPI:
     """The intake service's HTTP API with its event store, relay and read tables."""
+    config = intake_settings or IntakeSettings()
     app = create_service_app(
-        settings, DEFINITION, [router], title="Frontdesk intake", body_limits=BODY_LIMITS
+        settings,
+        definition(config),
+        [numbers_api.router, router, onboarding_api.router, handover_api.router],
+        # the pool's routes before /numbers/{number}
+        title="Frontdesk intake",
+        body_limits=BODY_LIMITS,
     )
+    app.state.service_settings = config
     openapi.install(app)
     return app

@@ -39,9 +39,16 @@ from libs.events import (
     TemporaryInstruction,
     UrgencyRule,
 )
-from libs.events.intake import AfterHours, ApiKeyRole
+from libs.events.intake import (
+    AfterHours,
+    ApiKeyRole,
+    IntakeFormReceived,
+    NumberAddedToPool,
+    OffboardingScheduled,
+)
 from libs.platform import api_keys
 from libs.platform.db import Connection
+from services.intake import read_onboarding
 from services.intake.domain.state import BookRevision, PlanPeriod, Status, local_date
 
 Projector = Callable[[Connection, str, Any], Awaitable[None]]
@@ -115,12 +122,25 @@ async def _set_status(conn: Connection, schema: str, event: Event, status: str) 
 
 async def _activated(conn: Connection, schema: str, event: ClientActivated) -> None:
     await _set_status(conn, schema, event, "active")
+    await read_onboarding.wait_ended(conn, schema, event)
+
+
+async def _offboarding_scheduled(
+    conn: Connection, schema: str, event: OffboardingScheduled
+) -> None:
+    await conn.execute(
+        f"UPDATE {schema}.clients SET offboard_at = $2, offboard_reason = $3, updated_at = $4 "
+        "WHERE client_id = $1",
+        event.client_id, event.effective_at, event.reason, event.occurred_at,
+    )  # fmt: skip
 
 
 async def _offboarded(conn: Connection, schema: str, event: ClientOffboarded) -> None:
     await _set_status(conn, schema, event, "offboarded")
+    await read_onboarding.wait_ended(conn, schema, event)
     await conn.execute(
-        f"UPDATE {schema}.clients SET offboard_reason = $2 WHERE client_id = $1",
+        f"UPDATE {schema}.clients SET offboard_reason = $2, offboard_at = NULL "
+        "WHERE client_id = $1",
         event.client_id, event.reason,
     )  # fmt: skip
 
@@ -130,12 +150,23 @@ async def _assigned(conn: Connection, schema: str, event: NumberAssigned) -> Non
         f"INSERT INTO {schema}.numbers (number, client_id, assigned_at) VALUES ($1, $2, $3)",
         event.number, event.client_id, event.occurred_at,
     )  # fmt: skip
+    await conn.execute(
+        f"UPDATE {schema}.number_pool SET client_id = $2, reserved_at = $3 WHERE number = $1",
+        event.number, event.client_id, event.occurred_at,
+    )  # fmt: skip
 
 
 async def _released(conn: Connection, schema: str, event: NumberReleased) -> None:
     await conn.execute(
         f"DELETE FROM {schema}.numbers WHERE number = $1 AND client_id = $2",
         event.number, event.client_id,
+    )  # fmt: skip
+    # back to the pool, to rest there (a number given out before the pool existed joins it)
+    await conn.execute(
+        f"INSERT INTO {schema}.number_pool (number, added_at, released_at, quarantine_until) "
+        "VALUES ($1, $2, $2, $3) ON CONFLICT (number) DO UPDATE SET client_id = NULL, "
+        "reserved_at = NULL, released_at = $2, quarantine_until = $3",
+        event.number, event.occurred_at, event.quarantine_until,
     )  # fmt: skip
 
 
@@ -186,6 +217,9 @@ PROJECTORS: dict[type[Event], Projector] = {
     ClientOffboarded: _offboarded,
     NumberAssigned: _assigned,
     NumberReleased: _released,
+    NumberAddedToPool: read_onboarding.added_to_pool,
+    IntakeFormReceived: read_onboarding.form_received,
+    OffboardingScheduled: _offboarding_scheduled,
     SecretaryBookRevised: _book_revised,
     PlanChanged: _plan_changed,
     NotificationPreferencesChanged: _notification,
@@ -200,7 +234,7 @@ _PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)
 _CLIENT_COLUMNS = (
     "c.client_id, c.name, c.contact_email, c.language, c.status, c.cold_calls_free, "
     "c.setup_fee_cents, c.notification, c.office_hours, c.book_version, c.registered_at, "
-    "c.activated_at, c.offboarded_at, c.offboard_reason, "
+    "c.activated_at, c.offboarded_at, c.offboard_reason, c.offboard_at, "
     "array(SELECT n.number FROM {schema}.numbers n WHERE n.client_id = c.client_id "
     "ORDER BY n.number) AS numbers"
 )
@@ -224,6 +258,7 @@ class ClientRow:
     activated_at: datetime | None
     offboarded_at: datetime | None
     offboard_reason: str | None
+    offboard_at: datetime | None
     numbers: tuple[str, ...]
 
 
@@ -383,3 +418,13 @@ async def api_key_list(pool: asyncpg.Pool, schema: str, client_id: UUID | None) 
         client_id,
     )
     return [ApiKeyRow(**dict(row)) for row in rows]
+
+
+async def offboardings_due(pool: asyncpg.Pool, schema: str, now: datetime) -> list[ClientRow]:
+    """Clients whose chosen moment of leaving has come and who have not left yet."""
+    rows = await pool.fetch(
+        f"SELECT {_CLIENT_COLUMNS.format(schema=schema)} FROM {schema}.clients c "
+        "WHERE c.offboard_at <= $1 AND c.status <> 'offboarded' ORDER BY c.offboard_at",
+        now,
+    )
+    return [_client(row) for row in rows]

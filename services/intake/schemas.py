@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from libs.events import (
     EmailHandling,
@@ -30,6 +30,8 @@ from libs.events.values import (
     Text,
     checked_email,
 )
+from services.intake.domain.onboarding import Step
+from services.intake.domain.pool import PoolState
 
 Status = Literal["registered", "active", "offboarded"]
 
@@ -107,18 +109,55 @@ class ClientRead(BaseModel):
     activated_at: datetime | None
     offboarded_at: datetime | None
     offboard_reason: str | None
+    offboard_at: datetime | None = Field(
+        default=None, description="The moment the client leaves, when it is chosen ahead"
+    )
 
 
 class Offboarding(RequestBody):
-    """Why the client leaves (optional)."""
+    """Why the client leaves (optional) and when (default: now; no notice period)."""
 
     reason: ShortText = ""
+    effective_at: AwareDatetime | None = Field(
+        default=None, description="Calls are taken until this moment; then the client leaves"
+    )
 
 
 class NumberAssign(RequestBody):
-    """A forwarding number, E.164 preferred; Dutch national notation is accepted too."""
+    """A forwarding number, E.164 preferred; Dutch national notation is accepted too.
 
-    number: str = Field(max_length=64, examples=["+31851234567"])
+    Without a number the next free number of the pool is reserved. A number the pool does not
+    have yet joins it and is reserved in one step; one resting in quarantine is refused (409).
+    """
+
+    number: str | None = Field(default=None, max_length=64, examples=["+31851234567"])
+
+
+class PoolAdd(RequestBody):
+    """Numbers the telephony partner provides, to give out to clients."""
+
+    numbers: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=500, examples=[["+31851234567", "+31851234568"]]
+    )
+
+
+class PoolAdded(BaseModel):
+    """Which numbers joined the pool, and which it had already (left as they were)."""
+
+    added: list[str]
+    already_in_pool: list[str]
+
+
+class PoolNumberRead(BaseModel):
+    """A number of the pool: free, reserved by a client, or resting in quarantine until when."""
+
+    number: str
+    state: PoolState
+    client_id: UUID | None
+    added_at: datetime
+    reserved_at: datetime | None
+    released_at: datetime | None
+    quarantine_until: datetime | None
 
 
 class NumberRead(BaseModel):
@@ -240,3 +279,58 @@ class ApiKeyIssuedRead(BaseModel):
     role: ApiKeyRole
     name: str
     issued_at: datetime
+
+
+class EnquiryCreate(RequestBody):
+    """A prospective client got in touch: who, how to reach them, what they wish for."""
+
+    contact_name: Name
+    phone: str | None = Field(default=None, max_length=64, examples=["+31612345678"])
+    wishes: LongText = ""
+
+
+class QuoteCreate(RequestBody):
+    """The quote: the chosen plan (default: the one in force) until a Europe/Amsterdam day."""
+
+    valid_until: date
+    plan: Plan | None = None
+    email_handling: EmailHandling | None = None
+
+
+class QuoteRead(BaseModel):
+    """The quote as issued; its PDF is at /clients/{id}/quote.pdf."""
+
+    plan: Plan
+    email_handling: EmailHandling
+    call_rate_cents: int
+    setup_fee_cents: int
+    valid_until: date
+    issued_at: datetime
+
+
+class TermsAccept(RequestBody):
+    """Which version of the general terms the client accepted, and who signed."""
+
+    terms_version: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["2026-01"])
+    accepted_by: Name
+
+
+class OnboardingStepRead(BaseModel):
+    """One step of onboarding and when it was done (null: not yet)."""
+
+    step: Step
+    done_at: datetime | None
+
+
+class OnboardingRead(BaseModel):
+    """Every step in order with its time, the next one due, and the lead time once active."""
+
+    client_id: UUID
+    steps: list[OnboardingStepRead]
+    next_step: Step | None
+    quote_valid_until: date | None
+    terms_version: str | None
+    lead_time_seconds: float | None = Field(
+        description="Wall time from the complete intake form to active"
+    )
+    lead_time_target_seconds: float

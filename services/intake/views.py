@@ -6,10 +6,23 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from libs.office_hours import office_open
+from services.intake.domain.onboarding import LEAD_TIME_TARGET, STEPS, lead_time
+from services.intake.domain.pool import pool_state
 from services.intake.domain.rules import instructions_in_force, plan_in_force
-from services.intake.domain.state import PlanPeriod, local_date
+from services.intake.domain.state import ClientState, PlanPeriod, local_date
 from services.intake.read_model import ApiKeyRow, BookRow, ClientRow, ScreenPopRow
-from services.intake.schemas import ApiKeyRead, BookRead, ClientRead, PlanRead, PlansRead, ScreenPop
+from services.intake.read_onboarding import PoolRow
+from services.intake.schemas import (
+    ApiKeyRead,
+    BookRead,
+    ClientRead,
+    OnboardingRead,
+    OnboardingStepRead,
+    PlanRead,
+    PlansRead,
+    PoolNumberRead,
+    ScreenPop,
+)
 
 
 def plan_read(period: PlanPeriod) -> PlanRead:
@@ -50,6 +63,7 @@ def client_read(row: ClientRow, periods: Sequence[PlanPeriod], now: datetime) ->
         activated_at=row.activated_at,
         offboarded_at=row.offboarded_at,
         offboard_reason=row.offboard_reason,
+        offboard_at=row.offboard_at,
     )
 
 
@@ -107,4 +121,34 @@ def api_key_read(row: ApiKeyRow) -> ApiKeyRead:
         name=row.name,
         issued_at=row.issued_at,
         revoked_at=row.revoked_at,
+    )
+
+
+def pool_number_read(row: PoolRow, now: datetime) -> PoolNumberRead:
+    """A number of the pool with what it is now: free, reserved or resting in quarantine."""
+    return PoolNumberRead(
+        number=row.number,
+        state=pool_state(row.client_id, row.quarantine_until, now),
+        client_id=row.client_id,
+        added_at=row.added_at,
+        reserved_at=row.reserved_at,
+        released_at=row.released_at,
+        quarantine_until=row.quarantine_until,
+    )
+
+
+def onboarding_read(client: ClientState) -> OnboardingRead:
+    """The client's onboarding: each step's time, the next one due, the lead time once active."""
+    process = client.onboarding
+    done = {} if process is None else process.done
+    missing = [s for s in STEPS if s not in done]
+    took = None if process is None else lead_time(process)
+    return OnboardingRead(
+        client_id=client.client_id,
+        steps=[OnboardingStepRead(step=s, done_at=done.get(s)) for s in STEPS],
+        next_step=None if client.status != "registered" or not missing else missing[0],
+        quote_valid_until=process.quote_valid_until if process else None,
+        terms_version=process.terms_version if process else None,
+        lead_time_seconds=None if took is None else took.total_seconds(),
+        lead_time_target_seconds=LEAD_TIME_TARGET.total_seconds(),
     )

@@ -1,11 +1,12 @@
-"""The notify HTTP API: run digests, see what was sent. Thin on purpose."""
+"""The notify HTTP API: run digests, see what was sent, keep the forwarding codes per provider.
+Thin on purpose."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from libs.errors import NotFound
 from libs.events.values import OfficeHours
@@ -13,20 +14,22 @@ from libs.platform.auth import Anyone, Staff
 from libs.platform.http import Runtime, Store, app_state
 from libs.platform.idempotency import IdempotentRoute, IdempotentRun
 from libs.platform.problems import refusals
-from services.notify import commands, directory, outbox
+from services.notify import commands, directory, outbox, welcome
 from services.notify.domain.schedule import local_day
 from services.notify.notifier import Notifier
 from services.notify.schemas import (
     DigestRead,
     DigestRunCreate,
     DigestRunRead,
+    ForwardingCodesPut,
+    ForwardingCodesRead,
     NotificationDetail,
     NotificationRead,
 )
 
 router = APIRouter(tags=["notify"], route_class=IdempotentRoute)
 ERRORS = refusals(
-    not_found="No such client or notification",
+    not_found="No such client, notification or provider",
     rejected="Invalid request, or a day that cannot have a digest",
 )
 NotifierDep = Annotated[Notifier, app_state("notifier")]
@@ -72,3 +75,33 @@ async def get_notification(
     if row is None:
         raise NotFound(f"no notification {notification_id}")
     return NotificationDetail.model_validate(row)
+
+
+Provider = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+@router.get("/forwarding-codes")
+async def list_forwarding_codes(store: Store, _: Anyone) -> list[ForwardingCodesRead]:
+    """The bureau's forwarding codes per provider, which the welcome mail lists after the
+    standard GSM codes."""
+    found = await welcome.variants(store.pool, store.schema)
+    return [ForwardingCodesRead.model_validate(welcome.view(v)) for v in found]
+
+
+@router.put("/forwarding-codes/{provider}", responses=ERRORS)
+async def put_forwarding_codes(
+    provider: Provider, body: ForwardingCodesPut, rt: Runtime, store: Store, caller: Staff
+) -> ForwardingCodesRead:
+    """Set how a provider's lines forward to the bureau and stop (staff)."""
+    saved = await welcome.set_codes(
+        store, provider, body.model_dump(), caller.actor(), rt.clock.now()
+    )
+    return ForwardingCodesRead.model_validate(saved)
+
+
+@router.delete("/forwarding-codes/{provider}", status_code=204, responses=ERRORS)
+async def delete_forwarding_codes(
+    provider: Provider, rt: Runtime, store: Store, caller: Staff
+) -> None:
+    """Remove a provider from the table (staff)."""
+    await welcome.remove_codes(store, provider, caller.actor(), rt.clock.now())

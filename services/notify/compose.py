@@ -26,6 +26,7 @@ from services.notify.domain.mail import Conversation
 from services.notify.domain.model import Call, Note
 from services.notify.domain.plan import MailEntry, Notification
 from services.notify.domain.schedule import zone_named
+from services.notify.domain.welcome import Codes, Welcome, dialled, shown
 
 TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_MAX = 200
@@ -81,7 +82,8 @@ class Composer:
         calls = [call_view(t, call, tz) for call in n.calls]
         day = day_text(t, n.day) if n.day else ""
         client = single_line(n.client_name or "") or self.brand
-        values = {"day": day, "count": len(calls), "client": client, "mails": len(n.mails)}
+        values = {"day": day, "count": len(calls), "client": client, "mails": len(n.mails),
+                  "brand": self.brand}  # fmt: skip
         update = appointment_view(t, n.update, tz) if n.update else None
         return {
             "t": t,
@@ -94,6 +96,7 @@ class Composer:
             "footer": t["footer"].format(brand=self.brand),
             "alert": alert_view(t, n, tz),
             "update": update,
+            "welcome": welcome_view(t, n.welcome) if n.welcome else None,
         }
 
 
@@ -119,6 +122,9 @@ def subject(
         return str(t["subject_escalation"].format(kind=kind, client=values["client"]))
     if n.kind == "daily_digest" and not calls:
         return str(t["subject_daily_digest_mail"].format(**values))
+    if n.kind == "welcome" and n.welcome is not None:
+        number = n.welcome.numbers[0] if n.welcome.numbers else ""
+        return str(t["subject_welcome"].format(brand=values["brand"], number=shown(number)))
     return str(t[f"subject_{n.kind}"].format(**values))
 
 
@@ -134,6 +140,45 @@ def intro(t: Labels, n: Notification, calls: list[dict[str, Any]], values: dict[
     if n.kind == "escalation" and n.alert is not None and n.alert.about_mail:
         return str(t["intro_escalation_mail"].format(**values))
     return str(t[f"intro_{n.kind}"].format(**values))
+
+
+WELCOME_CODES = (
+    "forward_all", "stop_all", "forward_busy", "forward_no_answer", "forward_unreachable",
+    "stop_conditional",
+)  # fmt: skip
+
+
+def codes_view(t: Labels, codes: Codes, number: str) -> list[dict[str, str]]:
+    """Each code of a line kind that is set: what it does, and what to dial."""
+    rows = []
+    for name in WELCOME_CODES:
+        code = getattr(codes, name)
+        if code:
+            rows.append({"label": t[f"welcome_{name}"], "dial": dialled(code, number)})
+    return rows
+
+
+def welcome_view(t: Labels, welcome: Welcome) -> dict[str, Any]:
+    """What the welcome mail shows: the number, the codes to dial, the messages, the urgent."""
+    number = welcome.numbers[0] if welcome.numbers else ""
+    messages = (
+        t["welcome_per_call"] if welcome.mode == "per_call"
+        else t["welcome_digest"].format(time=welcome.digest_time.strftime(t["time_format"]))
+    )  # fmt: skip
+    return {
+        "numbers": [single_line(shown(n)) for n in welcome.numbers],
+        "standard": codes_view(t, welcome.standard, number),
+        "variants": [
+            {
+                "name": single_line(v.name),
+                "note": single_line(v.note),
+                "codes": codes_view(t, v.codes, number),
+            }
+            for v in welcome.variants
+        ],
+        "messages": messages,
+        "urgent": [single_line(u.description) or single_line(u.kind) for u in welcome.urgent],
+    }
 
 
 def call_view(t: Labels, call: Call, tz: ZoneInfo) -> dict[str, Any]:

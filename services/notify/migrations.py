@@ -162,4 +162,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX ON {schema}.conversations (client_id, due_at);
         """,
     ),
+    Migration(
+        "notify_0007_welcome",
+        # What the welcome mail needs: each client's numbers and urgent matters (from intake),
+        # and the bureau's forwarding codes per provider (notify's own events).
+        """
+        CREATE TABLE {schema}.client_numbers (
+            client_id uuid NOT NULL,
+            number text NOT NULL,
+            assigned boolean NOT NULL,
+            changed_at timestamptz NOT NULL,
+            PRIMARY KEY (client_id, number)
+        );
+        CREATE TABLE {schema}.client_urgency (
+            client_id uuid PRIMARY KEY,
+            book_version integer NOT NULL,
+            rules jsonb NOT NULL
+        );
+        CREATE TABLE {schema}.forwarding_codes (
+            provider text PRIMARY KEY,
+            name text NOT NULL,
+            codes jsonb NOT NULL,
+            note text NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+        """,
+    ),
 )

@@ -41,17 +41,21 @@ from libs.events.inbox import (
     ReplySent,
 )
 from libs.events.intake import (
+    ClientActivated,
     ClientOffboarded,
     ClientRegistered,
     NotificationPreferencesChanged,
+    NumberAssigned,
+    NumberReleased,
     OfficeHoursChanged,
+    SecretaryBookRevised,
 )
 from libs.events.routing import EscalationDispatched
 from libs.events.values import OfficeHours
 from libs.platform import api_keys
 from libs.platform.consumer import Handler, HandlerContext, Subscription
 from libs.platform.settings import Settings
-from services.notify import directory, outbox, read_model
+from services.notify import directory, outbox, read_model, welcome
 from services.notify.domain import appointments, filters, mail, model, plan
 from services.notify.domain.model import Client
 from services.notify.notifier import Notifier
@@ -66,6 +70,30 @@ async def client_registered(event: ClientRegistered, ctx: HandlerContext, n: Not
     await directory.save_client(ctx.conn, ctx.store.schema, client, event.occurred_at)
     if not ctx.replay:
         await _catch_up(ctx, n, client)
+
+
+async def numbers_changed(event: Event, ctx: HandlerContext, _: Notifier) -> None:
+    """A number given to the client or taken back: the welcome names the client's numbers."""
+    assert isinstance(event, NumberAssigned | NumberReleased)
+    await welcome.number_changed(event, ctx.conn, ctx.store.schema)
+
+
+async def book_revised(event: SecretaryBookRevised, ctx: HandlerContext, _: Notifier) -> None:
+    """A new version of the book: the welcome says what counts as urgent."""
+    await welcome.book_revised(event, ctx.conn, ctx.store.schema)
+
+
+async def client_activated(event: ClientActivated, ctx: HandlerContext, n: Notifier) -> None:
+    """The client may forward now: its welcome mail, with its number and the codes to dial."""
+    if ctx.replay:
+        return
+    conn, schema = ctx.conn, ctx.store.schema
+    client = await directory.load_client(conn, schema, event.client_id)
+    numbers = await welcome.numbers_of(conn, schema, event.client_id)
+    urgent = await welcome.urgent_of(conn, schema, event.client_id)
+    variants = await welcome.variants(conn, schema)
+    mails = plan.on_activation(client, event.event_id, numbers, variants, urgent)
+    await outbox.queue(conn, schema, n, mails, ctx.now())
 
 
 async def client_changed(event: Event, ctx: HandlerContext, n: Notifier) -> None:
@@ -183,6 +211,10 @@ HANDLERS: dict[str, Apply] = dict(
         _typed(NotificationPreferencesChanged, client_changed),
         _typed(OfficeHoursChanged, client_changed),
         _typed(ClientOffboarded, client_changed),
+        _typed(ClientActivated, client_activated),
+        _typed(NumberAssigned, numbers_changed),
+        _typed(NumberReleased, numbers_changed),
+        _typed(SecretaryBookRevised, book_revised),
         _typed(CallReceived, call_received),
         _typed(NoteRecorded, message_recorded),
         _typed(VoicemailRecorded, message_recorded),

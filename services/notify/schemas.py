@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.notify import NotificationKind
 from services.notify.domain.model import Channel
+from services.notify.domain.welcome import CODE_PATTERN
+
+Code = Annotated[str, Field(max_length=40, pattern=CODE_PATTERN)]
 
 State = Literal["pending", "sending", "sent", "failed"]
 
@@ -68,3 +71,35 @@ class NotificationDetail(NotificationRead):
 
     body_text: str
     body_html: str | None
+
+
+class ForwardingCodesPut(BaseModel):
+    """How a provider's (or exchange's) lines forward calls to the bureau and stop.
+
+    Each code is stars, hashes and digits, with `{number}` where the bureau's number goes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    forward_all: Code = Field(min_length=1, examples=["*21*{number}#"])
+    stop_all: Code = Field(min_length=1, examples=["##21#"])
+    forward_busy: Code = ""
+    forward_no_answer: Code = ""
+    forward_unreachable: Code = ""
+    stop_conditional: Code = ""
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class ForwardingCodesRead(BaseModel):
+    """A provider's forwarding codes, as the welcome mail lists them."""
+
+    provider: str
+    name: str
+    forward_all: str
+    stop_all: str
+    forward_busy: str
+    forward_no_answer: str
+    forward_unreachable: str
+    stop_conditional: str
+    note: str

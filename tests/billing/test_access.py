@@ -141,7 +141,7 @@ async def test_every_billing_route_answers_each_caller_as_the_table_says(
     billing: Billing, http: httpx.AsyncClient, clients: Clients
 ) -> None:
     rules = rows("billing", ops=False)
-    assert len(rules) == 14
+    assert len(rules) == 16
     wrong = []
     for rule in rules:
         for caller in CALLERS:

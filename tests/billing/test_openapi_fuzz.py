@@ -87,7 +87,7 @@ async def test_without_credentials_every_billing_route_is_401(
         for method, operation in item.items()
         if "billing" in operation.get("tags", [])
     ]
-    assert len(routes) == 14
+    assert len(routes) == 16
     async with httpx.AsyncClient(base_url=stack.process.url) as anonymous:
         for method, path in routes:
             url = path.format(**known)

@@ -116,7 +116,7 @@ async def test_the_invoice_pdf_and_its_data(stack: BillingStack, january: dict[s
     assert response.headers["content-type"] == "application/pdf"
     body = response.content
     assert body.startswith(b"%PDF")
-    assert len(re.findall(rb"/Type\s*/Page\b", body)) == 1
+    assert len(re.findall(rb"/Type\s*/Page\b", body)) == 2  # the invoice and its call appendix
     assert invoice["invoice_number"] in _pdf_text(body)
     data = (await stack.http.get(f"/invoices/{invoice['invoice_id']}.json")).json()
     assert (data["language"], data["labels"]["invoice"]) == ("de", "Rechnung")

@@ -174,16 +174,22 @@ async def check_routed_to_operator(routing: httpx.AsyncClient, call_id: UUID) ->
 
 
 async def check_mail(stack: Stack, client_id: UUID, call_id: UUID) -> None:
-    """One mail to the client names the caller, under the Message-ID notify recorded as sent."""
-    notification = await sent_notification(stack.notify, client_id)
+    """The welcome mail names the number and the codes to forward it; one mail names the
+    caller, under the Message-ID notify recorded as sent."""
+    welcome, notification = await sent_notifications(stack.notify, client_id)
     assert (notification["kind"], notification["channel"]) == ("per_call", "email")
     assert notification["call_ids"] == [str(call_id)]
     assert notification["recipients"] == [RECIPIENT]
-    [mail] = stack.smtp.messages(RECIPIENT)
+    mails = {m.message_id: m for m in stack.smtp.messages(RECIPIENT)}
+    assert len(mails) == 2
+    mail = mails[notification["message_id"]]
     assert mail.rcpt_to == (RECIPIENT,)
-    assert mail.message_id == notification["message_id"]
     assert mail.message_id == f"<{notification['notification_id']}@{MESSAGE_ID_DOMAIN}>"
     check_mail_names_the_caller(mail)
+    welcomed = mails[welcome["message_id"]]
+    assert welcomed.subject == "Welkom bij Frontdesk: uw doorschakelnummer +31 85 123 4567"
+    for code in ("*21*0851234567#", "##21#", "*61*0851234567#"):
+        assert code in welcomed.body()
 
 
 def check_mail_names_the_caller(mail: Received) -> None:
@@ -194,16 +200,21 @@ def check_mail_names_the_caller(mail: Received) -> None:
         assert NOTE[field] in body, f"{field} missing from the mail:\n{body}"
 
 
-async def sent_notification(notify: httpx.AsyncClient, client_id: UUID) -> dict[str, Any]:
-    """The client's only notification, once notify has recorded it as sent."""
+async def sent_notifications(
+    notify: httpx.AsyncClient, client_id: UUID
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The client's welcome and its call's mail, once notify has recorded both as sent."""
     found: list[dict[str, Any]] = []
 
     async def sent() -> bool:
         found[:] = expect(await notify.get(f"/clients/{client_id}/notifications"), 200)
-        return [n["state"] for n in found] == ["sent"]
+        return sorted((n["kind"], n["state"]) for n in found) == [
+            ("per_call", "sent"), ("welcome", "sent"),
+        ]  # fmt: skip
 
-    await wait_until(sent, within=60, what=f"notify to send the mail of client {client_id}")
-    return found[0]
+    await wait_until(sent, within=60, what=f"notify to send the mails of client {client_id}")
+    by_kind = {n["kind"]: n for n in found}
+    return by_kind["welcome"], by_kind["per_call"]
 
 
 async def check_usage(

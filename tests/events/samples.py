@@ -56,9 +56,22 @@ from libs.events import (
     VoicemailRecorded,
     WeeklySchedule,
     inbox,
+    notify,
 )
 from libs.events import calendar as cal
+from libs.events.billing import InvoiceSent, PaymentReminderSent
 from libs.events.calls import MailEvidence
+from libs.events.intake import (
+    POOL_ID,
+    BookHandedOver,
+    EnquiryRecorded,
+    IntakeFormReceived,
+    NumberAddedToPool,
+    OffboardingScheduled,
+    QuoteIssued,
+    TelephonyConfigured,
+    TermsAccepted,
+)
 from libs.events.routing import (
     OperatorDetailsChanged,
     OperatorPresenceChanged,
@@ -134,6 +147,33 @@ def intake_samples() -> list[Event]:
         ClientActivated(**envelope()),
         NumberAssigned(**envelope(), number="+31851234567"),
         NumberReleased(**envelope(), number="+31851234567"),
+        NumberReleased(
+            **envelope(), number="+31851234567", quarantine_until=AT + timedelta(days=90)
+        ),
+        NumberAddedToPool(**{**envelope(), "client_id": POOL_ID}, number="+31851234599"),
+        EnquiryRecorded(
+            **envelope(), contact_name="Jan Bakker", phone="+31612345678", wishes="Calls at lunch"
+        ),
+        QuoteIssued(
+            **envelope(),
+            plan=PunchCardPlan(low_balance_threshold_cents=2000),
+            email_handling=EmailHandling(enabled=True, monthly_fee_cents=2500),
+            call_rate_cents=100,
+            setup_fee_cents=4500,
+            valid_until=date(2026, 2, 1),
+        ),
+        IntakeFormReceived(**envelope(), book_version=1),
+        TermsAccepted(
+            **envelope(), terms_version="2026-01", accepted_by="Jan Bakker", accepted_at=AT
+        ),
+        TelephonyConfigured(
+            **envelope(),
+            number="+31851234567",
+            method="twilio",
+            voice_url="https://frontdesk.example/telephony/voice",
+        ),
+        OffboardingScheduled(**envelope(), effective_at=AT + timedelta(days=3), reason="Payroll"),
+        BookHandedOver(**envelope(), format="pdf", versions=3, latest_version=3),
         book,
         PlanChanged(
             **envelope(),
@@ -397,6 +437,19 @@ def notify_samples() -> list[Event]:
         NotificationSent(**common, message_id="<1@frontdesk>"),
         NotificationFailed(**common, error="550 mailbox unavailable", permanent=True),
         NotificationSent(**chat, message_id="<2@frontdesk>"),
+        NotificationSent(
+            **common | {"kind": "welcome", "dedupe_key": f"welcome:{ESCALATION}", "call_ids": ()},
+            message_id="<3@frontdesk>",
+        ),
+        notify.ForwardingCodesSet(
+            occurred_at=AT,
+            provider="kpn-vast",
+            name="KPN vaste lijn",
+            forward_all="*21*{number}#",
+            stop_all="#21#",
+            note="Alleen op toestellen met toonkiezen",
+        ),
+        notify.ForwardingCodesRemoved(occurred_at=AT, provider="kpn-vast"),
     ]
 
 
@@ -437,6 +490,26 @@ def billing_samples() -> list[Event]:
             amount_cents=6171,
             paid_at=AT,
             reference="NL91ABNA0417164300",
+        ),
+        InvoiceSent(
+            **envelope(),
+            document_id=INVOICE,
+            document_kind="invoice",
+            document_number="2026-000001",
+            message_id="<invoice-2026-000001@frontdesk.local>",
+            recipients=("boekhouding@bakker.example",),
+            language="nl",
+        ),
+        PaymentReminderSent(
+            **envelope(),
+            invoice_id=INVOICE,
+            invoice_number="2026-000001",
+            reminder_number=1,
+            due_date=date(2026, 1, 19),
+            outstanding_cents=6171,
+            message_id="<reminder-1@frontdesk.local>",
+            recipients=("boekhouding@bakker.example",),
+            language="nl",
         ),
     ]
 

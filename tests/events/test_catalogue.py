@@ -48,7 +48,7 @@ MODULE_EVENTS = {
     "intake": intake.INTAKE_EVENTS,
     "calls": calls.CALL_EVENTS,
     "routing": routing.ROUTING_EVENTS,
-    "notify": notify.NOTIFY_EVENTS,
+    "notify": (*notify.NOTIFY_EVENTS, *notify.FORWARDING_EVENTS),
     "billing": billing.BILLING_EVENTS,
     "calendar": calendar.CALENDAR_EVENTS,
     "inbox": inbox.INBOX_EVENTS,
@@ -72,7 +72,7 @@ def test_samples_cover_every_event_type() -> None:
 
 def test_catalogue_holds_exactly_the_events_of_the_seven_modules() -> None:
     declared = [cls for events in MODULE_EVENTS.values() for cls in events]
-    assert len(EVENT_TYPES) == len(declared) == 59
+    assert len(EVENT_TYPES) == len(declared) == 71
     assert set(EVENT_TYPES.values()) == set(declared)
 
 

@@ -14,9 +14,11 @@ from libs.events import (
     Event,
     NotificationPreferences,
     NumberAssigned,
+    NumberReleased,
     PerCallPlan,
     SecretaryBookRevised,
 )
+from libs.events.intake import POOL_ID, NumberAddedToPool
 from services.intake.domain.commands import STAFF, Command
 from services.intake.domain.decide import decide
 from services.intake.domain.state import fold
@@ -56,6 +58,18 @@ def registered(client: UUID = CLIENT, **fields: Any) -> ClientRegistered:
 def assigned(number: str = NUMBER, client: UUID = CLIENT) -> NumberAssigned:
     """The number was assigned to the client."""
     return NumberAssigned(**envelope(client), number=number)
+
+
+def added_to_pool(number: str = NUMBER, at: datetime = AT) -> NumberAddedToPool:
+    """Staff added the number to the bureau's pool."""
+    return NumberAddedToPool(**{**envelope(at=at), "client_id": POOL_ID}, number=number)
+
+
+def released(
+    number: str = NUMBER, at: datetime = AT, until: datetime | None = None
+) -> NumberReleased:
+    """The client gave the number back; it rests until `until`."""
+    return NumberReleased(**envelope(at=at), number=number, quarantine_until=until)
 
 
 def revised(version: int, at: datetime = AT, **fields: Any) -> SecretaryBookRevised:

@@ -36,13 +36,16 @@ from services.intake.domain.commands import (
 )
 from services.intake.domain.decide import decide
 from services.intake.domain.phone import normalise_number
+from services.intake.domain.pool import DEFAULT_QUARANTINE
 from services.intake.domain.state import State, fold
 from tests.intake.history import (
+    AT,
     CLIENT,
     NOTIFY,
     NUMBER,
     OTHER,
     SECOND_NUMBER,
+    added_to_pool,
     assigned,
     command,
     envelope,
@@ -139,8 +142,10 @@ def test_offboarding_releases_every_number_the_client_holds() -> None:
     history: list[Event] = [registered(), assigned(SECOND_NUMBER), assigned(NUMBER)]
     assert when(history, command(OffboardClient, reason="moved to payroll staff")) == then(
         ClientOffboarded(**envelope(), reason="moved to payroll staff"),
-        NumberReleased(**envelope(), number=NUMBER),
-        NumberReleased(**envelope(), number=SECOND_NUMBER),
+        NumberReleased(**envelope(), number=NUMBER, quarantine_until=AT + DEFAULT_QUARANTINE),
+        NumberReleased(
+            **envelope(), number=SECOND_NUMBER, quarantine_until=AT + DEFAULT_QUARANTINE
+        ),
     )
 
 
@@ -157,7 +162,9 @@ def test_offboarding_twice_is_a_conflict() -> None:
 
 
 def test_assign_a_free_number_in_national_notation() -> None:
-    assert when([registered()], command(AssignNumber, number="085 123 4567")) == then(assigned())
+    assert when([registered()], command(AssignNumber, number="085 123 4567")) == then(
+        added_to_pool(), assigned()
+    )
 
 
 def test_a_number_held_by_another_client_is_taken() -> None:
@@ -195,7 +202,7 @@ def test_illegal_assignments(
 
 def test_release_a_held_number() -> None:
     assert when([registered(), assigned()], command(ReleaseNumber, number=NUMBER)) == then(
-        NumberReleased(**envelope(), number=NUMBER)
+        NumberReleased(**envelope(), number=NUMBER, quarantine_until=AT + DEFAULT_QUARANTINE)
     )
 
 

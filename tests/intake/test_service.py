@@ -15,6 +15,7 @@ import pytest
 
 from libs.errors import Conflict, NotFound
 from libs.events import ApiKeyIssued, Event, NotificationPreferences, PerCallPlan, new_id
+from libs.events.intake import POOL_ID
 from libs.platform.api_keys import new_key
 from libs.platform.store import EventStore
 from services.intake import read_model
@@ -109,11 +110,13 @@ async def test_a_number_is_held_by_one_client_at_a_time(intake: Intake) -> None:
     with pytest.raises(Conflict, match="assigned to another client"):
         await intake.run(AssignNumber(client_id=second, at=AT, number=number))
     await intake.run(ReleaseNumber(client_id=first, at=AT, number=number))
-    await intake.run(AssignNumber(client_id=second, at=AT + timedelta(minutes=1), number=number))
+    with pytest.raises(Conflict, match="quarantine"):
+        await intake.run(AssignNumber(client_id=second, at=AT + timedelta(days=89), number=number))
+    await intake.run(AssignNumber(client_id=second, at=AT + timedelta(days=90), number=number))
     assert (await intake.row(first)).numbers == ()
     assert (await intake.row(second)).numbers == (number,)
     assert [e.client_id for e in await intake.stream(number_stream(number))] == [
-        first, first, second
+        POOL_ID, first, first, second
     ]  # fmt: skip
 
 

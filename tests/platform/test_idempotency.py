@@ -45,7 +45,10 @@ from tests.support.builders import call_received
 from tests.support.rollback import rolled_back_store
 
 CREATING_POSTS = {
-    "intake": {"/clients", "/clients/{client_id}/numbers", "/clients/{client_id}/plan"},
+    "intake": {
+        "/clients", "/clients/{client_id}/numbers", "/clients/{client_id}/plan", "/numbers",
+        "/clients/{client_id}/quote", "/clients/{client_id}/onboarding/enquiry",
+    },
     "calls": {
         "/calls", "/calls/{call_id}/notes", "/calls/{call_id}/escalations",
         "/calls/{call_id}/transfer", "/calls/{call_id}/voicemail",

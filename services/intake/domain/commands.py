@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from libs.events import (
@@ -19,7 +19,8 @@ from libs.events import (
     UrgencyRule,
     new_id,
 )
-from libs.events.intake import AfterHours, ApiKeyRole
+from libs.events.intake import POOL_ID, AfterHours, ApiKeyRole, TelephonyMethod
+from services.intake.domain.pool import DEFAULT_QUARANTINE
 
 STAFF = Actor(kind="staff")
 
@@ -55,23 +56,38 @@ class ActivateClient(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class OffboardClient(Command):
-    """The client leaves; its numbers go back to the bureau."""
+    """The client leaves at `effective_at` (None or past: now); its numbers go back to the
+    pool and rest there for `quarantine`."""
 
     reason: str = ""
+    quarantine: timedelta = DEFAULT_QUARANTINE
+    effective_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class AssignNumber(Command):
-    """Reserve a forwarding number for the client."""
+    """Reserve a forwarding number for the client: the one named, or (None) the next free one.
 
-    number: str
+    A named number the pool does not have yet is added to it in the same step (staff only).
+    """
+
+    number: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReleaseNumber(Command):
-    """Take a forwarding number back from the client."""
+    """Take a forwarding number back from the client; it rests in the pool for `quarantine`."""
 
     number: str
+    quarantine: timedelta = DEFAULT_QUARANTINE
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddNumbersToPool(Command):
+    """Staff add numbers the telephony partner provides; those in the pool already are left."""
+
+    client_id: UUID = POOL_ID
+    numbers: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,3 +150,42 @@ class RevokeApiKey(Command):
     """Revoke one of the client's API keys: from then on every service refuses it."""
 
     key_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordEnquiry(Command):
+    """A prospective (registered) client got in touch: onboarding begins."""
+
+    contact_name: str
+    phone: str | None = None
+    wishes: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueQuote(Command):
+    """Quote the chosen plan (default: the one in force) until a Europe/Amsterdam day."""
+
+    valid_until: date
+    plan: Plan | None = None
+    email_handling: EmailHandling | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveIntakeForm(Command):
+    """The intake form is back complete; its content is the book as written so far."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceptTerms(Command):
+    """The client accepted a version of the general terms."""
+
+    terms_version: str
+    accepted_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmTelephony(Command):
+    """The exchange answers the client's number: set through Twilio, or ticked by staff."""
+
+    method: TelephonyMethod
+    voice_url: str | None = None

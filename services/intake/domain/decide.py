@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import available_timezones
 
 from libs.errors import Conflict, NotFound, Rejected
@@ -17,19 +17,25 @@ from libs.events import (
     ClientRegistered,
     EmailHandling,
     Event,
-    FixedMonthlyPlan,
     NotificationPreferencesChanged,
     NumberAssigned,
     NumberReleased,
     OfficeHours,
     OfficeHoursChanged,
-    Plan,
     PlanChanged,
-    PunchCardPlan,
     SecretaryBookRevised,
 )
+from libs.events.intake import (
+    NumberAddedToPool,
+    OffboardingScheduled,
+)
+from services.intake.domain.basics import changeable as _changeable
+from services.intake.domain.basics import check_terms as _check_terms
+from services.intake.domain.basics import event_of as _event
+from services.intake.domain.basics import existing as _existing
 from services.intake.domain.commands import (
     ActivateClient,
+    AddNumbersToPool,
     AssignNumber,
     BookContent,
     ChangeNotification,
@@ -43,14 +49,12 @@ from services.intake.domain.commands import (
     ReviseBook,
     RevokeApiKey,
 )
+from services.intake.domain.decide_onboarding import ONBOARDING_DECIDERS
+from services.intake.domain.onboarding import require_ready_for
 from services.intake.domain.phone import normalise_number
+from services.intake.domain.pool import in_quarantine, quarantine_end
 from services.intake.domain.rules import plan_in_force
-from services.intake.domain.state import ClientState, State, local_date
-
-MAX_CENTS = 100_000_000
-"""EUR 1,000,000: any larger amount on an intake form is a typing error."""
-MAX_INCLUDED_CALLS = 1_000_000
-E = TypeVar("E", bound=Event)
+from services.intake.domain.state import State, local_date
 
 
 def decide(command: Command, state: State) -> list[Event]:
@@ -59,64 +63,6 @@ def decide(command: Command, state: State) -> list[Event]:
     if decider is None:
         raise TypeError(f"no decision for {type(command).__name__}")
     return decider(command, state)
-
-
-def _event(cls: type[E], command: Command, **values: Any) -> E:
-    """An event of the command's client, at its time, by its actor; bad values are Rejected."""
-    try:
-        event = cls(
-            client_id=command.client_id,
-            occurred_at=command.at,
-            actor=command.actor,
-            correlation_id=command.correlation_id,
-            **values,
-        )
-    except ValueError as exc:  # pydantic's ValidationError: a value no event may carry
-        raise Rejected(_readable(exc)) from exc
-    _check_storable(event.model_dump(mode="python"), "")
-    return event
-
-
-def _check_storable(value: object, where: str) -> None:
-    """Text must survive JSON and PostgreSQL: no NUL characters, no lone surrogates."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise Rejected(f"{where}: text must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise Rejected(f"{where}: text must be valid Unicode (no lone surrogates)") from exc
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_storable(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _check_storable(item, f"{where}[{index}]")
-
-
-def _readable(exc: ValueError) -> str:
-    """`field: problem; ...` from a pydantic ValidationError, without echoing the input."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    problems = []
-    for error in errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in error.get("loc", ()))
-        problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
-    return "; ".join(problems)
-
-
-def _existing(command: Command, state: State) -> ClientState:
-    if state.client is None or state.client.client_id != command.client_id:
-        raise NotFound(f"no client {command.client_id}")
-    return state.client
-
-
-def _changeable(command: Command, state: State) -> ClientState:
-    client = _existing(command, state)
-    if client.status == "offboarded":
-        raise Conflict(f"client {client.client_id} was offboarded; nothing about it can change")
-    return client
 
 
 def _register(command: RegisterClient, state: State) -> list[Event]:
@@ -140,19 +86,6 @@ def _register(command: RegisterClient, state: State) -> list[Event]:
     ]
 
 
-def _check_terms(plan: Plan, email_handling: EmailHandling) -> None:
-    amounts = {"email_handling.monthly_fee_cents": email_handling.monthly_fee_cents}
-    if isinstance(plan, FixedMonthlyPlan):
-        amounts["plan.monthly_amount_cents"] = plan.monthly_amount_cents
-        if plan.included_calls > MAX_INCLUDED_CALLS:
-            raise Rejected(f"plan.included_calls: at most {MAX_INCLUDED_CALLS}")
-    if isinstance(plan, PunchCardPlan):
-        amounts["plan.low_balance_threshold_cents"] = plan.low_balance_threshold_cents
-    for name, cents in amounts.items():
-        if cents > MAX_CENTS:
-            raise Rejected(f"{name}: at most {MAX_CENTS} cents (EUR {MAX_CENTS // 100:,})")
-
-
 @cache
 def _known_timezones() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -171,14 +104,20 @@ def _activate(command: ActivateClient, state: State) -> list[Event]:
         raise Conflict("a client needs a secretary book before it can be activated")
     if not state.numbers_of(client.client_id):
         raise Conflict("a client needs a forwarding number before it can be activated")
+    if client.onboarding is not None:
+        require_ready_for(client.onboarding, "active")
     return [_event(ClientActivated, command)]
 
 
 def _offboard(command: OffboardClient, state: State) -> list[Event]:
     client = _changeable(command, state)
+    if command.effective_at is not None and command.effective_at > command.at:
+        return [_event(OffboardingScheduled, command, effective_at=command.effective_at,
+                       reason=command.reason)]  # fmt: skip
     offboarded = _event(ClientOffboarded, command, reason=command.reason)
+    until = quarantine_end(command.at, command.quarantine)
     released = [
-        _event(NumberReleased, command, number=number)
+        _event(NumberReleased, command, number=number, quarantine_until=until)
         for number in state.numbers_of(client.client_id)
     ]
     return [offboarded, *released]
@@ -186,13 +125,39 @@ def _offboard(command: OffboardClient, state: State) -> list[Event]:
 
 def _assign(command: AssignNumber, state: State) -> list[Event]:
     client = _changeable(command, state)
+    if client.onboarding is not None and client.status != "active":
+        require_ready_for(client.onboarding, "number")
+    if command.number is None:  # the command handler names the next free one, if any
+        raise Conflict("the pool has no free number: add numbers to it first (POST /numbers)")
     number = normalise_number(command.number)
     holder = state.holders.get(number)
     if holder == client.client_id:
         raise Conflict(f"client {client.client_id} already holds {number}")
     if holder is not None:
         raise Conflict(f"{number} is taken: it is assigned to another client")
-    return [_event(NumberAssigned, command, number=number)]
+    until = state.quarantine_of(number)
+    if until is not None and in_quarantine(until, command.at):
+        raise Conflict(
+            f"{number} rests in quarantine until {until.isoformat()} after its last client; "
+            "reserve another number"
+        )
+    added = [] if number in state.pool else [_pool_event(command, number)]
+    return [*added, _event(NumberAssigned, command, number=number)]
+
+
+def _pool_event(command: Command, number: str) -> NumberAddedToPool:
+    """The pool's own event (its client_id is the pool's, not the command's client)."""
+    return NumberAddedToPool(
+        occurred_at=command.at,
+        actor=command.actor,
+        correlation_id=command.correlation_id,
+        number=number,
+    )
+
+
+def _add_to_pool(command: AddNumbersToPool, state: State) -> list[Event]:
+    numbers = dict.fromkeys(normalise_number(raw) for raw in command.numbers)
+    return [_pool_event(command, number) for number in numbers if number not in state.pool]
 
 
 def _release(command: ReleaseNumber, state: State) -> list[Event]:
@@ -200,7 +165,8 @@ def _release(command: ReleaseNumber, state: State) -> list[Event]:
     number = normalise_number(command.number)
     if state.holders.get(number) != client.client_id:
         raise NotFound(f"client {client.client_id} does not hold {number}")
-    return [_event(NumberReleased, command, number=number)]
+    until = quarantine_end(command.at, command.quarantine)
+    return [_event(NumberReleased, command, number=number, quarantine_until=until)]
 
 
 def _revise_book(command: ReviseBook, state: State) -> list[Event]:
@@ -300,6 +266,7 @@ _DECIDERS: dict[type[Command], Callable[[Any, State], list[Event]]] = {
     ActivateClient: _activate,
     OffboardClient: _offboard,
     AssignNumber: _assign,
+    AddNumbersToPool: _add_to_pool,
     ReleaseNumber: _release,
     ReviseBook: _revise_book,
     ChangePlan: _change_plan,
@@ -307,4 +274,5 @@ _DECIDERS: dict[type[Command], Callable[[Any, State], list[Event]]] = {
     ChangeOfficeHours: _change_office_hours,
     IssueApiKey: _issue_key,
     RevokeApiKey: _revoke_key,
+    **ONBOARDING_DECIDERS,
 }

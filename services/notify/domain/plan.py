@@ -53,6 +53,7 @@ from services.notify.domain.filters import (
 from services.notify.domain.mail import Conversation
 from services.notify.domain.model import Call, Channel, Client
 from services.notify.domain.schedule import at_local, local_day
+from services.notify.domain.welcome import Urgency, Variant, Welcome, welcome
 
 NAMESPACE = UUID("6f1c7d2e-4b5a-5e8f-9a3b-2c1d0e9f8a7b")
 DEFAULT_LANGUAGE: Language = "nl"
@@ -115,6 +116,8 @@ class Notification:
     """For a follow-up: the appointment whose news it brings."""
     mails: tuple[MailEntry, ...] = ()
     """For a digest: the conversations the bureau acted on that day, or that are overdue."""
+    welcome: Welcome | None = None
+    """For a welcome: the number, how to forward to it, when messages come, what is urgent."""
 
     @property
     def template(self) -> str:
@@ -180,6 +183,18 @@ def on_appointment(
     key = f"appointment:{appointment.appointment_id}:{event_id}"
     mail = _mail(client, key, "per_call", [call])
     return [replace(mail, update=appointment, reference_at=appointment.changed_at)]
+
+
+def on_activation(
+    client: Client | None, activation_id: UUID, numbers: tuple[str, ...],
+    variants: tuple[Variant, ...], urgent: tuple[Urgency, ...],
+) -> list[Notification]:  # fmt: skip
+    """The welcome mail of an activated client (once per activation: its event's id is the
+    dedupe key); none while the client has no number or nobody to write to."""
+    if client is None or not numbers or not client.recipients:
+        return []
+    mail = _mail(client, f"welcome:{activation_id}", "welcome", [])
+    return [replace(mail, welcome=welcome(client, numbers, variants, urgent))]
 
 
 def catch_up(client: Client, calls: Iterable[Call], now: datetime) -> list[Notification]:

@@ -1,0 +1,1 @@
+"""Billing's long-running loops: the mail sender and the payment-reminder timer."""

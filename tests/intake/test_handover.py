@@ -1,0 +1,124 @@
+"""The intake process handing the secretary book over: refused with a 409 naming each open
+invoice while billing's invoice is unpaid (intake learns it from billing's topic); released
+after the payment, every version, as a PDF in the client's language and as JSON, recorded."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from uuid import UUID
+
+import httpx
+import pytest
+from pypdf import PdfReader
+
+from libs.events import DocumentLine, InvoiceIssued, LogPosition, PaymentRecorded, new_id
+from libs.events.intake import BookHandedOver
+from tests.support.pipeline import wait_until
+from tests.support.stack import (
+    Infrastructure,
+    Stack,
+    expect,
+    private_world,
+    running_stack,
+    topic_events,
+)
+
+pytestmark = [pytest.mark.infra]
+
+
+@pytest.fixture(scope="module")
+async def intake(
+    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    home = tmp_path_factory.mktemp("handover")
+    async with (
+        private_world(infra, home) as world,
+        running_stack(Stack, world, "services.intake.app:create_app", feeds=("billing",)) as stack,
+    ):
+        yield stack
+
+
+async def client_with_two_books(http: httpx.AsyncClient) -> UUID:
+    body = {"name": "Bakker Installatie", "contact_email": "jan@bakker.example", "language": "de"}
+    client_id = UUID(expect(await http.post("/clients", json=body), 201)["client_id"])
+    for greeting in ("Bakker, guten Morgen", "Bakker, guten Tag"):
+        expect(await http.put(f"/clients/{client_id}/book", json={"greeting": greeting}), 200)
+    return client_id
+
+
+def invoice(client_id: UUID) -> InvoiceIssued:
+    line = DocumentLine(
+        kind="calls", description="Handled calls", period="2026-11", quantity=3,
+        unit_price_cents=200, amount_cents=600, call_ids=(), event_ids=(),
+    )  # fmt: skip
+    return InvoiceIssued(
+        client_id=client_id, occurred_at=datetime.now(UTC), invoice_id=new_id(),
+        invoice_number="2026-000042", purpose="monthly", period="2026-11", lines=(line,),
+        subtotal_cents=600, vat_cents=126, total_cents=726,
+        computed_from=(LogPosition(topic="frontdesk.calls.v1", partition=0, offset=1),),
+        billing_stream_position=1,
+    )  # fmt: skip
+
+
+async def hand_over(http: httpx.AsyncClient, client_id: UUID, form: str) -> httpx.Response:
+    return await http.post(f"/clients/{client_id}/book/hand-over", json={"format": form})
+
+
+async def test_the_book_is_handed_over_only_when_the_invoices_are_paid(intake: Stack) -> None:
+    http = intake.http
+    client_id = await client_with_two_books(http)
+    issued = invoice(client_id)
+    await intake.append([issued])
+
+    async def known() -> bool:  # intake hears of invoices from billing's topic
+        found = await intake.pool.fetchval(
+            f"SELECT 1 FROM {intake.schema}.billing_invoices WHERE invoice_id = $1",
+            issued.invoice_id,
+        )
+        return found is not None
+
+    await wait_until(known, within=60, what="intake to learn of the open invoice")
+    refused = await hand_over(http, client_id, "pdf")
+    assert refused.status_code == 409
+    problem = refused.json()
+    assert problem["errors"] == ["invoice 2026-000042: EUR 7.26 open of EUR 7.26"]
+
+    paid = PaymentRecorded(
+        client_id=client_id, occurred_at=datetime.now(UTC), payment_id=new_id(),
+        invoice_id=issued.invoice_id, amount_cents=726, paid_at=datetime.now(UTC),
+    )  # fmt: skip
+    await intake.append([paid])
+    released: list[httpx.Response] = []
+
+    async def settled() -> bool:
+        response = await hand_over(http, client_id, "pdf")
+        released[:] = [response]
+        return response.status_code == 200
+
+    await wait_until(settled, within=60, what="intake to learn of the payment")
+    pdf = released[0]
+    assert pdf.headers["content-type"] == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    for part in ("Sekretariatsbuch von Bakker Installatie", "Fassung 1", "Fassung 2",
+                 "Bakker, guten Morgen", "Bakker, guten Tag"):  # fmt: skip
+        assert part in text, (part, text)
+    document = expect(await hand_over(http, client_id, "json"), 200)
+    assert [v["greeting"] for v in document["versions"]] == [
+        "Bakker, guten Morgen",
+        "Bakker, guten Tag",
+    ]
+    events = await topic_events(intake.world, "intake", unique=True)
+    handed = [e for e in events if isinstance(e, BookHandedOver) and e.client_id == client_id]
+    assert sorted(e.format for e in handed) == ["json", "pdf"]
+    assert {e.latest_version for e in handed} == {2}
+
+
+async def test_bad_requests_change_nothing(intake: Stack) -> None:
+    http = intake.http
+    client_id = await client_with_two_books(http)
+    assert (await hand_over(http, client_id, "docx")).status_code == 422
+    assert (await hand_over(http, new_id(), "pdf")).status_code == 404
+    events = await topic_events(intake.world, "intake", unique=True)
+    assert not [e for e in events if isinstance(e, BookHandedOver) and e.client_id == client_id]

@@ -1,0 +1,31 @@
+"""Setting a number's voice webhook through the `twilio` package, against a local server that
+checks the requests as Twilio's API would."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.errors import Conflict
+from services.intake.adapters.twilio_numbers import TwilioAccount, set_voice_webhook
+from tests.intake.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, fake_twilio
+
+NUMBER = "+31851234567"
+SID = "PN" + "a" * 32
+VOICE = "https://frontdesk.example/calls/twilio/voice"
+
+
+async def test_the_voice_webhook_of_the_number_is_set_by_post() -> None:
+    with fake_twilio({NUMBER: SID}) as fake:
+        await set_voice_webhook(TwilioAccount(ACCOUNT_SID, AUTH_TOKEN, fake.url), NUMBER, VOICE)
+    assert fake.updates == [{"sid": SID, "VoiceUrl": VOICE, "VoiceMethod": "POST"}]
+
+
+async def test_a_number_the_account_lacks_is_a_conflict_that_says_so() -> None:
+    with fake_twilio({}) as fake, pytest.raises(Conflict, match="has no number"):
+        await set_voice_webhook(TwilioAccount(ACCOUNT_SID, AUTH_TOKEN, fake.url), NUMBER, VOICE)
+
+
+async def test_a_wrong_token_is_refused_by_twilio_and_changes_nothing() -> None:
+    with fake_twilio({NUMBER: SID}) as fake, pytest.raises(Conflict, match="Twilio refused"):
+        await set_voice_webhook(TwilioAccount(ACCOUNT_SID, "wrong", fake.url), NUMBER, VOICE)
+    assert fake.updates == []
