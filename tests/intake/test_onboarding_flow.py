@@ -1,9 +1,12 @@
 """Onboarding end to end over HTTP on the simulated clock: enquiry -> quote (its PDF) ->
 intake form -> terms -> a number from the pool -> telephony through (a local) Twilio ->
-active, each step's time kept and the lead time on /metrics."""
+active, each step's time kept and the lead time on /metrics; notify, a process of its own
+that meets intake only on Kafka, mails the welcome to a real SMTP server: the number and the
+codes to forward and stop."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, timedelta
@@ -13,6 +16,7 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
+from libs.devstack.smtp import SmtpServer, smtp_server
 from tests.intake.test_api import FORM, book
 from tests.intake.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, fake_twilio
 from tests.support.builders import fresh_number
@@ -37,10 +41,19 @@ def twilio() -> Iterator[FakeTwilio]:
 
 
 @pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    """The SMTP server notify delivers the welcome mail to."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 async def onboarding_intake(
-    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory, twilio: FakeTwilio
-) -> AsyncIterator[ServiceProcess]:
-    """An intake process on its own simulated clock, configuring numbers through Twilio."""
+    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory, twilio: FakeTwilio,
+    smtp: SmtpServer,
+) -> AsyncIterator[ServiceProcess]:  # fmt: skip
+    """An intake process on its own simulated clock, configuring numbers through Twilio, and
+    notify beside it on the same clock."""
     async with private_world(infra, tmp_path_factory.mktemp("onboarding")) as world:
         clock_dsn = await private_clock(infra.dsn, world.schema("clock"), START)
         env = {"FRONTDESK_CLOCK": "simulated", "FRONTDESK_CLOCK_DATABASE_URL": clock_dsn,
@@ -49,7 +62,13 @@ async def onboarding_intake(
                "FRONTDESK_INTAKE_TWILIO_API_BASE_URL": twilio.url,
                "FRONTDESK_INTAKE_VOICE_WEBHOOK_URL": VOICE}  # fmt: skip
         proc = world.process("services.intake.app:create_app", "intake", "intake", **env)
-        proc.start()
+        notify = world.process(
+            "services.notify.app:create_app", "notify", "notify",
+            FRONTDESK_CLOCK="simulated", FRONTDESK_CLOCK_DATABASE_URL=clock_dsn,
+            FRONTDESK_NOTIFY_SMTP_HOST=smtp.host, FRONTDESK_NOTIFY_SMTP_PORT=str(smtp.port),
+            FRONTDESK_NOTIFY_SENDER_POLL_SECONDS="0.2",
+        )  # fmt: skip
+        await asyncio.gather(asyncio.to_thread(proc.start), asyncio.to_thread(notify.start))
         yield proc
 
 
@@ -74,7 +93,7 @@ async def later(http: httpx.AsyncClient, hours: float) -> None:
 
 
 async def test_enquiry_to_active_with_each_step_timed_and_the_lead_time_on_metrics(
-    http: httpx.AsyncClient, twilio: FakeTwilio
+    http: httpx.AsyncClient, twilio: FakeTwilio, smtp: SmtpServer
 ) -> None:
     await ok(http.post("/numbers", json={"numbers": [NUMBER]}), 201)
     client = (await ok(http.post("/clients", json={**FORM, "language": "de"}), 201))["client_id"]
@@ -129,6 +148,24 @@ async def test_enquiry_to_active_with_each_step_timed_and_the_lead_time_on_metri
     metrics = (await http.get("/metrics")).text
     assert 'frontdesk_intake_onboarding_lead_time_seconds_bucket{le="7200.0"} 1.0' in metrics
     assert "frontdesk_intake_onboarding_lead_time_seconds_count 1.0" in metrics
+    await check_welcome(smtp)
+
+
+async def check_welcome(smtp: SmtpServer) -> None:
+    """The welcome mail, in the client's German, names the number and the codes to dial."""
+    recipient = FORM["notification"]["recipients"][0]
+
+    async def arrived() -> bool:
+        return bool(smtp.messages(recipient))
+
+    await wait_until(arrived, within=60, what="notify to mail the welcome")
+    [welcome] = smtp.messages(recipient)
+    local = "0" + NUMBER.removeprefix("+31")
+    assert welcome.subject.startswith("Willkommen bei Frontdesk: Ihre Weiterleitungsnummer +31")
+    body = welcome.body()
+    for part in (f"Alle Anrufe umleiten: *21*{local}#", "Umleitung beenden: ##21#",
+                 f"*67*{local}#", f"*61*{local}#", "##004#"):  # fmt: skip
+        assert part in body, (part, body)
 
 
 async def test_without_a_number_telephony_names_what_is_missing(http: httpx.AsyncClient) -> None:
