@@ -62,6 +62,7 @@ from libs.events.inbox import (
 from libs.events.intake import (
     ApiKeyIssued,
     ApiKeyRevoked,
+    BillingDetailsChanged,
     BookHandedOver,
     ClientActivated,
     ClientOffboarded,
@@ -136,6 +137,7 @@ AnyEvent = Annotated[
     | ForwardingCodesSet
     | ForwardingCodesRemoved
     | BookHandedOver
+    | BillingDetailsChanged
     | InvoiceIssued
     | CreditNoteIssued
     | PunchCardToppedUp

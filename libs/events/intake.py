@@ -273,6 +273,20 @@ class ApiKeyRevoked(IntakeEvent):
     key_id: UUID
 
 
+class BillingDetailsChanged(IntakeEvent):
+    """Whom the invoices are addressed to: the legal name, the postal address and the VAT and
+    Chamber of Commerce numbers a Dutch invoice names (the latest one counts)."""
+
+    type: Literal["BillingDetailsChanged"] = "BillingDetailsChanged"
+    legal_name: Name
+    address_lines: tuple[ShortText, ...] = Field(min_length=1, max_length=4)
+    postcode: ShortText = Field(min_length=1, max_length=16)
+    city: ShortText = Field(min_length=1, max_length=100)
+    country: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
+    vat_number: str | None = Field(default=None, pattern=r"^[A-Z]{2}[0-9A-Z+*.]{2,12}$")
+    kvk_number: str | None = Field(default=None, pattern=r"^[0-9]{8}$")
+
+
 class BookHandedOver(IntakeEvent):
     """Every version of the secretary book went to the client, nothing being owed."""
 
@@ -302,4 +316,5 @@ INTAKE_EVENTS: tuple[type[IntakeEvent], ...] = (
     TelephonyConfigured,
     OffboardingScheduled,
     BookHandedOver,
+    BillingDetailsChanged,
 )

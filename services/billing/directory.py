@@ -9,6 +9,7 @@ intake told it: names, languages and e-mail addresses for documents, and who has
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from uuid import UUID
 from libs.events.billing import LogPosition
 from libs.events.catalogue import decode, encode
 from libs.events.envelope import Event
-from libs.events.intake import ClientRegistered, PlanChanged
+from libs.events.intake import BillingDetailsChanged, ClientRegistered, PlanChanged
 from libs.events.values import PunchCardPlan
 from libs.platform.db import Connection
 from services.billing import read_model
@@ -42,6 +43,8 @@ async def record(conn: Connection, schema: str, event: Event, position: Position
         await _client_registered(conn, schema, event)
     elif isinstance(event, PlanChanged):
         await _plan_changed(conn, schema, event)
+    elif isinstance(event, BillingDetailsChanged):
+        await _billing_details(conn, schema, event)
     else:
         await read_model.project(conn, schema, event)
 
@@ -61,6 +64,20 @@ async def _client_registered(conn: Connection, schema: str, event: ClientRegiste
         "punch_card = clients.punch_card OR EXCLUDED.punch_card",
         event.client_id, event.name, event.language, event.contact_email, event.occurred_at,
         isinstance(event.plan, PunchCardPlan),
+    )  # fmt: skip
+
+
+async def _billing_details(conn: Connection, schema: str, event: BillingDetailsChanged) -> None:
+    """Whom the invoices are addressed to (a later change wins; an older one is dropped)."""
+    details = event.model_dump(
+        mode="json",
+        include={"legal_name", "address_lines", "postcode", "city", "country", "vat_number",
+                 "kvk_number"},
+    )  # fmt: skip
+    await conn.execute(
+        f"UPDATE {schema}.clients SET billing_details = $2::jsonb, billing_details_at = $3 "
+        "WHERE client_id = $1 AND (billing_details_at IS NULL OR billing_details_at <= $3)",
+        event.client_id, json.dumps(details), event.occurred_at,
     )  # fmt: skip
 
 

@@ -98,4 +98,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             'raw holds the exact bytes, Message-ID included, so a resend is the same mail';
         """,
     ),
+    Migration(
+        "billing_0004_billing_details",
+        """
+        ALTER TABLE {schema}.clients ADD COLUMN billing_details jsonb;
+        ALTER TABLE {schema}.clients ADD COLUMN billing_details_at timestamptz;
+        COMMENT ON COLUMN {schema}.clients.billing_details
+            IS 'The addressee of the invoices (legal name, address, VAT and KvK numbers)';
+        """,
+    ),
 )

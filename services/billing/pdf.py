@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ def document_view(
 ) -> InvoiceDocument:  # fmt: skip
     """The printed content of a stored invoice or credit note event, in the client's language."""
     language = client["language"] if client["language"] in LABELS else "en"
+    details = _details(client)
     labels = {**LABELS[language], **PDF_LABELS[language]}
     kind = "credit_note" if data["type"] == "CreditNoteIssued" else "invoice"
     number = data.get("invoice_number") or data["credit_note_number"]
@@ -82,12 +84,15 @@ def document_view(
     return InvoiceDocument(
         kind=kind, language=language, labels=labels, number=number, issue_date=issued,
         due_date=due, period=data["period"], original_number=original_number,
-        bureau=bureau(settings), client_name=client["name"], client_email=client["contact_email"],
+        bureau=bureau(settings), client_name=details.get("legal_name") or client["name"],
+        client_email=client["contact_email"],
         lines=[DocumentLineView.model_validate(line) for line in data["lines"]],
         subtotal_cents=data["subtotal_cents"], vat_rate_percent=data["vat_rate_percent"],
         vat_cents=data["vat_cents"], total_cents=data["total_cents"], payment_terms=terms,
         document_id=data.get("invoice_id") or data.get("credit_note_id"),
-        client_id=data["client_id"], client_country=settings.client_country,
+        client_id=data["client_id"], client_country=details.get("country", settings.client_country),
+        client_vat_number=details.get("vat_number"), client_address=_address_of(details),
+        client_kvk_number=details.get("kvk_number"),
         period_start=first_day(data["period"]), period_end=last_day(data["period"]),
         specification=specification or [],
     )  # fmt: skip
@@ -166,11 +171,30 @@ def _header(pdf: _Pdf, document: InvoiceDocument, title: str) -> None:
 
 
 def _client_lines(document: InvoiceDocument) -> list[str]:
-    """The client as billing knows it: intake records a name and e-mail, no postal address."""
-    lines = [document.client_name, document.client_email]
+    """The client as its billing details name it (else its name), its address and e-mail,
+    its VAT and KvK numbers when known."""
+    lines = [document.client_name, *document.client_address, document.client_email]
     if document.client_vat_number:
         lines.append(f"{document.labels['client_vat']}: {document.client_vat_number}")
+    if document.client_kvk_number:
+        lines.append(f"{document.labels['kvk']}: {document.client_kvk_number}")
     return lines
+
+
+def _details(client: dict[str, Any]) -> dict[str, Any]:
+    """The client's billing details from intake ({} while none were given)."""
+    raw = client.get("billing_details")
+    if raw is None:
+        return {}
+    found = json.loads(raw) if isinstance(raw, str) else raw
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def _address_of(details: dict[str, Any]) -> list[str]:
+    """The postal address as printed: its lines, then postcode and city."""
+    if not details:
+        return []
+    return [*details.get("address_lines", []), f"{details['postcode']}  {details['city']}"]
 
 
 WIDTHS = (100, 16, 32, 32)

@@ -25,6 +25,8 @@ from services.billing.settings import BillingSettings
 INPUT_SERVICES = ("intake", "calls", "notify")
 MAIL_RECORDS = frozenset({"InvoiceSent", "PaymentReminderSent"})
 """Billing's records of mail sent: kept and projected (invoice state), never folded into a bill."""
+ADDRESSEE_RECORDS = frozenset({"BillingDetailsChanged"})
+"""Whom the invoices are addressed to (from intake): kept and projected, never folded."""
 
 
 def input_topics(prefix: str) -> tuple[str, ...]:
@@ -60,6 +62,7 @@ def reactions(billing: BillingSettings) -> dict[str, Handler]:
     watch = keep_and_watch_balance(timedelta(seconds=billing.low_balance_alert_window_seconds))
     return {
         "ClientRegistered": keep,
+        "BillingDetailsChanged": keep,
         "PlanChanged": watch,
         "ClientOffboarded": keep,
         "CallReceived": watch,

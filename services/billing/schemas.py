@@ -358,7 +358,11 @@ class InvoiceDocument(BaseModel):
     client_id: UUID | None = None
     client_country: str = "NL"
     client_vat_number: str | None = Field(
-        default=None, description="Not known yet: intake's events carry no client VAT number"
+        default=None, description="From the client's billing details, when given"
+    )
+    client_kvk_number: str | None = None
+    client_address: list[str] = Field(
+        default=[], description="Postal address lines, the last one postcode and city"
     )
     period_start: date | None = None
     period_end: date | None = None

@@ -105,7 +105,7 @@ def _parties(b: _Builder, d: InvoiceDocument) -> None:
     buyer = b.cac(b.cac(b.root, "AccountingCustomerParty"), "Party")
     b.cbc(buyer, "EndpointID", d.client_email, schemeID="EM")
     b.cbc(b.cac(buyer, "PartyName"), "Name", d.client_name)
-    _address(b, buyer, [], d.client_country)
+    _address(b, buyer, d.client_address, d.client_country)
     if d.client_vat_number:
         tax = b.cac(buyer, "PartyTaxScheme")
         b.cbc(tax, "CompanyID", d.client_vat_number)

@@ -7,7 +7,14 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.intake import handover, handover_api, numbers_api, onboarding_api, openapi
+from services.intake import (
+    billing_api,
+    handover,
+    handover_api,
+    numbers_api,
+    onboarding_api,
+    openapi,
+)
 from services.intake.api import router
 from services.intake.migrations import MIGRATIONS
 from services.intake.settings import IntakeSettings
@@ -38,7 +45,13 @@ def create_app(settings: Settings, intake_settings: IntakeSettings | None = None
     app = create_service_app(
         settings,
         definition(config),
-        [numbers_api.router, router, onboarding_api.router, handover_api.router],
+        [
+            numbers_api.router,
+            router,
+            onboarding_api.router,
+            handover_api.router,
+            billing_api.router,
+        ],
         # the pool's routes before /numbers/{number}
         title="Frontdesk intake",
         body_limits=BODY_LIMITS,

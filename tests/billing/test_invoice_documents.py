@@ -22,9 +22,10 @@ from lxml import etree  # type: ignore[import-untyped]
 from pypdf import PdfReader
 from saxonche import PySaxonProcessor  # type: ignore[import-not-found]  # a C extension
 
-from libs.events import CallReceived, Event
+from libs.events import CallReceived, Event, new_id
 from libs.events.catalogue import encode
-from services.billing import mailing, pdf, ubl
+from libs.events.intake import BillingDetailsChanged
+from services.billing import directory, mailing, pdf, ubl
 from services.billing.domain.dunning import (
     Dunning,
     due_date,
@@ -311,3 +312,67 @@ def test_the_reminder_is_in_the_client_language(language: str) -> None:
     assert "12.34" in text
     assert "2027-01-18" in text
     assert SETTINGS.bureau_iban in text
+
+
+# -- the client's billing details ----------------------------------------------------------
+
+DETAILS = {
+    "legal_name": "Bakkerij Jansen V.O.F.", "address_lines": ["Dorpsstraat 12"],
+    "postcode": "5211 AB", "city": "'s-Hertogenbosch", "country": "NL",
+    "vat_number": "NL001234567B01", "kvk_number": "87654321",
+}  # fmt: skip
+
+
+def _addressed(language: str = "nl") -> InvoiceDocument:
+    document, data = _invoice(language)
+    client = {"name": "Bakkerij Jansen", "language": language, "contact_email": "info@jansen.nl",
+              "billing_details": json.dumps(DETAILS)}  # fmt: skip
+    return pdf.document_view(data, client, SETTINGS, None, document.specification)
+
+
+def test_the_invoice_is_addressed_as_the_clients_billing_details_say() -> None:
+    first, _ = _pdf_text(_addressed())
+    for expected in ("Bakkerij Jansen V.O.F.", "Dorpsstraat 12", "5211 AB  's-Hertogenbosch",
+                     "Btw-nummer klant: NL001234567B01", "KvK-nummer: 87654321"):  # fmt: skip
+        assert expected in first, f"{expected!r} missing from the first page"
+
+
+def test_the_ubl_names_the_buyers_address_and_vat_number_and_stays_valid() -> None:
+    xml = ubl.build(_addressed())
+    root = etree.fromstring(xml)
+    schema = _schema("invoice")
+    assert schema.validate(root), schema.error_log
+    assert _rule_failures(xml) == []
+    buyer = root.find("cac:AccountingCustomerParty/cac:Party", CBC)
+    assert buyer is not None
+    assert buyer.findtext("cac:PostalAddress/cbc:StreetName", namespaces=CBC) == "Dorpsstraat 12"
+    assert buyer.findtext("cac:PostalAddress/cbc:CityName", namespaces=CBC) == "'s-Hertogenbosch"
+    assert buyer.findtext("cac:PostalAddress/cbc:PostalZone", namespaces=CBC) == "5211 AB"
+    assert buyer.findtext("cac:PartyTaxScheme/cbc:CompanyID", namespaces=CBC) == "NL001234567B01"
+
+
+@pytest.mark.infra
+async def test_billing_keeps_the_latest_billing_details_intake_records(billing: Any) -> None:
+    conn, schema = billing.conn, billing.store.schema
+    signed_up = registered(CLIENT, "2026-12-07T08:00:00", language="nl")
+    newer = BillingDetailsChanged(
+        client_id=CLIENT, occurred_at=at("2026-12-09T08:00:00"), **{
+            **DETAILS, "address_lines": tuple(DETAILS["address_lines"])},
+    )  # fmt: skip
+    older = newer.model_copy(
+        update={
+            "event_id": new_id(),
+            "occurred_at": at("2026-12-08T08:00:00"),
+            "legal_name": "Oude naam",
+        }
+    )
+    for event in (signed_up, newer, older):  # the older one arrives late: it changes nothing
+        await directory.record(conn, schema, event, None)
+    client = await directory.client_row(conn, schema, CLIENT)
+    assert client is not None
+    _, data = _invoice()
+    document = pdf.document_view(data, client, SETTINGS)
+    assert (document.client_name, document.client_vat_number) == (
+        "Bakkerij Jansen V.O.F.", "NL001234567B01",
+    )  # fmt: skip
+    assert document.client_address == ["Dorpsstraat 12", "5211 AB  's-Hertogenbosch"]

@@ -31,7 +31,13 @@ from libs.platform.settings import Settings
 from services.billing import commands, read_model
 from services.billing.domain.ledger import BILLING_INPUTS
 from services.billing.domain.replay import rebuild
-from services.billing.reactions import MAIL_RECORDS, input_topics, reactions, subscriptions
+from services.billing.reactions import (
+    ADDRESSEE_RECORDS,
+    MAIL_RECORDS,
+    input_topics,
+    reactions,
+    subscriptions,
+)
 from services.billing.settings import BillingSettings
 from tests.billing.history import STAFF, at, call, marked, registered, reported
 from tests.billing.inproc import JANUARY, PREFIX, Billing
@@ -196,14 +202,15 @@ async def test_a_payment_settles_the_invoice_and_no_more_is_taken(billing: Billi
 
 
 def test_every_event_billing_folds_has_a_reaction() -> None:
-    assert set(reactions(BillingSettings())) == BILLING_INPUTS | MAIL_RECORDS
-    assert not MAIL_RECORDS & BILLING_INPUTS
+    assert set(reactions(BillingSettings())) == BILLING_INPUTS | MAIL_RECORDS | ADDRESSEE_RECORDS
+    assert not (MAIL_RECORDS | ADDRESSEE_RECORDS) & BILLING_INPUTS
 
 
 def test_billing_subscription_keeps_api_keys_besides_what_it_folds() -> None:
     settings = Settings.model_validate({"service": "billing", "DATABASE_URL": "postgresql://-"})
     [subscription] = subscriptions(settings, BillingSettings())
-    assert set(subscription.handlers) == BILLING_INPUTS | MAIL_RECORDS | set(api_keys.HANDLERS)
+    folded_or_kept = BILLING_INPUTS | MAIL_RECORDS | ADDRESSEE_RECORDS
+    assert set(subscription.handlers) == folded_or_kept | set(api_keys.HANDLERS)
     assert not BILLING_INPUTS & set(api_keys.HANDLERS)
 
 

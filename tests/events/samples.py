@@ -63,6 +63,7 @@ from libs.events.billing import InvoiceSent, PaymentReminderSent
 from libs.events.calls import MailEvidence
 from libs.events.intake import (
     POOL_ID,
+    BillingDetailsChanged,
     BookHandedOver,
     EnquiryRecorded,
     IntakeFormReceived,
@@ -174,6 +175,15 @@ def intake_samples() -> list[Event]:
         ),
         OffboardingScheduled(**envelope(), effective_at=AT + timedelta(days=3), reason="Payroll"),
         BookHandedOver(**envelope(), format="pdf", versions=3, latest_version=3),
+        BillingDetailsChanged(
+            **envelope(),
+            legal_name="Installatiebedrijf Bakker B.V.",
+            address_lines=("Dorpsstraat 12",),
+            postcode="5211 AB",
+            city="'s-Hertogenbosch",
+            vat_number="NL123456789B01",
+            kvk_number="12345678",
+        ),
         book,
         PlanChanged(
             **envelope(),

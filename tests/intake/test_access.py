@@ -25,7 +25,7 @@ from libs.platform.api_keys import check, new_key, parse
 from libs.platform.auth import ANONYMOUS, Principal, principal
 from libs.platform.http import event_store
 from libs.platform.problems import install_problems
-from services.intake import api, handover_api, numbers_api, onboarding_api
+from services.intake import api, billing_api, handover_api, numbers_api, onboarding_api
 from services.intake.commands import client_stream, execute
 from services.intake.domain.commands import (
     AssignNumber,
@@ -96,7 +96,17 @@ async def _key(intake: Intake, key_id: UUID) -> str:
     return made.key
 
 
-ROUTERS = (numbers_api.router, api.router, onboarding_api.router, handover_api.router)
+BILLING_DETAILS = {
+    "legal_name": "Van Dijk B.V.", "address_lines": ["Markt 1"], "postcode": "5211 AB",
+    "city": "'s-Hertogenbosch", "vat_number": "NL001234567B01",
+}  # fmt: skip
+ROUTERS = (
+    numbers_api.router,
+    api.router,
+    onboarding_api.router,
+    handover_api.router,
+    billing_api.router,
+)
 """Intake's routers in the order services/intake/app.py includes them (the pool's first)."""
 
 
@@ -152,6 +162,7 @@ def request_of(intake: Intake, method: str, path: str) -> tuple[str, dict[str, A
         ("POST", "/numbers"): {"numbers": [fresh_number()]},
         ("POST", "/clients/{client_id}/onboarding/enquiry"): {"contact_name": "Jan"},
         ("POST", "/clients/{client_id}/book/hand-over"): {"format": "json"},
+        ("PUT", "/clients/{client_id}/billing-details"): BILLING_DETAILS,
         ("POST", "/clients/{client_id}/quote"): {"valid_until": "2026-02-01"},
         ("POST", "/clients/{client_id}/onboarding/terms"): {"terms_version": "2026-01",
                                                             "accepted_by": "Jan"},

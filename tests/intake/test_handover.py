@@ -14,7 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from libs.events import DocumentLine, InvoiceIssued, LogPosition, PaymentRecorded, new_id
-from libs.events.intake import BookHandedOver
+from libs.events.intake import BillingDetailsChanged, BookHandedOver
 from tests.support.pipeline import wait_until
 from tests.support.stack import (
     Infrastructure,
@@ -109,8 +109,16 @@ async def test_the_book_is_handed_over_only_when_the_invoices_are_paid(intake: S
         "Bakker, guten Morgen",
         "Bakker, guten Tag",
     ]
-    events = await topic_events(intake.world, "intake", unique=True)
-    handed = [e for e in events if isinstance(e, BookHandedOver) and e.client_id == client_id]
+    handed: list[BookHandedOver] = []
+
+    async def both_relayed() -> bool:
+        events = await topic_events(intake.world, "intake", unique=True)
+        handed[:] = [
+            e for e in events if isinstance(e, BookHandedOver) and e.client_id == client_id
+        ]
+        return len(handed) >= 2
+
+    await wait_until(both_relayed, within=30, what="both hand-overs on intake's topic")
     assert sorted(e.format for e in handed) == ["json", "pdf"]
     assert {e.latest_version for e in handed} == {2}
 
@@ -122,3 +130,29 @@ async def test_bad_requests_change_nothing(intake: Stack) -> None:
     assert (await hand_over(http, new_id(), "pdf")).status_code == 404
     events = await topic_events(intake.world, "intake", unique=True)
     assert not [e for e in events if isinstance(e, BookHandedOver) and e.client_id == client_id]
+
+
+async def test_the_billing_details_are_recorded_for_the_invoices(intake: Stack) -> None:
+    http = intake.http
+    client_id = await client_with_two_books(http)
+    path = f"/clients/{client_id}/billing-details"
+    details = {"legal_name": "Bakker Installatie B.V.", "address_lines": ["Markt 1"],
+               "postcode": "5211 AB", "city": "'s-Hertogenbosch", "vat_number": "NL001234567B01",
+               "kvk_number": "87654321"}  # fmt: skip
+    saved = expect(await http.put(path, json=details), 200)
+    assert (saved["country"], saved["vat_number"]) == ("NL", "NL001234567B01")
+    for bad in ({**details, "vat_number": "12345"}, {**details, "address_lines": []},
+                {**details, "kvk_number": "1234"}, {**details, "fax": "no"}):  # fmt: skip
+        assert (await http.put(path, json=bad)).status_code == 422
+    assert (await http.put(f"/clients/{new_id()}/billing-details", json=details)).status_code == 404
+    recorded: list[BillingDetailsChanged] = []
+
+    async def relayed() -> bool:
+        events = await topic_events(intake.world, "intake", unique=True)
+        recorded[:] = [e for e in events if isinstance(e, BillingDetailsChanged)]
+        return bool(recorded)
+
+    await wait_until(relayed, within=30, what="the billing details on intake's topic")
+    assert [(e.client_id, e.legal_name, e.address_lines) for e in recorded] == [
+        (client_id, "Bakker Installatie B.V.", ("Markt 1",))
+    ]

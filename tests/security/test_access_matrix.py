@@ -161,6 +161,12 @@ class Matrix:
             "POST /clients/{client_id}/onboarding/telephony-done": None,
             "PUT /clients/{client_id}/book": BOOK,
             "POST /clients/{client_id}/book/hand-over": {"format": "json"},
+            "PUT /clients/{client_id}/billing-details": {
+                "legal_name": "Matrix B.V.",
+                "address_lines": ["Markt 1"],
+                "postcode": "5211 AB",
+                "city": "'s-Hertogenbosch",
+            },
             "POST /clients/{client_id}/plan": {
                 "plan": {"kind": "per_call"},
                 "effective_from": self.ids["next_month"],
