@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from libs.events.calendar import CallbackBlock, CallbackFailure, Permission, Provider
-from libs.events.values import Email, Language, PhoneNumber, ShortText
+from libs.events.values import Email, Language, PhoneNumber, ShortText, Text
 
 OneLine = Annotated[str, Field(max_length=200, pattern=r"^[^\r\n]*$")]
 
@@ -80,7 +80,7 @@ class AppointmentCreate(Span):
 
     title: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\r\n]*$")]
     location: OneLine = ""
-    description: Annotated[str, Field(max_length=2000)] = ""
+    description: Annotated[Text, Field(max_length=2000)] = ""
     attendee: AttendeeIn | None = None
 
 

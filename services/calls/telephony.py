@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import libs.twilio as libtwilio
 from libs.errors import DomainError, NotFound
 from libs.events.envelope import Actor
+from libs.events.values import ShortText
 from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.store import EventStore
@@ -76,7 +77,7 @@ class RecordingWebhook(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     call_sid: str = Field(alias="CallSid", pattern=r"^[A-Za-z0-9]{2,64}$")
-    recording_url: str = Field(alias="RecordingUrl", min_length=1, max_length=500)
+    recording_url: ShortText = Field(alias="RecordingUrl", min_length=1)
     duration: int = Field(default=0, alias="RecordingDuration", ge=0, le=86400)
 
 

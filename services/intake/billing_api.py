@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.errors import NotFound
 from libs.events.intake import BillingDetailsChanged
+from libs.events.values import Name, ShortText
 from libs.platform.auth import StaffOrClient
 from libs.platform.http import Runtime, Store
 from libs.platform.idempotency import IdempotentRoute
@@ -21,7 +22,7 @@ from services.intake import read_model
 
 router = APIRouter(tags=["intake"], route_class=IdempotentRoute)
 ERRORS = refusals(not_found="Unknown client", rejected="Invalid billing details")
-Line = Annotated[str, Field(min_length=1, max_length=200)]
+Line = Annotated[ShortText, Field(min_length=1, max_length=200)]
 
 
 class BillingDetailsPut(BaseModel):
@@ -29,10 +30,10 @@ class BillingDetailsPut(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    legal_name: Annotated[str, Field(min_length=1, max_length=200)]
+    legal_name: Name
     address_lines: list[Line] = Field(min_length=1, max_length=4, examples=[["Dorpsstraat 12"]])
-    postcode: Annotated[str, Field(min_length=1, max_length=16)]
-    city: Annotated[str, Field(min_length=1, max_length=100)]
+    postcode: Annotated[ShortText, Field(min_length=1, max_length=16)]
+    city: Annotated[ShortText, Field(min_length=1, max_length=100)]
     country: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
     vat_number: str | None = Field(default=None, pattern=r"^[A-Z]{2}[0-9A-Z+*.]{2,12}$")
     kvk_number: str | None = Field(default=None, pattern=r"^[0-9]{8}$")

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.notify import NotificationKind
+from libs.events.values import Name, ShortText
 from services.notify.domain.model import Channel
 from services.notify.domain.welcome import CODE_PATTERN
 
@@ -81,14 +82,14 @@ class ForwardingCodesPut(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
     forward_all: Code = Field(min_length=1, examples=["*21*{number}#"])
     stop_all: Code = Field(min_length=1, examples=["##21#"])
     forward_busy: Code = ""
     forward_no_answer: Code = ""
     forward_unreachable: Code = ""
     stop_conditional: Code = ""
-    note: Annotated[str, Field(max_length=500)] = ""
+    note: ShortText = ""
 
 
 class ForwardingCodesRead(BaseModel):

@@ -5,6 +5,7 @@ after the payment, every version, as a PDF in the client's language and as JSON,
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from uuid import UUID
@@ -142,8 +143,13 @@ async def test_the_billing_details_are_recorded_for_the_invoices(intake: Stack) 
     saved = expect(await http.put(path, json=details), 200)
     assert (saved["country"], saved["vat_number"]) == ("NL", "NL001234567B01")
     for bad in ({**details, "vat_number": "12345"}, {**details, "address_lines": []},
-                {**details, "kvk_number": "1234"}, {**details, "fax": "no"}):  # fmt: skip
+                {**details, "kvk_number": "1234"}, {**details, "fax": "no"},
+                {**details, "legal_name": "Bakker\u0000B.V."},
+                {**details, "address_lines": ["a\u0000"]}):  # fmt: skip
         assert (await http.put(path, json=bad)).status_code == 422
+    lone_surrogate = json.dumps(details).replace("Markt 1", "\\ud891")  # JSON's own escape
+    headers = {"Content-Type": "application/json"}
+    assert (await http.put(path, content=lone_surrogate, headers=headers)).status_code == 422
     assert (await http.put(f"/clients/{new_id()}/billing-details", json=details)).status_code == 404
     recorded: list[BillingDetailsChanged] = []
 

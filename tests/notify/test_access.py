@@ -181,3 +181,19 @@ async def test_an_issued_key_is_kept_from_intakes_topic_and_makes_its_client_the
         assert (await http.get(other, headers=key)).status_code == 404
         assert (await http.post("/digests/run", json={}, headers=key)).status_code == 403
         assert (await http.get(path)).status_code == 401
+
+
+async def test_staff_keep_the_forwarding_codes_and_bad_text_changes_nothing(notify: Notify) -> None:
+    http = notify.http
+    codes = {"name": "KPN vaste lijn", "forward_all": "*21*{number}#", "stop_all": "#21#"}
+    assert (await http.put("/forwarding-codes/kpn-vast", json=codes)).status_code == 200
+    for bad in ({**codes, "name": "KPN\u0000"}, {**codes, "note": "a\u0000b"},
+                {**codes, "forward_all": "*21*{number}#\nBcc: x"}, {**codes, "name": ""},
+                {**codes, "fax": "no"}):  # fmt: skip
+        assert (await http.put("/forwarding-codes/kpn-vast", json=bad)).status_code == 422, bad
+    surrogate = '{"name": "\\ud891", "forward_all": "*21*{number}#", "stop_all": "#21#"}'
+    headers = {"Content-Type": "application/json"}
+    answer = await http.put("/forwarding-codes/kpn-vast", content=surrogate, headers=headers)
+    assert answer.status_code == 422
+    listed = (await http.get("/forwarding-codes")).json()
+    assert [(c["provider"], c["name"]) for c in listed] == [("kpn-vast", "KPN vaste lijn")]
