@@ -125,6 +125,21 @@ def next_opening(hours: OfficeHours, after: datetime) -> datetime | None:
     return next((start for start, _ in _open_stretches(hours, after)), None)
 
 
+def office_time_between(hours: OfficeHours, start: datetime, end: datetime) -> timedelta:
+    """How much open office time lies between `start` and `end` (nothing if end <= start).
+
+    From Friday 16:00 to Monday 11:30 with the default hours: 1 h on Friday, 3.5 h on Monday.
+    """
+    total = timedelta(0)
+    if end <= start:
+        return total
+    for opens, closes in _open_stretches(hours, start):
+        if opens >= end:
+            break
+        total += min(closes, end) - opens
+    return total
+
+
 def add_office_time(hours: OfficeHours, start: datetime, duration: timedelta) -> datetime | None:
     """The instant by which `duration` of open office time has passed since `start`.
 

@@ -73,6 +73,7 @@ from libs.events.intake import (
     NumberAddedToPool,
     NumberAssigned,
     NumberReleased,
+    OffboardingCancelled,
     OffboardingScheduled,
     OfficeHoursChanged,
     PlanChanged,
@@ -116,6 +117,7 @@ AnyEvent = Annotated[
     | TermsAccepted
     | TelephonyConfigured
     | OffboardingScheduled
+    | OffboardingCancelled
     | CallReceived
     | CallAnswered
     | NoteRecorded

@@ -248,6 +248,14 @@ class OffboardingScheduled(IntakeEvent):
     reason: ShortText = ""
 
 
+class OffboardingCancelled(IntakeEvent):
+    """The client stays after all: the departure scheduled for `was_effective_at` is off."""
+
+    type: Literal["OffboardingCancelled"] = "OffboardingCancelled"
+    was_effective_at: UtcDatetime
+    reason: ShortText = ""
+
+
 ApiKeyRole = Literal["client", "operator"]
 """What a machine client may do with a key: act as the client itself, or as the desk for it."""
 
@@ -315,6 +323,7 @@ INTAKE_EVENTS: tuple[type[IntakeEvent], ...] = (
     TermsAccepted,
     TelephonyConfigured,
     OffboardingScheduled,
+    OffboardingCancelled,
     BookHandedOver,
     BillingDetailsChanged,
 )

@@ -1,11 +1,12 @@
 """The UBL 2.1 e-invoice (Peppol BIS Billing 3.0) of an invoice or credit note, built with lxml.
 
 Elements follow the UBL 2.1 schema's sequence (a wrong order fails XSD validation). The seller
-is the bureau (KvK as legal and electronic identifier, scheme 0106); the buyer is the client
-as intake knows it: name and e-mail (its electronic address, scheme EM) and, since intake
-records no postal address, only the country from the settings. A line with a negative unit
-price (a correction) is written as a negative quantity at a positive price: EN 16931 forbids
-negative prices (BR-27), not negative lines.
+is the bureau (KvK as legal and electronic identifier, scheme 0106); the buyer is the client as
+its billing details name it: legal name, street, postcode and city, VAT number, and its KvK
+number as electronic address (0106; else its Dutch VAT number, 9944). A client without billing
+details gets an EN 16931 invoice addressed to its e-mail (scheme EM), which Peppol's Dutch rules
+do not take. A line with a negative unit price (a correction) is written as a negative quantity
+at a positive price: EN 16931 forbids negative prices (BR-27), not negative lines.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
 }
 KVK_SCHEME = "0106"
+NL_VAT_SCHEME = "9944"
 POSTCODE_CITY = re.compile(r"^(\d{4}\s?[A-Z]{2})\s+(.+)$")
 
 
@@ -103,15 +105,29 @@ def _parties(b: _Builder, d: InvoiceDocument) -> None:
     contact = b.cac(seller, "Contact")
     b.cbc(contact, "ElectronicMail", bureau.email)
     buyer = b.cac(b.cac(b.root, "AccountingCustomerParty"), "Party")
-    b.cbc(buyer, "EndpointID", d.client_email, schemeID="EM")
+    endpoint, scheme = _buyer_endpoint(d)
+    b.cbc(buyer, "EndpointID", endpoint, **scheme)
     b.cbc(b.cac(buyer, "PartyName"), "Name", d.client_name)
     _address(b, buyer, d.client_address, d.client_country)
     if d.client_vat_number:
         tax = b.cac(buyer, "PartyTaxScheme")
         b.cbc(tax, "CompanyID", d.client_vat_number)
         b.cbc(b.cac(tax, "TaxScheme"), "ID", "VAT")
-    b.cbc(b.cac(buyer, "PartyLegalEntity"), "RegistrationName", d.client_name)
+    legal = b.cac(buyer, "PartyLegalEntity")
+    b.cbc(legal, "RegistrationName", d.client_name)
+    if d.client_kvk_number:
+        b.cbc(legal, "CompanyID", d.client_kvk_number, schemeID=KVK_SCHEME)
     b.cbc(b.cac(buyer, "Contact"), "ElectronicMail", d.client_email)
+
+
+def _buyer_endpoint(d: InvoiceDocument) -> tuple[str, dict[str, str]]:
+    """Where the buyer receives e-invoices: its KvK number (0106), else its Dutch VAT number
+    (9944); e-mail (EM, which Peppol's code list no longer takes) only when neither is known."""
+    if d.client_kvk_number:
+        return d.client_kvk_number, {"schemeID": KVK_SCHEME}
+    if d.client_vat_number and d.client_vat_number.startswith("NL"):
+        return d.client_vat_number, {"schemeID": NL_VAT_SCHEME}
+    return d.client_email, {"schemeID": "EM"}
 
 
 def _address(b: _Builder, party: Any, lines: list[str], country: str) -> None:

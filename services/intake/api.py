@@ -53,6 +53,7 @@ from services.intake.schemas import (
     ClientCreated,
     ClientRead,
     Offboarding,
+    OffboardingCancel,
     PlanChange,
     PlanRead,
     PlansRead,
@@ -187,6 +188,19 @@ async def offboard_client(
         quarantine=config.number_quarantine,
         effective_at=body.effective_at if body else None,
     )
+    return await _change(rt, store, command)
+
+
+@router.post("/clients/{client_id}/offboard/cancel", responses=CHANGE)
+async def cancel_offboarding(
+    client_id: ClientId, rt: Runtime, store: Store, caller: Staff,
+    body: Annotated[OffboardingCancel | None, Body()] = None,
+) -> ClientRead:  # fmt: skip
+    """The client stays after all: the departure scheduled for later is called off (409 when
+    none is scheduled or the client has left)."""
+    command = commands.CancelOffboarding(client_id=client_id, at=rt.clock.now(),
+                                         actor=caller.actor(),
+                                         reason=body.reason if body else "")  # fmt: skip
     return await _change(rt, store, command)
 
 

@@ -112,6 +112,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX ON {schema}.billing_credits (invoice_id);
         """,
     ),
+    Migration(
+        "intake_0006_onboarding_due",
+        # When each waiting form passes the target, counted in the bureau's working hours
+        # (forms recorded before this: the target in wall time, as it was counted then).
+        """
+        ALTER TABLE {schema}.onboarding_waits ADD COLUMN due_at timestamptz;
+        UPDATE {schema}.onboarding_waits SET due_at = form_received_at + interval '4.5 hours';
+        ALTER TABLE {schema}.onboarding_waits ALTER COLUMN due_at SET NOT NULL;
+        CREATE INDEX ON {schema}.onboarding_waits (due_at) WHERE ended_at IS NULL;
+        """,
+    ),
 )
 """Read tables: clients, the numbers they hold now, every book version, every plan period;
 the pool of numbers (a number appears once: the primary key is the last guard against giving

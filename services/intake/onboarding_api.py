@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from libs.errors import Conflict, NotFound
 from libs.events import Event
@@ -20,10 +20,15 @@ from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
-from services.intake import metrics, quote_pdf, read_model
-from services.intake.adapters.twilio_numbers import TwilioAccount, set_voice_webhook
+from services.intake import metrics, quote_pdf
+from services.intake.adapters.twilio_numbers import (
+    TwilioAccount,
+    TwilioUnreachable,
+    set_voice_webhook,
+)
 from services.intake.commands import client_history, execute
 from services.intake.domain import commands
+from services.intake.domain.decide import decide
 from services.intake.domain.state import ClientState, fold
 from services.intake.schemas import (
     EnquiryCreate,
@@ -133,7 +138,8 @@ async def accept_terms(
     return await _step(store, command, "terms")
 
 
-@router.post("/clients/{client_id}/onboarding/telephony", responses=STEP)
+@router.post("/clients/{client_id}/onboarding/telephony", responses={**STEP, 503: {
+    "description": "Twilio's API did not answer; nothing was recorded"}})  # fmt: skip
 async def configure_telephony(
     client_id: ClientId, rt: Runtime, store: Store, caller: Staff, config: Config
 ) -> OnboardingRead:
@@ -141,22 +147,21 @@ async def configure_telephony(
     if not config.twilio_configured or config.twilio_auth_token is None:
         raise Conflict("no Twilio credentials are set: configure the exchange by hand and "
                        "tick POST /clients/{id}/onboarding/telephony-done")  # fmt: skip
-    client, _ = await _client(store, client_id)
-    numbers = (await _numbers(store, client_id)) if client.onboarding else ()
+    _, history = await _client(store, client_id)
+    state = fold(history)
     command = commands.ConfirmTelephony(client_id=client_id, at=rt.clock.now(),
                                         actor=caller.actor(), method="twilio",
                                         voice_url=config.voice_webhook_url)  # fmt: skip
-    if numbers:  # else the command below names what is missing
-        account = TwilioAccount(str(config.twilio_account_sid),
-                                config.twilio_auth_token.get_secret_value(),
-                                config.twilio_api_base_url)  # fmt: skip
-        await set_voice_webhook(account, numbers[0], config.voice_webhook_url)
+    decide(command, state)  # 409 naming what is missing, before Twilio is touched
+    account = TwilioAccount(str(config.twilio_account_sid),
+                            config.twilio_auth_token.get_secret_value(),
+                            config.twilio_api_base_url)  # fmt: skip
+    try:
+        await set_voice_webhook(account, state.numbers_of(client_id)[0], config.voice_webhook_url)
+    except TwilioUnreachable as exc:
+        raise HTTPException(503, f"{exc}; nothing was recorded, try again",
+                            headers={"Retry-After": "30"}) from exc  # fmt: skip
     return await _step(store, command, "telephony")
-
-
-async def _numbers(store: EventStore, client_id: UUID) -> tuple[str, ...]:
-    row = await read_model.client(store.pool, store.schema, client_id)
-    return () if row is None else row.numbers
 
 
 @router.post("/clients/{client_id}/onboarding/telephony-done", responses=STEP)

@@ -44,6 +44,7 @@ from libs.events.intake import (
     ApiKeyRole,
     IntakeFormReceived,
     NumberAddedToPool,
+    OffboardingCancelled,
     OffboardingScheduled,
 )
 from libs.platform import api_keys
@@ -135,6 +136,16 @@ async def _offboarding_scheduled(
     )  # fmt: skip
 
 
+async def _offboarding_cancelled(
+    conn: Connection, schema: str, event: OffboardingCancelled
+) -> None:
+    await conn.execute(
+        f"UPDATE {schema}.clients SET offboard_at = NULL, offboard_reason = NULL, "
+        "updated_at = $2 WHERE client_id = $1",
+        event.client_id, event.occurred_at,
+    )  # fmt: skip
+
+
 async def _offboarded(conn: Connection, schema: str, event: ClientOffboarded) -> None:
     await _set_status(conn, schema, event, "offboarded")
     await read_onboarding.wait_ended(conn, schema, event)
@@ -220,6 +231,7 @@ PROJECTORS: dict[type[Event], Projector] = {
     NumberAddedToPool: read_onboarding.added_to_pool,
     IntakeFormReceived: read_onboarding.form_received,
     OffboardingScheduled: _offboarding_scheduled,
+    OffboardingCancelled: _offboarding_cancelled,
     SecretaryBookRevised: _book_revised,
     PlanChanged: _plan_changed,
     NotificationPreferencesChanged: _notification,

@@ -14,13 +14,15 @@ import asyncpg
 from libs.events import Event
 from libs.events.intake import IntakeFormReceived, NumberAddedToPool
 from libs.platform.db import Connection
+from services.intake.domain.onboarding import lead_time_due
 
 
 async def form_received(conn: Connection, schema: str, event: IntakeFormReceived) -> None:
-    """A complete form starts the wait for activation."""
+    """A complete form starts the wait for activation, due half a working day later."""
     await conn.execute(
-        f"INSERT INTO {schema}.onboarding_waits (client_id, form_received_at) VALUES ($1, $2)",
-        event.client_id, event.occurred_at,
+        f"INSERT INTO {schema}.onboarding_waits (client_id, form_received_at, due_at) "
+        "VALUES ($1, $2, $3)",
+        event.client_id, event.occurred_at, lead_time_due(event.occurred_at),
     )  # fmt: skip
 
 
@@ -62,11 +64,10 @@ async def pool(pool: asyncpg.Pool, schema: str) -> list[PoolRow]:
     return [PoolRow(**dict(row)) for row in rows]
 
 
-async def waiting_since(pool: asyncpg.Pool, schema: str, before: datetime) -> int:
-    """How many clients' complete intake forms, received before `before`, still wait."""
+async def waiting_past_due(pool: asyncpg.Pool, schema: str, now: datetime) -> int:
+    """How many clients' complete intake forms still wait past their due time."""
     found = await pool.fetchval(
-        f"SELECT count(*) FROM {schema}.onboarding_waits "
-        "WHERE ended_at IS NULL AND form_received_at < $1",
-        before,
+        f"SELECT count(*) FROM {schema}.onboarding_waits WHERE ended_at IS NULL AND due_at < $1",
+        now,
     )
     return int(found)

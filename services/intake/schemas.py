@@ -123,6 +123,12 @@ class Offboarding(RequestBody):
     )
 
 
+class OffboardingCancel(RequestBody):
+    """Why the client stays after all."""
+
+    reason: ShortText = ""
+
+
 class NumberAssign(RequestBody):
     """A forwarding number, E.164 preferred; Dutch national notation is accepted too.
 
@@ -331,6 +337,7 @@ class OnboardingRead(BaseModel):
     quote_valid_until: date | None
     terms_version: str | None
     lead_time_seconds: float | None = Field(
-        description="Wall time from the complete intake form to active"
+        description="Working time (Mon-Fri 08:00-17:00 Amsterdam, not on Dutch public "
+        "holidays) from the complete intake form to active"
     )
     lead_time_target_seconds: float

@@ -22,6 +22,7 @@ from lxml import etree  # type: ignore[import-untyped]
 from pypdf import PdfReader
 from saxonche import PySaxonProcessor  # type: ignore[import-not-found]  # a C extension
 
+from libs.devstack.einvoice_rules import ensure_peppol_rules
 from libs.events import CallReceived, Event, new_id
 from libs.events.catalogue import encode
 from libs.events.intake import BillingDetailsChanged
@@ -150,16 +151,24 @@ def _schema(kind: str) -> Any:
     return etree.XMLSchema(etree.parse(str(RULES / "maindoc" / name)))
 
 
-def _rule_failures(xml: bytes) -> list[str]:
-    """The EN 16931 rules the document breaks (ids), from the official Schematron as XSLT."""
+@cache
+def _peppol_rules() -> Path:
+    return ensure_peppol_rules()
+
+
+def _rule_failures(xml: bytes, rules: Path = RULES / "EN16931-UBL-validation.xslt") -> list[str]:
+    """The rules the document breaks (ids and messages), from the official Schematron as XSLT:
+    EN 16931's by default, OpenPeppol's BIS Billing 3.0 with `_peppol_rules()`."""
     with PySaxonProcessor(license=False) as saxon:
-        compiled = saxon.new_xslt30_processor().compile_stylesheet(
-            stylesheet_file=str(RULES / "EN16931-UBL-validation.xslt")
-        )
+        compiled = saxon.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(rules))
         report = compiled.transform_to_string(xdm_node=saxon.parse_xml(xml_text=xml.decode()))
     svrl = etree.fromstring(report.encode())
     assert svrl.findall(".//svrl:fired-rule", SVRL), "the rules did not look at the document"
-    return [f.get("id") for f in svrl.findall(".//svrl:failed-assert", SVRL)]
+    return [
+        f"{f.get('id')}: {' '.join(f.findtext('svrl:text', '', SVRL).split())}"
+        for f in svrl.findall(".//svrl:failed-assert", SVRL)
+        if f.get("flag", "fatal") != "warning"
+    ]
 
 
 def test_the_invoice_ubl_is_valid_ubl_2_1_and_keeps_the_en16931_rules() -> None:
@@ -168,6 +177,14 @@ def test_the_invoice_ubl_is_valid_ubl_2_1_and_keeps_the_en16931_rules() -> None:
     schema = _schema("invoice")
     assert schema.validate(etree.fromstring(xml)), schema.error_log
     assert _rule_failures(xml) == []
+
+
+def test_without_billing_details_peppol_names_the_missing_address_and_endpoint() -> None:
+    """A client intake knows no billing details of (one registered before onboarding asked
+    them) gets an EN 16931 invoice that Peppol's Dutch rules refuse, for these two reasons."""
+    document, _ = _invoice()
+    failures = _rule_failures(ubl.build(document), _peppol_rules())
+    assert [f.split(":")[0] for f in failures] == ["NL-R-004", "PEPPOL-EN16931-CL008"]
 
 
 def test_the_invoice_ubl_carries_the_peppol_profile_parties_and_amounts() -> None:
@@ -199,11 +216,11 @@ def test_the_invoice_ubl_carries_the_peppol_profile_parties_and_amounts() -> Non
 def test_the_rules_catch_a_total_that_does_not_add_up() -> None:
     document, _ = _invoice()
     broken = document.model_copy(update={"total_cents": document.total_cents + 1})
-    assert "BR-CO-15" in _rule_failures(ubl.build(broken))
+    assert any(f.startswith("BR-CO-15:") for f in _rule_failures(ubl.build(broken)))
 
 
 def test_a_credit_note_is_a_valid_ubl_credit_note_pointing_at_its_invoice() -> None:
-    document, _ = _invoice()
+    document = _addressed()
     credited = document.lines[0].amount_cents
     vat = round(credited * 0.21)
     note = document.model_copy(update={
@@ -219,6 +236,7 @@ def test_a_credit_note_is_a_valid_ubl_credit_note_pointing_at_its_invoice() -> N
     reference = "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID"
     assert root.findtext(reference, namespaces=CBC) == "2027-000001"
     assert _rule_failures(xml) == []
+    assert _rule_failures(xml, _peppol_rules()) == []
 
 
 # -- PDF -----------------------------------------------------------------------------------
@@ -343,12 +361,21 @@ def test_the_ubl_names_the_buyers_address_and_vat_number_and_stays_valid() -> No
     schema = _schema("invoice")
     assert schema.validate(root), schema.error_log
     assert _rule_failures(xml) == []
+    assert _rule_failures(xml, _peppol_rules()) == [], "Peppol BIS Billing 3.0 rules"
     buyer = root.find("cac:AccountingCustomerParty/cac:Party", CBC)
     assert buyer is not None
     assert buyer.findtext("cac:PostalAddress/cbc:StreetName", namespaces=CBC) == "Dorpsstraat 12"
     assert buyer.findtext("cac:PostalAddress/cbc:CityName", namespaces=CBC) == "'s-Hertogenbosch"
     assert buyer.findtext("cac:PostalAddress/cbc:PostalZone", namespaces=CBC) == "5211 AB"
     assert buyer.findtext("cac:PartyTaxScheme/cbc:CompanyID", namespaces=CBC) == "NL001234567B01"
+    endpoint = buyer.find("cbc:EndpointID", CBC)
+    assert (endpoint.text, endpoint.get("schemeID")) == ("87654321", "0106")  # the KvK number
+    without_kvk = _addressed().model_copy(update={"client_kvk_number": None})
+    endpoint = etree.fromstring(ubl.build(without_kvk)).find(
+        "cac:AccountingCustomerParty/cac:Party/cbc:EndpointID", CBC
+    )
+    assert (endpoint.text, endpoint.get("schemeID")) == ("NL001234567B01", "9944")
+    assert _rule_failures(ubl.build(without_kvk), _peppol_rules()) == []
 
 
 @pytest.mark.infra

@@ -68,6 +68,7 @@ from libs.events.intake import (
     EnquiryRecorded,
     IntakeFormReceived,
     NumberAddedToPool,
+    OffboardingCancelled,
     OffboardingScheduled,
     QuoteIssued,
     TelephonyConfigured,
@@ -174,6 +175,9 @@ def intake_samples() -> list[Event]:
             voice_url="https://frontdesk.example/telephony/voice",
         ),
         OffboardingScheduled(**envelope(), effective_at=AT + timedelta(days=3), reason="Payroll"),
+        OffboardingCancelled(
+            **envelope(), was_effective_at=AT + timedelta(days=3), reason="Stays after all"
+        ),
         BookHandedOver(**envelope(), format="pdf", versions=3, latest_version=3),
         BillingDetailsChanged(
             **envelope(),

@@ -3,14 +3,16 @@ kept, and the lead time from the complete intake form to active."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from libs.errors import Conflict, Rejected
 from libs.events import EmailHandling, Event, FixedMonthlyPlan
 from libs.events.intake import (
+    BillingDetailsChanged,
     ClientActivated,
     EnquiryRecorded,
     IntakeFormReceived,
@@ -27,7 +29,12 @@ from services.intake.domain.commands import (
     ReceiveIntakeForm,
     RecordEnquiry,
 )
-from services.intake.domain.onboarding import LEAD_TIME_TARGET, lead_time, missing_before
+from services.intake.domain.onboarding import (
+    LEAD_TIME_TARGET,
+    lead_time,
+    lead_time_due,
+    missing_before,
+)
 from services.intake.domain.state import fold
 from tests.intake.history import (
     AT,
@@ -43,6 +50,7 @@ from tests.intake.history import (
     when,
 )
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 VALID_UNTIL = date(2026, 1, 31)
 LATER = AT + timedelta(hours=3)
 
@@ -64,9 +72,17 @@ def quoted(**fields: Any) -> QuoteIssued:
     return QuoteIssued(**envelope(), **values)
 
 
+def addressed() -> BillingDetailsChanged:
+    """Whom the bakery's invoices go to."""
+    return BillingDetailsChanged(**envelope(), legal_name="Bakkerij De Wit V.O.F.",
+                                 address_lines=("Markt 1",), postcode="5211 AB",
+                                 city="'s-Hertogenbosch")  # fmt: skip
+
+
 def until_terms() -> list[Event]:
     """Registered, enquired, quoted, book written, form received, terms accepted."""
-    return [registered(), enquiry(), quoted(), revised(1), IntakeFormReceived(**envelope(),
+    return [registered(), enquiry(), quoted(), revised(1), addressed(),
+            IntakeFormReceived(**envelope(),
             book_version=1), TermsAccepted(**envelope(), terms_version="2026-01",
             accepted_by="Gonny de Wit", accepted_at=AT)]  # fmt: skip
 
@@ -98,11 +114,16 @@ def test_a_step_before_its_turn_names_every_missing_step() -> None:
     refused([registered()], command(ReceiveIntakeForm), Conflict, "missing enquiry")
 
 
-def test_the_intake_form_needs_the_first_book_version_and_a_quote_still_valid() -> None:
-    refused([registered(), enquiry(), quoted()], command(ReceiveIntakeForm), Conflict, "book")
+def test_the_intake_form_needs_the_book_the_billing_details_and_a_quote_still_valid() -> None:
+    refused([registered(), enquiry(), quoted(), addressed()], command(ReceiveIntakeForm),
+            Conflict, "book")  # fmt: skip
+    refused([registered(), enquiry(), quoted(), revised(1)], command(ReceiveIntakeForm),
+            Conflict, "missing billing details")  # fmt: skip
     late = command(ReceiveIntakeForm, at=AT + timedelta(days=40))
-    refused([registered(), enquiry(), quoted(), revised(1)], late, Conflict, "valid until")
-    ok = when([registered(), enquiry(), quoted(), revised(2)], command(ReceiveIntakeForm))
+    refused([registered(), enquiry(), quoted(), revised(1), addressed()], late, Conflict,
+            "valid until")  # fmt: skip
+    ok = when([registered(), enquiry(), quoted(), revised(2), addressed()],
+              command(ReceiveIntakeForm))  # fmt: skip
     assert [e["book_version"] for e in ok] == [2]
 
 
@@ -146,3 +167,17 @@ def test_a_client_registered_without_an_enquiry_is_activated_as_before() -> None
 def test_a_quote_may_name_another_plan(plan: FixedMonthlyPlan) -> None:
     cmd = command(IssueQuote, valid_until=VALID_UNTIL, plan=plan)
     assert [e["plan"] for e in when([registered(), enquiry()], cmd)] == [plan.model_dump()]
+
+
+def test_the_lead_time_counts_working_hours_so_a_friday_form_may_be_done_on_monday() -> None:
+    friday_16 = datetime(2026, 12, 11, 16, 0, tzinfo=AMSTERDAM)
+    monday_1130 = datetime(2026, 12, 14, 11, 30, tzinfo=AMSTERDAM)
+    assert lead_time_due(friday_16) == monday_1130
+    form = IntakeFormReceived(**envelope(at=friday_16), book_version=1)
+    active = ClientActivated(**envelope(at=monday_1130))
+    client = fold([registered(), enquiry(), quoted(), revised(1), form, active]).client
+    assert client is not None
+    assert client.onboarding is not None
+    assert lead_time(client.onboarding) == LEAD_TIME_TARGET  # 1 h on Friday, 3.5 h on Monday
+    christmas = datetime(2026, 12, 24, 16, 0, tzinfo=AMSTERDAM)  # then two public holidays
+    assert lead_time_due(christmas) == datetime(2026, 12, 28, 11, 30, tzinfo=AMSTERDAM)

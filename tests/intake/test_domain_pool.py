@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from libs.errors import Conflict, Rejected
 from libs.events import Event
-from libs.events.intake import OffboardingScheduled
+from libs.events.intake import OffboardingCancelled, OffboardingScheduled
 from services.intake.domain.commands import (
     AddNumbersToPool,
     AssignNumber,
+    CancelOffboarding,
     OffboardClient,
     ReleaseNumber,
 )
@@ -111,3 +112,20 @@ def test_offboarding_at_a_moment_past_leaves_at_once() -> None:
     assert [e["type"] for e in when([registered(), assigned()], offboard)] == [
         "ClientOffboarded", "NumberReleased"
     ]  # fmt: skip
+
+
+def test_a_cancelled_departure_stops_the_loop_from_recording_it() -> None:
+    effective = AT + timedelta(hours=5)
+    scheduled = OffboardingScheduled(**envelope(), effective_at=effective)
+    cancel = command(CancelOffboarding, reason="stays")
+    assert when([registered(), assigned(), scheduled], cancel) == then(
+        OffboardingCancelled(**envelope(), was_effective_at=effective, reason="stays")
+    )
+    refused([registered(), assigned()], cancel, Conflict, "no departure scheduled")
+    cancelled = OffboardingCancelled(**envelope(), was_effective_at=effective)
+    loop = command(OffboardClient, at=effective + timedelta(seconds=5), scheduled=True)
+    refused([registered(), assigned(), scheduled, cancelled], loop, Conflict, "cancelled")
+    refused([registered(), assigned(), scheduled], command(OffboardClient, at=AT, scheduled=True),
+            Conflict, "no longer leaves now")  # fmt: skip
+    left = when([registered(), assigned(), scheduled], loop)
+    assert [e["type"] for e in left] == ["ClientOffboarded", "NumberReleased"]

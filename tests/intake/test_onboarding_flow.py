@@ -31,6 +31,10 @@ START = amsterdam(working_day(date(2026, 12, 1)), 9)
 NUMBER = fresh_number()
 PN_SID = "PN" + "b" * 32
 VOICE = "https://frontdesk.example/calls/twilio/voice"
+FRIDAY = date(2026, 12, 11)  # a week and a half after START, on which the first walk runs
+BILLING = {"legal_name": "Bakker Installatie GmbH", "address_lines": ["Hauptstraße 5"],
+           "postcode": "47533", "city": "Kleve", "country": "DE",
+           "vat_number": "DE123456789"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +91,11 @@ async def ok(response: Any, status: int = 200) -> dict[str, Any]:
     return dict(answer.json())
 
 
+async def set_clock(http: httpx.AsyncClient, instant: datetime) -> None:
+    """Set the simulated clock to a later instant."""
+    await ok(http.post("/clock", json={"set_to": instant.isoformat()}))
+
+
 async def later(http: httpx.AsyncClient, hours: float) -> None:
     """Move the simulated clock on."""
     await ok(http.post("/clock", json={"advance_seconds": hours * 3600}))
@@ -126,6 +135,10 @@ async def test_enquiry_to_active_with_each_step_timed_and_the_lead_time_on_metri
     assert too_soon.status_code == 409
     assert "missing intake_form" in too_soon.json()["detail"]
     await ok(http.put(f"{base}/book", json=book("Guten Tag, Bakker")))
+    unaddressed = await http.post(f"{base}/onboarding/intake-form")
+    assert unaddressed.status_code == 409
+    assert "missing billing details" in unaddressed.json()["detail"]
+    await ok(http.put(f"{base}/billing-details", json=BILLING))
     await later(http, 1)
     form = await ok(http.post(f"{base}/onboarding/intake-form"))
     assert form["next_step"] == "terms"
@@ -185,10 +198,14 @@ async def test_a_form_waiting_longer_than_the_target_shows_on_the_gauge_until_ac
     await ok(http.post(f"{base}/onboarding/enquiry", json={"contact_name": "B"}), 201)
     await ok(http.post(f"{base}/quote", json={"valid_until": "2027-01-31"}), 201)
     await ok(http.put(f"{base}/book", json=book("Goedendag")))
+    await ok(http.put(f"{base}/billing-details", json=BILLING))
+    await set_clock(http, amsterdam(FRIDAY, 16))
     await ok(http.post(f"{base}/onboarding/intake-form"))
     await later(http, 4)
-    assert await gauge(http) == 0  # 4 hours: still within half a working day
-    await later(http, 1)
+    assert await gauge(http) == 0  # Friday 20:00: one working hour has passed
+    await set_clock(http, amsterdam(FRIDAY + timedelta(days=3), 11, 15))
+    assert await gauge(http) == 0  # Monday 11:15: four and a quarter working hours
+    await later(http, 0.5)  # Monday 11:45: past half a working day
     await wait_until(lambda: _gauge_is(http, 1), within=30, what="the gauge to count the wait")
     await http.post(f"{base}/offboard", json={"reason": "chose another bureau"})
     await wait_until(lambda: _gauge_is(http, 0), within=30, what="the wait to end")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from libs.events import new_id
 from tests.intake.test_api import register
 from tests.support.builders import fresh_number
 from tests.support.clock import amsterdam, private_clock, working_day
@@ -154,6 +155,43 @@ async def test_a_client_leaving_at_a_chosen_moment_keeps_its_number_until_then(
     assert timedelta(0) <= until - (effective + QUARANTINE) < timedelta(minutes=1)
     bad = await http.post(f"/clients/{client_id}/offboard", json={"effective_at": "tomorrow"})
     assert bad.status_code == 422
+
+
+async def test_a_scheduled_departure_cancelled_leaves_the_client_answered_past_that_moment(
+    http: httpx.AsyncClient,
+) -> None:
+    client_id, number = await register(http), fresh_number()
+    assert (await reserve(http, client_id, number=number)).status_code == 201
+    nothing = await http.post(f"/clients/{client_id}/offboard/cancel")
+    assert nothing.status_code == 409
+    assert "no departure scheduled" in nothing.json()["detail"]
+    now = datetime.fromisoformat((await http.get("/clock")).json()["now"])
+    body = {"reason": "payroll", "effective_at": (now + timedelta(hours=1)).isoformat()}
+    assert (await http.post(f"/clients/{client_id}/offboard", json=body)).status_code == 200
+    cancelled = await http.post(f"/clients/{client_id}/offboard/cancel",
+                                json={"reason": "stays after all"})  # fmt: skip
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["offboard_at"] is None
+    assert (await http.post(f"/clients/{client_id}/offboard/cancel")).status_code == 409
+    assert (await http.post(f"/clients/{new_id()}/offboard/cancel")).status_code == 404
+    bad = await http.post(f"/clients/{client_id}/offboard/cancel", json={"reason": "a\u0000"})
+    assert bad.status_code == 422
+    await http.post("/clock", json={"advance_seconds": 2 * 3600})
+    later = {"reason": "x", "effective_at": (now + timedelta(hours=3)).isoformat()}
+    assert (await http.post(f"/clients/{client_id}/offboard", json=later)).status_code == 200
+    other, other_number = await register(http), fresh_number()  # a departure the loop records
+    assert (await reserve(http, other, number=other_number)).status_code == 201
+    soon = {"effective_at": (now + timedelta(hours=2, minutes=30)).isoformat()}
+    assert (await http.post(f"/clients/{other}/offboard", json=soon)).status_code == 200
+    await http.post("/clock", json={"advance_seconds": 1800})
+
+    async def other_left() -> bool:
+        return bool((await http.get(f"/clients/{other}")).json()["status"] == "offboarded")
+
+    await wait_until(other_left, within=30, what="the other client to leave")
+    row = (await http.get(f"/clients/{client_id}")).json()
+    assert (row["status"], row["numbers"]) == ("registered", [number])  # past its old moment
+    assert (await http.get(f"/numbers/{number}")).status_code == 200
 
 
 async def test_a_released_number_rests_in_quarantine_on_the_simulated_clock(

@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from libs.events import Closure, OfficeHours, OpeningSpan, WeeklySchedule
-from libs.office_hours import add_office_time, next_opening, office_open, office_status
+from libs.office_hours import (
+    add_office_time,
+    next_opening,
+    office_open,
+    office_status,
+    office_time_between,
+)
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 DEFAULT = OfficeHours()
@@ -202,3 +208,26 @@ def test_the_next_opening_is_open_and_nothing_before_it_is(
     due = add_office_time(DEFAULT, start, timedelta(minutes=office_minutes))
     assert due is not None
     assert due >= opening or office_minutes == 0
+
+
+def test_office_time_between_counts_only_open_time_and_undoes_adding_it() -> None:
+    friday_16 = local(2026, 1, 9, 16, 0)
+    monday = local(2026, 1, 12, 11, 30)
+    assert office_time_between(DEFAULT, friday_16, monday) == timedelta(hours=4, minutes=30)
+    assert office_time_between(DEFAULT, monday, friday_16) == timedelta(0)
+    evening = local(2026, 1, 9, 18, 0)
+    assert office_time_between(DEFAULT, evening, local(2026, 1, 11, 23, 0)) == timedelta(0)
+    kings_day = local(2026, 4, 27, 10, 0)  # a Monday and a public holiday
+    assert office_time_between(DEFAULT, local(2026, 4, 24, 16, 0), kings_day) == timedelta(hours=1)
+
+
+@given(
+    start=st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)),
+    minutes=st.integers(0, 60 * 60),
+)
+def test_office_time_between_a_start_and_its_added_time_is_that_time(
+    start: datetime, minutes: int
+) -> None:
+    end = add_office_time(DEFAULT, start, timedelta(minutes=minutes))
+    assert end is not None
+    assert office_time_between(DEFAULT, start, end) == timedelta(minutes=minutes)

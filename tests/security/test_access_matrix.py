@@ -143,6 +143,7 @@ class Matrix:
                 "language": "nl",
             },
             "POST /clients/{client_id}/offboard": {"reason": "matrix"},
+            "POST /clients/{client_id}/offboard/cancel": {"reason": "matrix"},
             "PUT /clients/{client_id}/notification": {
                 "mode": "per_call",
                 "recipients": ["jan@bakker.example"],

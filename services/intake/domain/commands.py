@@ -62,6 +62,16 @@ class OffboardClient(Command):
     reason: str = ""
     quarantine: timedelta = DEFAULT_QUARANTINE
     effective_at: datetime | None = None
+    scheduled: bool = False
+    """Recorded by the loop at the moment chosen before: refused unless that moment still
+    stands (it may have been cancelled since the loop read it)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelOffboarding(Command):
+    """The client stays: the departure scheduled for later is called off."""
+
+    reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

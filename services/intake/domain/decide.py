@@ -27,6 +27,7 @@ from libs.events import (
 )
 from libs.events.intake import (
     NumberAddedToPool,
+    OffboardingCancelled,
     OffboardingScheduled,
 )
 from services.intake.domain.basics import changeable as _changeable
@@ -38,6 +39,7 @@ from services.intake.domain.commands import (
     AddNumbersToPool,
     AssignNumber,
     BookContent,
+    CancelOffboarding,
     ChangeNotification,
     ChangeOfficeHours,
     ChangePlan,
@@ -111,6 +113,9 @@ def _activate(command: ActivateClient, state: State) -> list[Event]:
 
 def _offboard(command: OffboardClient, state: State) -> list[Event]:
     client = _changeable(command, state)
+    if command.scheduled and (client.offboard_at is None or client.offboard_at > command.at):
+        raise Conflict(f"client {client.client_id} no longer leaves now: the departure was "
+                       "cancelled or moved")  # fmt: skip
     if command.effective_at is not None and command.effective_at > command.at:
         return [_event(OffboardingScheduled, command, effective_at=command.effective_at,
                        reason=command.reason)]  # fmt: skip
@@ -121,6 +126,14 @@ def _offboard(command: OffboardClient, state: State) -> list[Event]:
         for number in state.numbers_of(client.client_id)
     ]
     return [offboarded, *released]
+
+
+def _cancel_offboarding(command: CancelOffboarding, state: State) -> list[Event]:
+    client = _changeable(command, state)
+    if client.offboard_at is None:
+        raise Conflict(f"client {client.client_id} has no departure scheduled")
+    return [_event(OffboardingCancelled, command, was_effective_at=client.offboard_at,
+                   reason=command.reason)]  # fmt: skip
 
 
 def _assign(command: AssignNumber, state: State) -> list[Event]:
@@ -265,6 +278,7 @@ _DECIDERS: dict[type[Command], Callable[[Any, State], list[Event]]] = {
     RegisterClient: _register,
     ActivateClient: _activate,
     OffboardClient: _offboard,
+    CancelOffboarding: _cancel_offboarding,
     AssignNumber: _assign,
     AddNumbersToPool: _add_to_pool,
     ReleaseNumber: _release,

@@ -92,6 +92,9 @@ def _intake_form(command: ReceiveIntakeForm, state: State) -> list[Event]:
         raise Conflict(f"the quote was valid until {until}; issue a new quote first")
     if not client.books:
         raise Conflict("intake_form needs the secretary book's first version: missing book")
+    if not client.billing_details:
+        raise Conflict("intake_form needs whom the invoices go to: missing billing details "
+                       "(PUT /clients/{id}/billing-details)")  # fmt: skip
     return [event_of(IntakeFormReceived, command, book_version=client.book_version)]
 
 

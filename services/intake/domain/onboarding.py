@@ -12,12 +12,17 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from libs.errors import Conflict
+from libs.events.values import OfficeHours
+from libs.office_hours import add_office_time, office_time_between
 
 Step = Literal["enquiry", "quote", "intake_form", "terms", "number", "telephony", "active"]
 STEPS: tuple[Step, ...] = ("enquiry", "quote", "intake_form", "terms", "number", "telephony",
                            "active")  # fmt: skip
 LEAD_TIME_TARGET = timedelta(hours=4, minutes=30)
 """The bureau's promise: ready within half a working day (08:00-17:00) of a complete form."""
+BUREAU_HOURS = OfficeHours()
+"""The bureau's working hours for onboarding: Monday to Friday 08:00-17:00 in Amsterdam, not
+on Dutch public holidays. A form received on Friday at 16:00 is due on Monday at 11:30."""
 CALL_RATE_CENTS = 200
 CALL_RATE_WITH_EMAIL_CENTS = 100
 
@@ -57,9 +62,19 @@ def require_ready_for(onboarding: Onboarding, step: Step) -> None:
 
 
 def lead_time(onboarding: Onboarding) -> timedelta | None:
-    """Wall time from the complete intake form to active, once both happened."""
+    """Working time (BUREAU_HOURS) from the complete intake form to active, once both
+    happened: what the bureau's promise of half a working day is measured in."""
     form, active = onboarding.at("intake_form"), onboarding.at("active")
-    return None if form is None or active is None else active - form
+    if form is None or active is None:
+        return None
+    return office_time_between(BUREAU_HOURS, form, active)
+
+
+def lead_time_due(form_received_at: datetime) -> datetime:
+    """When a form received then passes the target: LEAD_TIME_TARGET of working time later."""
+    due = add_office_time(BUREAU_HOURS, form_received_at, LEAD_TIME_TARGET)
+    assert due is not None  # the bureau's weekdays always come round again
+    return due
 
 
 def call_rate_cents(email_handling_enabled: bool) -> int:

@@ -24,9 +24,11 @@ from libs.events import (
     SecretaryBookRevised,
 )
 from libs.events.intake import (
+    BillingDetailsChanged,
     EnquiryRecorded,
     IntakeFormReceived,
     NumberAddedToPool,
+    OffboardingCancelled,
     OffboardingScheduled,
     QuoteIssued,
     TelephonyConfigured,
@@ -73,6 +75,8 @@ class ClientState:
     books: tuple[BookRevision, ...] = ()
     onboarding: Onboarding | None = None
     offboard_at: datetime | None = None
+    billing_details: bool = False
+    """Whether whom the invoices are addressed to was recorded (BillingDetailsChanged)."""
 
     @property
     def book_version(self) -> int:
@@ -166,6 +170,10 @@ def evolve_client(client: ClientState | None, event: Event) -> ClientState | Non
         return replace(client, status="offboarded", offboard_at=None)
     if isinstance(event, OffboardingScheduled):
         return replace(client, offboard_at=event.effective_at)
+    if isinstance(event, OffboardingCancelled):
+        return replace(client, offboard_at=None)
+    if isinstance(event, BillingDetailsChanged):
+        return replace(client, billing_details=True)
     if isinstance(event, SecretaryBookRevised):
         revision = BookRevision(event.book_version, event.occurred_at)
         return replace(client, books=(*client.books, revision))

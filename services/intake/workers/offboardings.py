@@ -27,10 +27,11 @@ def worker(config: IntakeSettings, every: float = EVERY_SECONDS) -> Worker:
             for row in await read_model.offboardings_due(store.pool, store.schema, now):
                 command = OffboardClient(client_id=row.client_id, at=now, actor=SYSTEM,
                                          reason=row.offboard_reason or "",
-                                         quarantine=config.number_quarantine)  # fmt: skip
+                                         quarantine=config.number_quarantine,
+                                         scheduled=True)  # fmt: skip
                 try:
                     await execute(store, command)
-                except Conflict:  # another instance's loop was first: the client has left
+                except Conflict:  # another instance was first, or the departure was cancelled
                     continue
 
         await tick_until_stopped(rt.clock, offboard_due, stop, every=every, name="offboardings")

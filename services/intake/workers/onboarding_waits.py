@@ -1,4 +1,4 @@
-"""Counts, on intake's clock, the clients waiting longer than the target since their form."""
+"""Counts, on intake's clock, the clients waiting past half a working day since their form."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import datetime
 from libs.platform.runtime import ServiceRuntime, Worker
 from libs.platform.ticker import tick_until_stopped
 from services.intake import metrics, read_onboarding
-from services.intake.domain.onboarding import LEAD_TIME_TARGET
 
 EVERY_SECONDS = 15.0
 
@@ -20,9 +19,7 @@ def worker(every: float = EVERY_SECONDS) -> Worker:
         store = rt.require_store()
 
         async def count(now: datetime) -> None:
-            late = await read_onboarding.waiting_since(
-                store.pool, store.schema, now - LEAD_TIME_TARGET
-            )
+            late = await read_onboarding.waiting_past_due(store.pool, store.schema, now)
             metrics.WAITING_OVER_TARGET.set(late)
 
         await tick_until_stopped(rt.clock, count, stop, every=every, name="onboarding-waits")
