@@ -3,6 +3,12 @@
 # from uv.lock, without the development group. No secret is part of the image: the database
 # URL, routing's acknowledgement secret, the keys sealing calendar credentials and the SMTP and
 # Twilio credentials come from the environment the container runs in.
+# The console's browser library (oidc-client-ts), installed from the lock file; no build step.
+FROM node:22-slim AS web
+WORKDIR /web
+COPY services/console/web/package.json services/console/web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim
 # A Unicode font for billing's invoice PDFs (the default FRONTDESK_BILLING_PDF_FONT_PATH).
 RUN apt-get update \
@@ -18,6 +24,7 @@ COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-dev --no-install-project
 COPY libs libs
 COPY services services
+COPY --from=web /web/node_modules services/console/web/node_modules
 RUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-dev
 ENV PATH=/app/.venv/bin:$PATH \
     FRONTDESK_HTTP_HOST=0.0.0.0 \

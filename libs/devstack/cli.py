@@ -86,6 +86,9 @@ def _print_stack(stack: Stack) -> None:
     table = Table(title="Frontdesk is running")
     table.add_column("what")
     table.add_column("where")
+    if stack.console is not None:
+        table.add_row("operator console (sign in as operator-1)", f"{stack.console_url}/")
+        table.add_row("client portal (sign in as client-a)", f"{stack.console_url}/portal")
     for svc in stack.services:
         table.add_row(f"{svc.service} API (OpenAPI)", f"{svc.url}/docs")
     table.add_row("metrics", f"<service>/metrics (Authorization: Bearer {stack.metrics_token})")

@@ -292,6 +292,18 @@ class KeycloakAdmin:
         """Add a client (an application allowed to ask for tokens) to a realm."""
         await self._call("POST", f"/{realm}/clients", representation)
 
+    async def allow_origin(self, realm: str, client_id: str, origin: str) -> None:
+        """Let pages served from `origin` sign in through the client: a redirect URI under it
+        and the origin among the client's web origins (CORS at the token endpoint)."""
+        found = await self._call("GET", f"/{realm}/clients?clientId={client_id}")
+        if not found:
+            raise KeycloakUnavailable(f"no client {client_id} in realm {realm}")
+        client = found[0]
+        redirects = set(client.get("redirectUris", [])) | {f"{origin}/*"}
+        origins = set(client.get("webOrigins", [])) | {origin}
+        client |= {"redirectUris": sorted(redirects), "webOrigins": sorted(origins)}
+        await self._call("PUT", f"/{realm}/clients/{client['id']}", client)
+
     async def add_signing_key(self, realm: str, name: str, priority: int = 1000) -> None:
         """Add a new active RS256 key that outranks the realm's others: a key rotation."""
         realm_id = (await self._call("GET", f"/{realm}"))["id"]

@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 
 from libs.devstack.kafka import LocalKafka, default_cache_dir
-from libs.devstack.keycloak import REALM, LocalKeycloak
+from libs.devstack.keycloak import CLIENT, REALM, LocalKeycloak
 from libs.devstack.postgres import LocalPostgres
 from libs.devstack.supervisor import Supervisor, SupervisorPolicy
 from libs.devstack.topics import ensure_topics
@@ -36,6 +36,8 @@ from libs.platform.sealed import new_key_text
 from libs.platform.settings import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
+CONSOLE_PORT = 8008
+"""The console's port in the local stack (plus the port offset)."""
 INBOUND_SMTP_PORT = 2525
 """The inbox's inbound SMTP listener in the local stack (plus the port offset)."""
 
@@ -87,6 +89,8 @@ class Stack:
     _kafka: LocalKafka | None = None
     _postgres: LocalPostgres | None = None
     keycloak: LocalKeycloak | None = None
+    console: subprocess.Popen[bytes] | None = None
+    """The operator console and client portal (with --keycloak), in front of the services."""
     staff_key: str = field(default_factory=lambda: new_key(new_id()).key)
     """A staff key of this run, for the demo seeder, chaos runs and scripts (see README)."""
     metrics_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -117,6 +121,36 @@ class Stack:
             await self._wait_ready()
         finally:
             await identity  # the services find the issuer's keys lazily, once it answers
+        if self.options.keycloak:
+            self.console = self._start_console()
+            if self.keycloak is not None:  # the local realm: let the console's pages sign in
+                async with self.keycloak.admin() as admin:
+                    await admin.allow_origin(REALM, CLIENT, self.console_url)
+
+    @property
+    def console_port(self) -> int:
+        """Where the console listens (8008 plus the port offset)."""
+        return CONSOLE_PORT + self.options.port_offset
+
+    @property
+    def console_url(self) -> str:
+        """The one address of the operator console (/) and the client portal (/portal)."""
+        return f"http://127.0.0.1:{self.console_port}"
+
+    def _start_console(self) -> subprocess.Popen[bytes]:
+        issuer = os.environ.get("FRONTDESK_AUTH_ISSUER") or (
+            f"http://127.0.0.1:{self.keycloak_port}/realms/{REALM}"
+        )
+        env = {
+            **os.environ,
+            "FRONTDESK_CONSOLE_HTTP_PORT": str(self.console_port),
+            "FRONTDESK_CONSOLE_ISSUER_URL": issuer,
+            "FRONTDESK_CONSOLE_UPSTREAMS": json.dumps({s.service: s.url for s in self.services}),
+        }
+        log = self.options.home / "logs" / "console.log"
+        with log.open("ab") as out:
+            return subprocess.Popen([sys.executable, "-m", "services.console"], cwd=ROOT, env=env,
+                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
 
     async def _start_keycloak(self) -> None:
         if not self.options.keycloak or os.environ.get("FRONTDESK_AUTH_ISSUER"):
@@ -331,6 +365,9 @@ class Stack:
                 svc.proc.wait(20)
             except subprocess.TimeoutExpired:
                 svc.proc.kill()
+        if self.console is not None:
+            self.console.terminate()
+            self.console.wait(10)
         if self.smtp is not None:
             self.smtp.terminate()
             self.smtp.wait(10)

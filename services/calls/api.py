@@ -315,6 +315,17 @@ async def get_call(call_id: UUID, store: Store, caller: Anyone) -> CallDetail:
     return CallDetail.model_validate({**row, "history": events})
 
 
+@router.get("/calls/{call_id}/screen-pop", responses=ERRORS)
+async def get_screen_pop(
+    call_id: UUID, rt: Runtime, store: Store, config: Config, caller: Desk
+) -> ScreenPop:
+    """The screen pop of a call already received: what the operator the call was routed to
+    shows (company, greeting, office state, the book in force, calendar state), as of now."""
+    if await read_model.get_call(store.pool, store.schema, call_id, caller.tenant) is None:
+        raise NotFound(f"no call {call_id}")
+    return await read_screen(store, call_id, caller, rt.clock.now(), config)
+
+
 @router.get("/lines/{number}", responses=ERRORS)
 async def read_line(number: PhoneNumber, rt: Runtime, store: Store, caller: Desk) -> LineRead:
     """What calls knows of a forwarding number now: its client, book version, office state."""

@@ -1,4 +1,5 @@
-"""The routing HTTP API: the operator roster, escalations and their acknowledgement, routes.
+"""The routing HTTP API: the operator roster and each operator's live feed, escalations and
+their acknowledgement, routes.
 
 Thin on purpose: request model -> command -> handler -> response; refusals are mapped to
 HTTP statuses in one place (libs.platform.problems).
@@ -9,10 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, Header, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
 
-from libs.errors import NotFound
+from libs.errors import Forbidden, NotFound, Rejected
 from libs.events.envelope import Actor
 from libs.events.routing import Presence
 from libs.events.values import Language
@@ -20,10 +21,12 @@ from libs.platform.auth import Anyone, Desk, Staff
 from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
-from services.routing import commands, directory, escalations, links, read_model
+from services.routing import commands, directory, escalations, feed, links, read_model
 from services.routing.domain import ack_link
 from services.routing.domain.escalation import Acknowledge, Escalation
+from services.routing.domain.feed import MAX_CURSOR, may_follow, resume_point
 from services.routing.domain.operators import PutOperator, RosterCommand, SetPresence
+from services.routing.feed_stream import FeedHub, Follow, stream
 from services.routing.schemas import (
     AckCreate,
     CallRoutingRead,
@@ -60,6 +63,16 @@ LINK_PAGES: dict[int | str, dict[str, Any]] = {
         (410, "The chain ended unacknowledged, or the link expired"),
     )
 }
+FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "Server-sent events: `ready` (when starting at the head), then `call`, "
+        "`callback`, `conversation` and `escalation` items, each with its id (seq)",
+    },
+    **ERRORS,
+}
+FEED_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+"""Never cached, and not buffered by a proxy (nginx honours X-Accel-Buffering)."""
 LINK_HEADERS = {
     # the token is in the URL: keep it out of caches and Referer; the button cannot be framed
     "Cache-Control": "no-store",
@@ -110,6 +123,38 @@ async def put_presence(
         operator_id=operator_id, at=rt.clock.now(), actor=caller.actor(), presence=body.presence
     )
     return await _roster(store, command)
+
+
+@router.get(
+    "/operators/{operator_id}/feed", response_class=StreamingResponse, responses=FEED_RESPONSES
+)
+async def operator_feed(
+    operator_id: OperatorId, request: Request, store: Store, caller: Desk, config: Config,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_CURSOR)] = None,
+    once: bool = False,
+) -> StreamingResponse:  # fmt: skip
+    """What concerns the operator, live: calls routed to them, callbacks and mail given to them
+    or overdue in their languages, the escalations of their calls, and exhausted ones.
+
+    Resumes after the Last-Event-ID header (or `after`): every item with a higher id, in
+    order, then new ones as they commit; without either it starts at the head with a `ready`
+    event. `once` sends what is there and ends. An operator follows only their own feed.
+    """
+    if not may_follow(caller.actor(), operator_id):
+        raise Forbidden(f"an operator follows only their own feed, not {operator_id}'s")
+    cursor = resume_point(last_event_id, after)
+    _found(await read_model.get_operator(store.pool, store.schema, operator_id), "operator")
+    if cursor is not None and cursor > await feed.head(store.pool, store.schema):
+        raise Rejected(f"the feed has no item {cursor} yet: resume from an id it sent")
+    follow = Follow(
+        operator_id=operator_id, after=cursor, once=once, poll_seconds=config.feed_poll_seconds,
+        heartbeat_seconds=config.feed_heartbeat_seconds, max_seconds=config.feed_max_seconds,
+        batch=config.feed_batch_size,
+    )  # fmt: skip
+    hub: FeedHub = getattr(request.app.state, "feed_hub", None) or FeedHub()
+    events = stream(store.pool, store.schema, hub, follow)
+    return StreamingResponse(events, media_type="text/event-stream", headers=FEED_HEADERS)
 
 
 async def _roster(store: Store, command: RosterCommand) -> OperatorRead:

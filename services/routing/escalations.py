@@ -24,7 +24,7 @@ from libs.events.catalogue import decode, encode
 from libs.events.envelope import Event
 from libs.events.inbox import ConversationEscalated
 from libs.platform.db import Connection
-from services.routing import directory, links
+from services.routing import directory, feed, links
 from services.routing.directory import Queryable
 from services.routing.domain.chain import Chain, book_to_follow, book_wait_until
 from services.routing.domain.escalation import (
@@ -120,12 +120,14 @@ async def save(
     conn: Connection, schema: str, state: Escalation, events: Sequence[Event], emit: Emit,
     now: datetime, book_version: int | None = None,
 ) -> Escalation:  # fmt: skip
-    """Append the events after the state's version and move the row (timer) to match."""
+    """Append the events after the state's version and move the row (timer) to match; the
+    operators' feed gets its items in the same transaction."""
     after = fold(events, state)
     assert after is not None
     if not events:
         return after
     await emit(stream_id(state.escalation_id), state.version, events)
+    await feed.project(conn, schema, events)
     await conn.execute(
         f"UPDATE {schema}.escalations SET state = $2, attempts = $3, due_at = $4, "
         "chain_book_version = coalesce(chain_book_version, $5), acknowledged_by = $6, "

@@ -52,6 +52,10 @@ OPERATORS = Gauge(
     "counted from the roster table at start, after each roster change and every few seconds.",
     ["language", "presence"],
 )
+FEED_STREAMS = Gauge(
+    "frontdesk_feed_streams",
+    "Operator feed streams (server-sent events) open in this process.",
+)
 # Each outcome's series exists from the start at 0, so that the first exhausted escalation
 # after a restart is an increase Prometheus can see (the alert rule relies on it).
 for _outcome in ("requested", "acknowledged", "exhausted"):

@@ -2,6 +2,12 @@
 
 An escalation is about an urgent call (call_id) or an overdue mail conversation
 (conversation_id), exactly one of the two.
+
+The operators' feed (`feed_items`) numbers its items in commit order: `seq` is given by a
+deferred trigger at commit, under a per-schema advisory lock that is the last lock the
+transaction takes, so a reader that has seen seq n can never later find a committed item below
+n (a sequence drawn at insert would let a later insert commit first). The same trigger wakes the
+open feeds with pg_notify, delivered at commit.
 """
 
 from __future__ import annotations
@@ -92,6 +98,55 @@ MIGRATIONS: tuple[Migration, ...] = (
             CHECK ((call_id IS NULL) <> (conversation_id IS NULL));
         CREATE INDEX ON {schema}.escalations (conversation_id)
             WHERE conversation_id IS NOT NULL;
+        """,
+    ),
+    Migration(
+        "routing_0005_operator_feed",
+        """
+        CREATE SEQUENCE {schema}.feed_seq;
+        CREATE TABLE {schema}.feed_items (
+            item_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            seq bigint UNIQUE,
+            event_id uuid NOT NULL UNIQUE,
+            kind text NOT NULL
+                CHECK (kind IN ('call', 'callback', 'conversation', 'escalation')),
+            operator_id text,
+            language text,
+            client_id uuid NOT NULL,
+            data jsonb NOT NULL,
+            occurred_at timestamptz NOT NULL
+        );
+        CREATE INDEX ON {schema}.feed_items (operator_id, seq) WHERE operator_id IS NOT NULL;
+        CREATE INDEX ON {schema}.feed_items (seq) WHERE operator_id IS NULL;
+        COMMENT ON COLUMN {schema}.feed_items.operator_id
+            IS 'The one operator it is for; NULL: operators of `language`, or everyone';
+        CREATE FUNCTION {schema}.feed_number() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            numbered bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(hashtext(TG_TABLE_SCHEMA || '.feed_items'));
+            UPDATE {schema}.feed_items SET seq = nextval('{schema}.feed_seq')
+                WHERE item_id = NEW.item_id RETURNING seq INTO numbered;
+            PERFORM pg_notify(TG_TABLE_SCHEMA || '_feed', numbered::text);
+            RETURN NULL;
+        END;
+        $$;
+        CREATE CONSTRAINT TRIGGER feed_number AFTER INSERT ON {schema}.feed_items
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {schema}.feed_number();
+        CREATE TABLE {schema}.feed_callbacks (
+            callback_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            language text,
+            due_at timestamptz,
+            operator_id text
+        );
+        CREATE TABLE {schema}.feed_conversations (
+            conversation_id uuid PRIMARY KEY,
+            client_id uuid NOT NULL,
+            language text,
+            due_at timestamptz,
+            operator_id text
+        );
         """,
     ),
 )

@@ -1,7 +1,8 @@
 """What routing does with the calls topic: route each call, follow operators, start escalations;
 and with the inbox topic: escalate an overdue mail conversation along the client's latest book,
 and stop that chain (acknowledged by "desk") once the bureau replied, forwarded, handled or
-marked the conversation as spam.
+marked the conversation as spam. The calendar's callbacks and the inbox's assignments feed the
+operators' feed (feed.py).
 
 Each handler runs inside the consumer's inbox transaction, so its table writes and the events
 it emits (ctx.emit) commit together, exactly once. In a replay routing decides nothing anew:
@@ -33,7 +34,7 @@ from libs.events.inbox import (
 )
 from libs.platform.consumer import Handler, HandlerContext, Subscription, typed
 from libs.platform.settings import Settings
-from services.routing import commands, directory, escalations, links, metrics, read_model
+from services.routing import commands, directory, escalations, feed, links, metrics, read_model
 from services.routing.domain.operators import TakeCall
 from services.routing.domain.route import RouteCall, route, routed_at_all
 from services.routing.settings import RoutingSettings
@@ -63,6 +64,7 @@ async def call_received(event: CallReceived, ctx: HandlerContext) -> None:
     )
     [routed] = route(command)
     await ctx.emit(read_model.route_stream(event.call_id), 0, [routed])
+    await feed.project(conn, schema, [routed])
     if routed.operator_id is not None:
         taken = TakeCall(operator_id=routed.operator_id, at=command.at, call_id=event.call_id)
         await commands.roster_step(conn, schema, ctx.emit, taken)
@@ -107,8 +109,10 @@ async def conversation_escalated(
     event: ConversationEscalated, ctx: HandlerContext, *, config: RoutingSettings
 ) -> None:
     """An overdue answer: open its escalation (once per conversation and due time) and make
-    the first attempt of the chain now, from the client's latest book."""
+    the first attempt of the chain now, from the client's latest book. The operators who read
+    its language see it in their feed."""
     conn, schema, now = ctx.conn, ctx.store.schema, ctx.now()
+    await feed.conversation_escalated(event, ctx)
     if ctx.replay:
         return
     escalation_id = await escalations.open_overdue_mail(conn, schema, event, now)
@@ -133,9 +137,11 @@ async def conversation_answered(event: ConversationEvent, ctx: HandlerContext) -
 
 
 def inbox_handlers(config: RoutingSettings) -> dict[str, Handler]:
-    """The inbox events routing acts on, by type: an overdue answer, and the desk's answers."""
+    """The inbox events routing acts on, by type: an overdue answer, the desk's answers, and
+    what the operators' feed keeps."""
     escalated = partial(conversation_escalated, config=config)
     return {
+        **feed.INBOX_HANDLERS,
         "ConversationEscalated": typed(ConversationEscalated, escalated),
         "ReplySent": typed(ReplySent, conversation_answered),
         "ConversationForwarded": typed(ConversationForwarded, conversation_answered),
@@ -158,7 +164,8 @@ def calls_handlers(config: RoutingSettings) -> dict[str, Handler]:
 
 
 def subscriptions(settings: Settings, config: RoutingSettings) -> tuple[Subscription, ...]:
-    """Routing's consumers: its projection of intake, its reactions to calls and to the inbox."""
+    """Routing's consumers: its projection of intake, its reactions to calls and to the inbox,
+    and the calendar's callbacks for the operators' feed."""
     prefix = settings.topic_prefix
     calls = Subscription(
         name=f"{prefix}-routing-calls",
@@ -170,4 +177,9 @@ def subscriptions(settings: Settings, config: RoutingSettings) -> tuple[Subscrip
         topics=(topic_for("inbox", prefix),),
         handlers=inbox_handlers(config),
     )
-    return (directory.subscription(settings), calls, inbox)
+    calendar = Subscription(
+        name=f"{prefix}-routing-calendar",
+        topics=(topic_for("calendar", prefix),),
+        handlers=feed.CALENDAR_HANDLERS,
+    )
+    return (directory.subscription(settings), calls, inbox, calendar)

@@ -9,7 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class RoutingSettings(BaseSettings):
-    """Secrets of the TwiML webhook and the ack links, and how the escalation timers run."""
+    """Secrets of the TwiML webhook and the ack links, how the escalation timers and the
+    operators' feed run."""
 
     model_config = SettingsConfigDict(env_prefix="FRONTDESK_ROUTING_", extra="ignore")
 
@@ -39,6 +40,22 @@ class RoutingSettings(BaseSettings):
         "it falls back to the latest version routing knows",
     )
     dial_timeout_seconds: int = Field(default=30, ge=5, le=600)
+    feed_poll_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="How often an open feed looks for items a lost notification did not bring",
+    )
+    feed_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="A quiet feed sends a keep-alive comment this often"
+    )
+    feed_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="A feed stream ends after this long; the browser resumes it (Last-Event-ID)",
+    )
+    feed_batch_size: int = Field(default=200, ge=1, le=10_000)
 
     @property
     def ack_link_ttl(self) -> timedelta:

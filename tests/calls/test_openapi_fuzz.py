@@ -45,7 +45,7 @@ async def test_without_credentials_every_route_but_the_webhooks_is_401(stack: St
         for method, operation in item.items()
         if not {"operations", "telephony"} & set(operation.get("tags", []))
     ]
-    assert len(routes) == 15
+    assert len(routes) == 16
     async with httpx.AsyncClient(base_url=stack.url) as anonymous:
         for method, path in routes:
             url = path.format(**known)

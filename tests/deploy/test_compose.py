@@ -237,7 +237,8 @@ def test_a_tls_proxy_is_the_only_way_to_the_services(project: Config) -> None:
     binds = {v["target"]: v["source"] for v in bind_mounts(proxy)}
     assert binds == {"/etc/caddy/Caddyfile": str(CADDYFILE)}
     assert {p["published"] for p in proxy["ports"]} == {"80", "443"}
-    assert set(proxy["depends_on"]) == {*ALL_SERVICES, "keycloak"}
+    assert set(proxy["depends_on"]) == {*ALL_SERVICES, "keycloak", "console"}
+    assert "ports" not in project["services"]["console"]
     assert "ports" not in project["services"]["keycloak"]
     for name, service in app_services(project).items():
         published = [str(p["target"]) for p in service.get("ports", [])]
@@ -281,6 +282,22 @@ def test_the_caddyfile_terminates_tls_for_each_service_on_its_own_host() -> None
         assert f"{name}.{{$FRONTDESK_DOMAIN:localhost}} {{\n\timport frontdesk {name}\n}}" in text
     assert f"dynamic a {{args[0]}} {APP_PORT}" in text
     assert "read_header" in text  # a client slow to send its headers is cut off at the proxy
+
+
+def test_the_console_is_one_origin_for_its_pages_and_every_services_api(project: Config) -> None:
+    """console.localhost serves the pages and, under /api/<service>/, each service; the
+    console signs in at the proxy's login address."""
+    console = project["services"]["console"]
+    assert console["command"] == ["python", "-m", "services.console"]
+    env = environment(console)
+    assert env["FRONTDESK_CONSOLE_ISSUER_URL"] == "https://login.localhost/realms/frontdesk"
+    text = CADDYFILE.read_text()
+    site = text[text.index("console.{$FRONTDESK_DOMAIN:localhost} {") :]
+    site = site[: site.index("\n}\n")]
+    for name in ALL_SERVICES:
+        assert f"handle_path /api/{name}/* {{\n\t\treverse_proxy {name}:{APP_PORT}" in site, name
+    assert f"handle {{\n\t\treverse_proxy console:{APP_PORT}" in site
+    assert "flush_interval -1" in site  # the live feed streams through
 
 
 def test_secrets_come_from_the_environment(compose_plugin: ComposePlugin) -> None:

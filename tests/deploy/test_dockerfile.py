@@ -46,12 +46,15 @@ class Step:
 
 
 def steps() -> list[Step]:
-    """The Dockerfile's instructions in order (comments left out)."""
+    """The instructions of the Dockerfile's final stage in order (comments left out); the
+    stage before it only installs the console's browser library."""
     text = re.sub(r"\\\n(\s*#.*\n)*", " ", DOCKERFILE.read_text())
     found = []
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             instruction, _, arguments = line.strip().partition(" ")
+            if instruction.upper() == "FROM":
+                found = []
             found.append(Step(instruction.upper(), arguments.strip()))
     return found
 
@@ -122,7 +125,9 @@ def test_the_copied_files_and_uv_sync_make_an_environment_that_runs_every_servic
     module, target = entry_point()
     factories = [re.sub(r"\$\{FRONTDESK_SERVICE[^}]*\}", s, target) for s in ALL_SERVICES]
     code = f"import importlib; serve = importlib.import_module({module!r})\n"
-    code += f"for factory in {factories!r}: serve.load_factory(factory)"
+    code += f"for factory in {factories!r}: serve.load_factory(factory)\n"
+    code += "from services.console.app import VENDOR, create_app; create_app()\n"
+    code += "assert all(path.exists() for path in VENDOR.values()), VENDOR"
     run([python, "-c", code], app)
     usage = run([python, "-m", module], app, check=False)
     assert usage.returncode == 1
@@ -143,6 +148,11 @@ def entry_point() -> tuple[str, str]:
 
 def copy_into(app: Path, arguments: str) -> None:
     """Do what `COPY <sources> <destination>` does, relative to WORKDIR app."""
+    if arguments.startswith("--from=web "):  # the web stage's npm ci: the same lock file here
+        _, source, destination = shlex.split(arguments)
+        assert source == "/web/node_modules", arguments
+        shutil.copytree(ROOT / "services/console/web/node_modules", app / destination)
+        return
     *sources, destination = shlex.split(arguments)
     assert not [s for s in sources if s.startswith("--")], f"COPY with flags: {arguments}"
     target = app / destination

@@ -154,8 +154,10 @@ def test_the_validation_rejects_a_broken_deployment(change: Callable[[Resource],
 def test_one_deployment_and_service_per_frontdesk_service() -> None:
     """Each runs the one image with its FRONTDESK_SERVICE, behind a Service on its pods."""
     deployments = {d["metadata"]["name"]: d for d in of_kind("Deployment")}
-    assert set(deployments) == set(ALL_SERVICES)
+    assert set(deployments) == {*ALL_SERVICES, "console"}
     for name, deployment in deployments.items():
+        if name == "console":
+            continue
         (container,) = pod_spec(deployment)["containers"]
         assert container["image"] == "frontdesk"
         assert {"name": "FRONTDESK_SERVICE", "value": name} in container["env"]
@@ -233,7 +235,9 @@ def test_secrets_come_from_the_secret_by_reference_and_are_not_applied() -> None
     for deployment in of_kind("Deployment"):
         (container,) = pod_spec(deployment)["containers"]
         for variable in container["env"]:
-            if "valueFrom" in variable:
+            if "configMapKeyRef" in variable.get("valueFrom", {}):
+                assert not re.search("SECRET|PASSWORD|TOKEN|DATABASE_URL", variable["name"])
+            elif "valueFrom" in variable:
                 ref = variable["valueFrom"]["secretKeyRef"]
                 assert (ref["name"], ref["key"]) == (SECRET_NAME, variable["name"])
                 assert ref["key"] in keys
@@ -274,7 +278,7 @@ def test_everything_lives_in_the_namespace_of_the_kustomization() -> None:
 
 def test_an_ingress_terminates_tls_in_front_of_every_service() -> None:
     """One host per service, each covered by the TLS section, each to its Service's port."""
-    (ingress,) = of_kind("Ingress")
+    ingress = named("Ingress", "frontdesk")
     (tls,) = ingress["spec"]["tls"]
     assert tls["secretName"]
     backends = {}
@@ -292,6 +296,30 @@ def test_an_ingress_terminates_tls_in_front_of_every_service() -> None:
     public = urlsplit(config["FRONTDESK_ROUTING_PUBLIC_BASE_URL"])
     assert public.scheme == "https"
     assert backends[public.hostname]["name"] == "routing"  # the ack links go through the Ingress
+
+
+def test_the_console_serves_its_pages_and_every_api_on_one_origin() -> None:
+    """The console's host: its pages on /, each service's API under /api/<service>/ (the
+    prefix cut off), unbuffered so the live feed streams; it signs in at the services' issuer."""
+    (container,) = pod_spec(named("Deployment", "console"))["containers"]
+    assert container["command"] == ["python", "-m", "services.console"]
+    env = {v["name"]: v for v in container["env"]}
+    issuer = env["FRONTDESK_CONSOLE_ISSUER_URL"]["valueFrom"]["configMapKeyRef"]
+    assert (issuer["name"], issuer["key"]) == ("frontdesk-config", "FRONTDESK_AUTH_ISSUER")
+    pages, api = named("Ingress", "console"), named("Ingress", "console-api")
+    (page_rule,) = pages["spec"]["rules"]
+    (api_rule,) = api["spec"]["rules"]
+    assert page_rule["host"] == api_rule["host"]
+    (root,) = page_rule["http"]["paths"]
+    assert (root["path"], root["backend"]["service"]["name"]) == ("/", "console")
+    routes = {p["path"]: p["backend"]["service"]["name"] for p in api_rule["http"]["paths"]}
+    assert routes == {f"/api/{name}(/|$)(.*)": name for name in ALL_SERVICES}
+    notes = api["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
+    assert notes["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    for ingress in (pages, api):
+        (tls,) = ingress["spec"]["tls"]
+        assert page_rule["host"] in tls["hosts"]
 
 
 def test_no_service_is_exposed_around_the_ingress() -> None:

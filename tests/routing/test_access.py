@@ -32,7 +32,16 @@ from services.routing.links import ack_token
 from services.routing.migrations import MIGRATIONS
 from services.routing.settings import RoutingSettings
 from tests.support.access import OPERATOR as ANNA
-from tests.support.access import STAFF, client_user, issued_key, misfits, operator_key, stand_ins
+from tests.support.access import (
+    STAFF,
+    client_user,
+    issued_key,
+    misfits,
+    operator_key,
+    routes,
+    rows,
+    stand_ins,
+)
 from tests.support.builders import (
     book_revised,
     call_received,
@@ -142,6 +151,9 @@ async def answers(routing: Routing, caller: str) -> dict[str, int]:
         "PUT /operators/{operator_id}/presence": await http.put(
             "/operators/op-anna/presence", json={"presence": "available"}
         ),
+        "GET /operators/{operator_id}/feed": await http.get(
+            "/operators/op-anna/feed", params={"once": "true"}
+        ),
         "GET /escalations/{escalation_id}": await http.get(f"/escalations/{e}"),
         "GET /calls/{call_id}/routing": await http.get(f"/calls/{c}/routing"),
         "POST /escalations/{escalation_id}/ack": await http.post(
@@ -161,21 +173,29 @@ async def test_each_role_reaches_only_the_routes_the_table_gives_it(routing: Rou
     assert await answers(routing, "client_a") == {
         "GET /operators": 403, "GET /operators/{operator_id}": 403,
         "PUT /operators/{operator_id}": 403, "PUT /operators/{operator_id}/presence": 403,
+        "GET /operators/{operator_id}/feed": 403,
         "GET /escalations/{escalation_id}": 200, "GET /calls/{call_id}/routing": 403,
         "POST /escalations/{escalation_id}/ack": 403,
     }  # fmt: skip
     assert await answers(routing, "client_b") == {
         "GET /operators": 403, "GET /operators/{operator_id}": 403,
         "PUT /operators/{operator_id}": 403, "PUT /operators/{operator_id}/presence": 403,
+        "GET /operators/{operator_id}/feed": 403,
         "GET /escalations/{escalation_id}": 404, "GET /calls/{call_id}/routing": 403,
         "POST /escalations/{escalation_id}/ack": 403,
     }  # fmt: skip
     assert await answers(routing, "operator") == {
         "GET /operators": 200, "GET /operators/{operator_id}": 200,
         "PUT /operators/{operator_id}": 403, "PUT /operators/{operator_id}/presence": 200,
+        "GET /operators/{operator_id}/feed": 200,
         "GET /escalations/{escalation_id}": 200, "GET /calls/{call_id}/routing": 200,
         "POST /escalations/{escalation_id}/ack": 200,
     }  # fmt: skip
+
+
+def test_the_access_table_has_a_row_for_every_routing_route_and_no_other() -> None:
+    served = routes(api.router) | routes(telephony.router)
+    assert {row.route for row in rows("routing", ops=False)} == served
 
 
 async def test_staff_manage_the_roster_and_are_the_actor_of_its_events(routing: Routing) -> None:

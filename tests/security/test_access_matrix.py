@@ -119,7 +119,9 @@ class Matrix:
         return await self.http.request(row.method, url, json=body, headers=headers, params=params)
 
     def query(self, row: Row) -> dict[str, str]:
-        """The query parameters a route needs to pass validation."""
+        """The query parameters a route needs to pass validation (a feed: to end, not stay open)."""
+        if row.route == "GET /operators/{operator_id}/feed":
+            return {"once": "true"}
         return {"period": self.ids["period"]} if row.route.endswith("/usage") else {}
 
     def fill(self, template: str) -> str:
