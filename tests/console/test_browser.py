@@ -239,6 +239,7 @@ async def test_an_operator_signs_in_and_a_call_pops_its_card_without_a_reload(de
     await expect(card).to_contain_text("Matrix client A", timeout=30_000)
     await expect(card).to_contain_text("Goedemorgen")
     await expect(page.locator("#answer")).to_be_focused()
+    await expect(page.locator("#appointment-form")).to_be_hidden()  # no calendar linked
     assert await serious_violations(page) == []
     await screenshot(page, "console-call")
 
@@ -254,6 +255,12 @@ async def test_an_operator_signs_in_and_a_call_pops_its_card_without_a_reload(de
     await page.fill("#escalate-reason", "Geen verwarming bij een bejaarde klant")
     await page.get_by_role("button", name="Escaleren volgens regel").first.click()
     await expect(page.locator("#note-status")).to_have_text("Escalatie gestart.", timeout=10_000)
+    await page.fill("#transfer-number", "+31612340000")
+    await expect(page.locator("#transfer")).to_have_text("Gesprek doorverbinden: +31612340000")
+    await page.click("#transfer")
+    await expect(page.locator("#note-status")).to_have_text(
+        "Gesprek doorverbonden.", timeout=10_000
+    )
     await screenshot(page, "console-noted")
 
     async def mailed() -> bool:
@@ -281,6 +288,16 @@ async def test_a_client_sees_its_message_and_invoice_and_not_another_clients(des
     )  # issued, or already mailed to the client
     await page.goto(f"{desk.console}/portal#invoice={invoice_a}")
     await expect(page.locator("#invoice-detail")).to_be_visible(timeout=30_000)
+    await expect(page.locator("#book")).to_contain_text("Goedemorgen")
+    await expect(page.locator("#sent")).to_contain_text("a@client.example", timeout=30_000)
+    await expect(page.locator("#recipients")).to_have_value("a@client.example")
+    await page.fill("#recipients", "a@client.example\nkantoor@client.example")
+    await page.check("input[name=mode][value=daily_digest]")
+    await page.click("#save-preferences")
+    await expect(page.locator("#preferences-status")).to_have_text("Opgeslagen.", timeout=10_000)
+    client = (await staff.http.get(f"{desk.urls['intake']}/clients/{desk.clients['a']}")).json()
+    assert client["notification"]["mode"] == "daily_digest"
+    assert client["notification"]["recipients"] == ["a@client.example", "kantoor@client.example"]
     assert await serious_violations(page) == []
     await screenshot(page, "portal-invoice")
     await page.goto(f"{desk.console}/portal#invoice={invoice_b}")

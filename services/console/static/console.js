@@ -19,6 +19,10 @@ async function main() {
   await loadPresence();
   $("note-form").addEventListener("submit", saveNote);
   $("nonbillable-form").addEventListener("submit", markNonBillable);
+  $("transfer-form").addEventListener("submit", transfer);
+  $("transfer-number").addEventListener("input", labelTransfer);
+  $("appointment-form").addEventListener("submit", bookAppointment);
+  for (const id of ["appointment-start", "appointment-minutes"]) $(id).addEventListener("input", labelAppointment);
   $("note-form").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) saveNote(event);
   });
@@ -118,6 +122,9 @@ function showCard(pop) {
   $("no-call").hidden = true;
   card.hidden = false;
   escalationButtons(pop);
+  $("appointment-form").hidden = !(pop.calendar && pop.calendar.linked);
+  labelTransfer();
+  labelAppointment();
   $("note").hidden = false;
   $("caller_number").value = pop.caller_number || "";
   answer.focus();
@@ -183,6 +190,51 @@ async function escalate(rule) {
     await session.api("calls", `/calls/${call.call_id}/escalations`,
       { method: "POST", body: { urgency_kind: rule.kind, reason } });
     status(t("escalate.sent"));
+  } catch (error) { notice(error); }
+}
+
+// Buttons say what they will do: the number the call goes to, the calendar and the time.
+function labelTransfer() {
+  const number = $("transfer-number").value.trim();
+  $("transfer").textContent = number ? `${t("transfer.button")}: ${number}` : t("transfer.button");
+}
+
+function labelAppointment() {
+  if (!call) return;
+  const value = $("appointment-start").value;
+  const proposes = call.calendar && call.calendar.permission === "read";
+  const base = `${t(proposes ? "appointment.propose" : "appointment.book")} ${call.client.name}`;
+  $("appointment").textContent = value ? `${base}: ${when(new Date(value).toISOString())}` : base;
+}
+
+async function transfer(event) {
+  event.preventDefault();
+  const to = $("transfer-number").value.trim();
+  if (!to) return $("transfer-number").focus();
+  try {
+    await session.api("calls", `/calls/${call.call_id}/transfer`, { method: "POST", body: { to_number: to } });
+    status(t("transfer.done"));
+  } catch (error) { notice(error); }
+}
+
+async function bookAppointment(event) {
+  event.preventDefault();
+  const value = $("appointment-start").value;
+  const title = $("appointment-title").value.trim();
+  if (!value || !title) return (value ? $("appointment-title") : $("appointment-start")).focus();
+  const start = new Date(value);
+  const end = new Date(start.getTime() + Number($("appointment-minutes").value) * 60000);
+  const span = { start: start.toISOString(), end: end.toISOString() };
+  const proposes = call.calendar && call.calendar.permission === "read";
+  try {
+    if (proposes) {
+      await session.api("calendar", `/calls/${call.call_id}/appointment-proposals`,
+        { method: "POST", body: { title, times: [span] } });
+    } else {
+      await session.api("calendar", `/calls/${call.call_id}/appointments`,
+        { method: "POST", body: { title, ...span } });
+    }
+    status(t(proposes ? "appointment.proposed" : "appointment.booked"));
   } catch (error) { notice(error); }
 }
 

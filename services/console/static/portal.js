@@ -21,8 +21,103 @@ async function main() {
   $("sign-out").addEventListener("click", () => session.signOut());
   $("search").addEventListener("input", showMessages);
   window.addEventListener("hashchange", show);
-  await Promise.all([loadMessages(), loadInvoices()]);
+  $("preferences").addEventListener("submit", savePreferences);
+  $("book-version").addEventListener("change", () => loadBook($("book-version").value));
+  await Promise.all([loadMessages(), loadInvoices(), loadSent(), loadPunchCard(), loadVersions(),
+    loadPreferences()]);
   await show();
+}
+
+const mine = () => encodeURIComponent(session.clientId);
+
+async function loadSent() {
+  try {
+    const sent = await session.api("notify", `/clients/${mine()}/notifications`);
+    const target = $("sent");
+    target.replaceChildren();
+    if (!sent.length) target.append(element("li", { class: "empty", text: t("portal.none") }));
+    for (const item of sent.slice(-20).reverse()) {
+      target.append(element("li", { class: "message" },
+        element("strong", { text: `${when(item.created_at)} · ${item.subject}` }),
+        element("p", { text: `${item.recipients.join(", ")} · ${t(`delivery.${item.state}`)}` })));
+    }
+  } catch (error) { notice(error); }
+}
+
+async function loadPunchCard() {
+  try {
+    const wallet = await session.api("billing", `/clients/${mine()}/punch-card`);
+    $("punch-card").textContent = `${t("portal.balance")} ${money(wallet.balance_cents)}`;
+  } catch (error) {
+    if (error.status === 404) $("punch-card").textContent = t("portal.no_punch_card");
+    else notice(error);
+  }
+}
+
+async function loadVersions() {
+  try {
+    const versions = await session.api("intake", `/clients/${mine()}/book/versions`);
+    const picker = $("book-version");
+    picker.replaceChildren();
+    for (const version of versions.slice().reverse()) {
+      picker.append(element("option", { value: version.revised_at,
+        text: `${version.book_version} · ${when(version.revised_at)}` }));
+    }
+    if (versions.length) await loadBook(null);
+  } catch (error) {
+    if (error.status !== 404) notice(error);
+  }
+}
+
+async function loadBook(asOf) {
+  try {
+    const query = asOf ? `?as_of=${encodeURIComponent(asOf)}` : "";
+    const book = await session.api("intake", `/clients/${mine()}/book${query}`);
+    const target = $("book");
+    target.replaceChildren(
+      element("p", {}, element("span", { class: "label", text: `${t("call.say")}: ` }),
+        element("q", { text: book.greeting })),
+      element("p", { class: "instructions", text: book.instructions }));
+    if (book.urgency_rules.length) {
+      const rules = element("ul");
+      for (const rule of book.urgency_rules) {
+        rules.append(element("li", { text: `${rule.description} (${rule.channels.join(", ")})` }));
+      }
+      target.append(element("h3", { text: t("call.urgent") }), rules);
+    }
+    if (book.faq.length) {
+      const faq = element("div", { class: "faq" });
+      for (const entry of book.faq) {
+        faq.append(element("details", {}, element("summary", { text: entry.question }),
+          element("p", { text: entry.answer })));
+      }
+      target.append(element("h3", { text: t("call.faq") }), faq);
+    }
+  } catch (error) { notice(error); }
+}
+
+async function loadPreferences() {
+  try {
+    const client = await session.api("intake", `/clients/${mine()}`);
+    const prefs = client.notification;
+    for (const radio of document.querySelectorAll("input[name=mode]")) radio.checked = radio.value === prefs.mode;
+    $("digest_time").value = prefs.digest_time.slice(0, 5);
+    $("recipients").value = prefs.recipients.join("\n");
+  } catch (error) { notice(error); }
+}
+
+async function savePreferences(event) {
+  event.preventDefault();
+  const mode = document.querySelector("input[name=mode]:checked");
+  const body = {
+    mode: mode ? mode.value : "daily_digest",
+    recipients: $("recipients").value.split(/[\s,;]+/).filter(Boolean),
+    digest_time: $("digest_time").value,
+  };
+  try {
+    await session.api("intake", `/clients/${mine()}/notification`, { method: "PUT", body });
+    $("preferences-status").textContent = t("portal.saved");
+  } catch (error) { notice(error); }
 }
 
 async function loadMessages() {
@@ -52,10 +147,12 @@ function showMessages() {
 }
 
 let invoices = [];
+let creditNotes = [];
 
 async function loadInvoices() {
   try {
-    invoices = await session.api("billing", "/invoices");
+    [invoices, creditNotes] = await Promise.all([session.api("billing", "/invoices"),
+      session.api("billing", "/credit-notes")]);
   } catch (error) { notice(error); }
 }
 
@@ -72,9 +169,19 @@ async function show() {
     const open = element("a", { href: `#invoice=${invoice.invoice_id}`, text: invoice.invoice_number });
     const pdf = element("button", { type: "button", text: t("portal.pdf"),
       "aria-label": `${t("portal.pdf")}: ${t("portal.invoice")} ${invoice.invoice_number}` });
-    pdf.addEventListener("click", () => download(invoice.invoice_id, invoice.invoice_number));
+    pdf.addEventListener("click", () => download(`/invoices/${invoice.invoice_id}.pdf`, invoice.invoice_number));
     body.append(element("tr", {}, element("td", {}, open), element("td", { text: money(invoice.total_cents) }),
       element("td", { text: t(`state.${invoice.state}`) }), element("td", {}, pdf)));
+  }
+  const notes = $("credit-notes");
+  notes.replaceChildren();
+  if (!creditNotes.length) notes.append(element("tr", {}, element("td", { colspan: "3", text: t("portal.none") })));
+  for (const note of creditNotes) {
+    const pdf = element("button", { type: "button", text: t("portal.pdf"),
+      "aria-label": `${t("portal.pdf")}: ${t("portal.credit_note")} ${note.credit_note_number}` });
+    pdf.addEventListener("click", () => download(`/credit-notes/${note.credit_note_id}.pdf`, note.credit_note_number));
+    notes.append(element("tr", {}, element("td", { text: note.credit_note_number }),
+      element("td", { text: money(note.total_cents) }), element("td", {}, pdf)));
   }
   const wanted = new URLSearchParams(location.hash.slice(1)).get("invoice");
   if (wanted) await showInvoice(wanted);
@@ -102,9 +209,9 @@ async function showInvoice(id) {
   } catch (error) { notice(error); }
 }
 
-async function download(id, number) {
+async function download(path, number) {
   try {
-    const blob = await session.download("billing", `/invoices/${id}.pdf`);
+    const blob = await session.download("billing", path);
     const link = element("a", { href: URL.createObjectURL(blob), download: `${number}.pdf` });
     document.body.append(link);
     link.click();
