@@ -63,6 +63,7 @@ from libs.events.intake import (
     ApiKeyIssued,
     ApiKeyRevoked,
     BillingDetailsChanged,
+    BookChangeRequested,
     BookHandedOver,
     ClientActivated,
     ClientOffboarded,
@@ -139,6 +140,7 @@ AnyEvent = Annotated[
     | ForwardingCodesSet
     | ForwardingCodesRemoved
     | BookHandedOver
+    | BookChangeRequested
     | BillingDetailsChanged
     | InvoiceIssued
     | CreditNoteIssued

@@ -295,6 +295,16 @@ class BillingDetailsChanged(IntakeEvent):
     kvk_number: str | None = Field(default=None, pattern=r"^[0-9]{8}$")
 
 
+class BookChangeRequested(IntakeEvent):
+    """The client asks the bureau to change its secretary book, in its own words; staff write
+    the new version (SecretaryBookRevised) from it."""
+
+    type: Literal["BookChangeRequested"] = "BookChangeRequested"
+    request_id: UUID
+    text: Text = Field(min_length=1)
+    book_version: int | None = Field(default=None, ge=1, description="The version it was read in")
+
+
 class BookHandedOver(IntakeEvent):
     """Every version of the secretary book went to the client, nothing being owed."""
 
@@ -325,5 +335,6 @@ INTAKE_EVENTS: tuple[type[IntakeEvent], ...] = (
     OffboardingScheduled,
     OffboardingCancelled,
     BookHandedOver,
+    BookChangeRequested,
     BillingDetailsChanged,
 )

@@ -9,6 +9,7 @@ from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
 from services.intake import (
     billing_api,
+    book_requests_api,
     handover,
     handover_api,
     numbers_api,
@@ -51,6 +52,7 @@ def create_app(settings: Settings, intake_settings: IntakeSettings | None = None
             onboarding_api.router,
             handover_api.router,
             billing_api.router,
+            book_requests_api.router,
         ],
         # the pool's routes before /numbers/{number}
         title="Frontdesk intake",

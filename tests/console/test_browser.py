@@ -240,6 +240,7 @@ async def test_an_operator_signs_in_and_a_call_pops_its_card_without_a_reload(de
     await expect(card).to_contain_text("Goedemorgen")
     await expect(page.locator("#answer")).to_be_focused()
     await expect(page.locator("#appointment-form")).to_be_hidden()  # no calendar linked
+    await expect(page.locator("#queues tr").first).to_contain_text("Nederlands")
     assert await serious_violations(page) == []
     await screenshot(page, "console-call")
 
@@ -298,6 +299,14 @@ async def test_a_client_sees_its_message_and_invoice_and_not_another_clients(des
     client = (await staff.http.get(f"{desk.urls['intake']}/clients/{desk.clients['a']}")).json()
     assert client["notification"]["mode"] == "daily_digest"
     assert client["notification"]["recipients"] == ["a@client.example", "kantoor@client.example"]
+    await page.fill("#change-text", "Noem voortaan ook ons filiaal in Breda")
+    await page.click("#request-change")
+    await expect(page.locator("#change-status")).to_contain_text("Uw verzoek is verstuurd")
+    await expect(page.locator("#changes")).to_contain_text("filiaal in Breda")
+    asked = f"{desk.urls['intake']}/clients/{desk.clients['a']}/book/change-requests"
+    assert [r["text"] for r in (await staff.http.get(asked)).json()] == [
+        "Noem voortaan ook ons filiaal in Breda"
+    ]
     assert await serious_violations(page) == []
     await screenshot(page, "portal-invoice")
     await page.goto(f"{desk.console}/portal#invoice={invoice_b}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from libs.events.calls import FollowUp, NonBillableReason
+from libs.events.values import Language
 from services.billing.schemas import InvoiceSummary
 from services.notify.schemas import State
 
@@ -66,6 +67,7 @@ def test_every_key_the_pages_use_has_a_text() -> None:
         ("escalation.", ("dispatched", "acknowledged", "exhausted")),
         ("calendar.", ("free", "busy", "unknown", "none")),
         ("delivery.", typing.get_args(State)),
+        ("language.", typing.get_args(Language)),
     ],
 )
 def test_texts_built_from_values_cover_every_value(prefix: str, values: tuple[str, ...]) -> None:

@@ -64,6 +64,7 @@ from libs.events.calls import MailEvidence
 from libs.events.intake import (
     POOL_ID,
     BillingDetailsChanged,
+    BookChangeRequested,
     BookHandedOver,
     EnquiryRecorded,
     IntakeFormReceived,
@@ -179,6 +180,12 @@ def intake_samples() -> list[Event]:
             **envelope(), was_effective_at=AT + timedelta(days=3), reason="Stays after all"
         ),
         BookHandedOver(**envelope(), format="pdf", versions=3, latest_version=3),
+        BookChangeRequested(
+            **envelope(),
+            request_id=UUID(int=77),
+            book_version=3,
+            text="Noem voortaan ook het nieuwe filiaal in Breda",
+        ),
         BillingDetailsChanged(
             **envelope(),
             legal_name="Installatiebedrijf Bakker B.V.",

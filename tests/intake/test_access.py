@@ -25,7 +25,14 @@ from libs.platform.api_keys import check, new_key, parse
 from libs.platform.auth import ANONYMOUS, Principal, principal
 from libs.platform.http import event_store
 from libs.platform.problems import install_problems
-from services.intake import api, billing_api, handover_api, numbers_api, onboarding_api
+from services.intake import (
+    api,
+    billing_api,
+    book_requests_api,
+    handover_api,
+    numbers_api,
+    onboarding_api,
+)
 from services.intake.commands import client_stream, execute
 from services.intake.domain.commands import (
     AssignNumber,
@@ -106,6 +113,7 @@ ROUTERS = (
     onboarding_api.router,
     handover_api.router,
     billing_api.router,
+    book_requests_api.router,
 )
 """Intake's routers in the order services/intake/app.py includes them (the pool's first)."""
 
@@ -162,6 +170,7 @@ def request_of(intake: Intake, method: str, path: str) -> tuple[str, dict[str, A
         ("POST", "/numbers"): {"numbers": [fresh_number()]},
         ("POST", "/clients/{client_id}/onboarding/enquiry"): {"contact_name": "Jan"},
         ("POST", "/clients/{client_id}/book/hand-over"): {"format": "json"},
+        ("POST", "/clients/{client_id}/book/change-requests"): {"text": "Ook Breda noemen"},
         ("PUT", "/clients/{client_id}/billing-details"): BILLING_DETAILS,
         ("POST", "/clients/{client_id}/quote"): {"valid_until": "2026-02-01"},
         ("POST", "/clients/{client_id}/onboarding/terms"): {"terms_version": "2026-01",
@@ -294,3 +303,23 @@ async def test_the_list_of_keys_shows_no_secret(intake: Intake) -> None:
             ).json() == []  # fmt: skip
     rows = await intake.store.pool.fetch(f"SELECT * FROM {intake.store.schema}.events")
     assert not any(secret in str(dict(row)) for row in rows)
+
+
+async def test_a_client_asks_for_a_book_change_and_staff_read_it(intake: Intake) -> None:
+    path = f"/clients/{intake.a}/book/change-requests"
+    asked = await intake.as_("client_a", "POST", path, json={"text": "Noem ook Breda"})
+    assert asked.status_code == 201, asked.text
+    request = asked.json()
+    assert (request["text"], request["book_version"]) == ("Noem ook Breda", 1)
+    assert request["requested_by"].startswith("client:")
+    listed = await intake.as_("staff", "GET", path)
+    assert [r["request_id"] for r in listed.json()] == [request["request_id"]]
+    assert (await intake.as_("client_b", "GET", path)).status_code == 404
+    assert (await intake.as_("client_b", "POST", path, json={"text": "x"})).status_code == 404
+    for bad in ({"text": ""}, {"text": "a\u0000b"}, {"text": "x" * 5001}, {"txt": "x"}):
+        assert (await intake.as_("client_a", "POST", path, json=bad)).status_code == 422, bad
+    assert len((await intake.as_("client_a", "GET", path)).json()) == 1  # nothing else kept
+    left = await intake.as_("staff", "POST", f"/clients/{intake.b}/offboard")
+    assert left.status_code == 200, left.text
+    gone = f"/clients/{intake.b}/book/change-requests"
+    assert (await intake.as_("staff", "POST", gone, json={"text": "x"})).status_code == 409

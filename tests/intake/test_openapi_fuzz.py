@@ -110,7 +110,7 @@ def test_without_credentials_every_intake_route_is_401(
         for op in operations_of(intake_schema)
         if "intake" in (op.tags or ())
     ]
-    assert len(routes) == 31
+    assert len(routes) == 33
     with httpx.Client(base_url=intake.url, timeout=10) as anonymous:
         for method, url in routes:
             answer = anonymous.request(method, url, json={} if method in ("POST", "PUT") else None)

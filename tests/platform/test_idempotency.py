@@ -48,6 +48,7 @@ CREATING_POSTS = {
     "intake": {
         "/clients", "/clients/{client_id}/numbers", "/clients/{client_id}/plan", "/numbers",
         "/clients/{client_id}/quote", "/clients/{client_id}/onboarding/enquiry",
+        "/clients/{client_id}/book/change-requests",
     },
     "calls": {
         "/calls", "/calls/{call_id}/notes", "/calls/{call_id}/escalations",

@@ -164,6 +164,7 @@ class Matrix:
             "POST /clients/{client_id}/onboarding/telephony-done": None,
             "PUT /clients/{client_id}/book": BOOK,
             "POST /clients/{client_id}/book/hand-over": {"format": "json"},
+            "POST /clients/{client_id}/book/change-requests": {"text": "Ook Breda noemen"},
             "PUT /clients/{client_id}/billing-details": {
                 "legal_name": "Matrix B.V.",
                 "address_lines": ["Markt 1"],

@@ -29,7 +29,24 @@ async function main() {
   follow(session, `/operators/${encodeURIComponent(session.subject)}/feed`, onItem, (up) => {
     $("feed-state").textContent = t(up ? "feed.connected" : "feed.reconnecting");
   });
-  await Promise.all([loadCallbacks(), loadConversations()]);
+  await Promise.all([loadCallbacks(), loadConversations(), loadQueues()]);
+  setInterval(loadQueues, 30000);
+}
+
+// Each language's queue as the roster has it: who speaks it and is free, who is on a call.
+async function loadQueues() {
+  try {
+    const roster = await session.api("routing", "/operators");
+    const target = $("queues");
+    target.replaceChildren();
+    for (const code of LANGUAGES) {
+      const speakers = roster.filter((operator) => operator.languages.includes(code));
+      const count = (presence) => String(speakers.filter((o) => o.presence === presence).length);
+      target.append(element("tr", {}, element("td", { text: t(`language.${code}`) }),
+        element("td", { class: "number", text: count("available") }),
+        element("td", { class: "number", text: count("busy") })));
+    }
+  } catch (error) { notice(error); }
 }
 
 function languagePicker() {
@@ -64,6 +81,7 @@ async function loadPresence() {
 
 async function onItem(kind, data) {
   if (kind === "call" && data && data.call_id) {
+    loadQueues();
     try {
       showCard(await session.api("calls", `/calls/${data.call_id}/screen-pop`));
     } catch (error) { notice(error); }

@@ -22,9 +22,10 @@ async function main() {
   $("search").addEventListener("input", showMessages);
   window.addEventListener("hashchange", show);
   $("preferences").addEventListener("submit", savePreferences);
+  $("change-form").addEventListener("submit", requestChange);
   $("book-version").addEventListener("change", () => loadBook($("book-version").value));
   await Promise.all([loadMessages(), loadInvoices(), loadSent(), loadPunchCard(), loadVersions(),
-    loadPreferences()]);
+    loadPreferences(), loadChanges()]);
   await show();
 }
 
@@ -93,6 +94,30 @@ async function loadBook(asOf) {
       }
       target.append(element("h3", { text: t("call.faq") }), faq);
     }
+  } catch (error) { notice(error); }
+}
+
+async function loadChanges() {
+  try {
+    const asked = await session.api("intake", `/clients/${mine()}/book/change-requests`);
+    const target = $("changes");
+    target.replaceChildren();
+    for (const change of asked.slice().reverse()) {
+      target.append(element("li", {}, element("strong", { text: when(change.requested_at) }),
+        element("p", { text: change.text })));
+    }
+  } catch (error) { notice(error); }
+}
+
+async function requestChange(event) {
+  event.preventDefault();
+  const text = $("change-text").value.trim();
+  if (!text) return $("change-text").focus();
+  try {
+    await session.api("intake", `/clients/${mine()}/book/change-requests`, { method: "POST", body: { text } });
+    $("change-text").value = "";
+    $("change-status").textContent = t("portal.change_sent");
+    await loadChanges();
   } catch (error) { notice(error); }
 }
 
