@@ -11,7 +11,8 @@ keeps no state and holds no secret: every decision is the services'.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -67,8 +68,6 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @app.get("/health/live")
     async def live() -> dict[str, object]:
-        import os
-
         return {"status": "ok", "pid": os.getpid()}
 
     @app.get("/config.json")
@@ -99,7 +98,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")
-    async def secure(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def secure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         response: Response = await call_next(request)
         if not request.url.path.startswith("/api/"):
             for name, value in headers.items():
@@ -109,7 +110,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     return app
 
 
-def _page(name: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+def _page(name: str, headers: dict[str, str]) -> Callable[[], Awaitable[FileResponse]]:
     async def page() -> FileResponse:
         return FileResponse(STATIC / name, media_type="text/html", headers=headers)
 
