@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, Strict, StringConstraints, model_validator
 
 from libs.events.envelope import Event, Service
 from libs.events.values import (
@@ -98,7 +98,7 @@ class InvoiceIssued(BillingDocument):
     """
 
     type: Literal["InvoiceIssued"] = "InvoiceIssued"
-    schema_version: int = Field(default=2, ge=1)
+    schema_version: Annotated[int, Strict()] = Field(default=2, ge=1)
     invoice_id: UUID
     invoice_number: DocumentNumber
     purpose: InvoicePurpose

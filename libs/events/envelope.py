@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, field_validator
 from uuid6 import uuid7
 
 from libs.events.values import to_utc
@@ -41,22 +41,32 @@ class Event(BaseModel):
 
     event_id: UUID = Field(default_factory=new_id)
     type: str
-    schema_version: int = Field(default=1, ge=1)
+    schema_version: Annotated[int, Strict()] = Field(default=1, ge=1)
     client_id: UUID
     occurred_at: AwareDatetime
     correlation_id: UUID = Field(default_factory=new_id)
     causation_id: UUID | None = None
     actor: Actor = SYSTEM
 
+    _current_version: ClassVar[int] = 1
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: object) -> None:
+        """Keep the version the class writes at hand: every decode checks it."""
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._current_version = int(cls.model_fields["schema_version"].default)
+
     @classmethod
     def current_schema_version(cls) -> int:
-        """The version this code writes; a subclass bumps it with `schema_version: int = 2`."""
-        return int(cls.model_fields["schema_version"].default)
+        """The version this code writes; a subclass bumps it by redeclaring `schema_version`
+        with the same type and a higher default (see InvoiceIssued). It is strict: a version
+        is a JSON integer, never 1.0 or "1" (upcasting reads it as such before validation)."""
+        return cls._current_version
 
     @field_validator("schema_version")
     @classmethod
     def _is_current(cls, value: int) -> int:
-        expected = cls.current_schema_version()
+        expected = cls._current_version
         if value != expected:
             raise ValueError(
                 f"{cls.__name__} is at schema_version {expected}; upcast older data first"

@@ -26,15 +26,17 @@ PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 # The driver reads PostgreSQL's -infinity/infinity back as these two, naive: refuse them.
 _CALENDAR_EDGES = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+_EDGE_YEARS = (datetime.min.year, datetime.max.year)
 
 
 def to_utc(value: datetime) -> datetime:
     """An aware instant in UTC; refused when it lies at or beyond the calendar's edge."""
     try:
-        utc = value.astimezone(UTC)
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     except OverflowError as exc:  # an instant at the very edge of the calendar
         raise ValueError("the instant is outside the supported range") from exc
-    if utc in _CALENDAR_EDGES:
+    # Only the first and last year can hold an edge: the comparison is skipped for the rest.
+    if utc.year in _EDGE_YEARS and utc in _CALENDAR_EDGES:
         raise ValueError("the instant is outside the supported range")
     return utc
 
