@@ -12,7 +12,12 @@ With `--kafka-events N` (default 100000; 0 skips it) the same kind of events are
 a topic of a local broker (or KAFKA_BOOTSTRAP_SERVERS) and read back with `read_log`: raw
 reading is the baseline, reading + decode + fold is the replay.
 
+With `--dispute-others N` a month of one client is replayed from the log the way a billing
+dispute is (services/billing/replays.py) while N events of 1,000 other clients lie on the
+same four topics; the baseline is reading every partition of them raw.
+
     ./run python benchmarks/billing_replay.py --events 1000000 --kafka-events 100000
+    ./run python benchmarks/billing_replay.py --events 0 --kafka-events 0 --dispute-others 1000000
 """
 
 from __future__ import annotations
@@ -45,10 +50,12 @@ from libs.events import (
     encode,
     new_id,
 )
+from libs.events.catalogue import topic_for
 from libs.platform import kafka
 from libs.platform.replay import read_log
 from services.billing.domain.documents import run_period
 from services.billing.domain.ledger import fold
+from services.billing.replays import log_topics, replay_from_log
 
 START = datetime(2026, 1, 1, 8, tzinfo=UTC)
 
@@ -126,13 +133,66 @@ async def from_kafka(n: int, home: Path) -> None:
         topic = f"bench{uuid4().hex[:6]}.calls.v1"
         await ensure_topics(bootstrap, [topic])
         await _produce(bootstrap, topic, n)
-        raw = await _read(bootstrap, topic, lambda values: len(values))
-        replay = await _read(bootstrap, topic, lambda values: fold(decode(v) for v in values))
+        raw = await _read(bootstrap, [topic], lambda values: len(values))
+        replay = await _read(bootstrap, [topic], lambda values: fold(decode(v) for v in values))
         print(f"events from Kafka: {n}")
         _row("baseline read_log (raw)", n, raw, raw)
         _row("read_log + decode + fold", n, replay, raw)
     finally:
         await broker.stop()
+
+
+async def dispute(others: int, home: Path) -> None:
+    """One client's dispute replay with `others` events of 1,000 other clients on the log.
+
+    The replay reads the client's partition of each topic only; the baseline is what it read
+    before, every partition of the four topics, raw, without decoding anything.
+    """
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    broker = LocalKafka(home / "kafka", port=_free_port(), controller_port=_free_port(),
+                        cache_dir=default_cache_dir())  # fmt: skip
+    if not bootstrap:
+        print(f"broker started in {await broker.start():.1f} s")
+        bootstrap = broker.bootstrap_servers
+    try:
+        prefix = f"bench{uuid4().hex[:6]}"
+        topics = log_topics(prefix)
+        await ensure_topics(bootstrap, topics)
+        disputed = list(events_for(300, clients=1))
+        started = time.perf_counter()
+        await _produce_events(bootstrap, prefix, events_for(others, clients=1000))
+        await _produce_events(bootstrap, prefix, iter(disputed))
+        print(f"produced {others + len(disputed)} events in {time.perf_counter() - started:.0f} s")
+        client = disputed[0].client_id
+        whole = await _read(bootstrap, topics, lambda values: len(values))
+        started = time.perf_counter()
+        replay, read = await replay_from_log(bootstrap, prefix, client, "2026-01", None)
+        took = time.perf_counter() - started
+        assert 0 < replay.events_used <= len(disputed), (replay.events_used, len(disputed))
+        print(f"dispute replay of one client among 1,001 ({others:,} events of others):")
+        print(f"  baseline: every partition read raw    : {whole:7.2f} s")
+        print(f"  replay_from_log, the client's share   : {took:7.2f} s ({read:,} records read, "
+              f"{replay.events_used} used)  ratio to baseline {whole / took:5.1f}")  # fmt: skip
+    finally:
+        await broker.stop()
+
+
+async def _produce_events(bootstrap: str, prefix: str, events: Iterator[Event]) -> None:
+    """Each event to its service's topic, keyed by its client, as the relays publish them."""
+    producer = kafka.idempotent_producer(bootstrap, client_id="bench-billing")
+    await producer.start()
+    try:
+        pending = []
+        for event in events:
+            topic = topic_for(event.service, prefix)
+            pending.append(await producer.send(topic, encode(event),
+                                               key=str(event.client_id).encode()))  # fmt: skip
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                pending = []
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
 
 
 def _free_port() -> int:
@@ -156,12 +216,12 @@ async def _produce(bootstrap: str, topic: str, n: int) -> None:
         await producer.stop()
 
 
-async def _read(bootstrap: str, topic: str, then: Callable[[list[bytes]], object]) -> float:
+async def _read(bootstrap: str, topics: list[str], then: Callable[[list[bytes]], object]) -> float:
     consumer = kafka.plain_consumer(bootstrap, client_id="bench-billing-replay")
     await consumer.start()
     try:
         started = time.perf_counter()
-        values = [record.value async for record in read_log(consumer, [topic])]
+        values = [record.value async for record in read_log(consumer, topics)]
         then(values)
         return time.perf_counter() - started
     finally:
@@ -174,12 +234,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="calls in memory (0: skip)")
     parser.add_argument("--decode-sample", type=int, default=100_000)
     parser.add_argument("--kafka-events", type=int, default=100_000, help="0: skip Kafka")
+    parser.add_argument(
+        "--dispute-others",
+        type=int,
+        default=0,
+        help="events of other clients on the log for a dispute replay (0: skip)",
+    )
     args = parser.parse_args()
     if args.events:
         in_memory(args.events, args.decode_sample)
     if args.kafka_events:
         with tempfile.TemporaryDirectory(prefix="frontdesk-bench-") as home:
             asyncio.run(from_kafka(args.kafka_events, Path(home)))
+    if args.dispute_others:
+        with tempfile.TemporaryDirectory(prefix="frontdesk-bench-") as home:
+            asyncio.run(dispute(args.dispute_others, Path(home)))
 
 
 if __name__ == "__main__":

@@ -75,6 +75,22 @@ Handler = Callable[[Event, HandlerContext], Awaitable[None]]
 E = TypeVar("E", bound=Event)
 
 
+@dataclass(frozen=True)
+class BatchHandler:
+    """A handler that can apply a run of events in one go (a multi-row statement).
+
+    The consumer hands it each run of consecutive records it handles within one batch, in
+    log order, in the batch's transaction; alone (a retried record) it gets a run of one.
+    It must leave the same state as applying the events one by one.
+    """
+
+    many: Callable[[Sequence[Event], HandlerContext], Awaitable[None]]
+
+    async def __call__(self, event: Event, ctx: HandlerContext) -> None:
+        """Apply one event: a run of one."""
+        await self.many([event], ctx)
+
+
 def typed(cls: type[E], handle: Callable[[E, HandlerContext], Awaitable[None]]) -> Handler:
     """A handler for one event type: it checks the type and passes the typed event on."""
 
@@ -212,17 +228,43 @@ class MessageProcessor:
         wanted = [(r, e) for r, e in items if e.type in self.sub.handlers]
         claimed = await self._claim_many(conn, wanted)
         outcomes = []
+        run: list[tuple[ConsumerRecord, Event]] = []  # consecutive events of one BatchHandler
         for record, event in items:
             handler = self.sub.handlers.get(event.type)
             if handler is None:
                 outcomes.append("ignored")
             elif event.event_id in claimed:
                 claimed.discard(event.event_id)  # a second copy in the same batch is a duplicate
-                done += await self._run(handler, event, record, conn)
+                if run and handler is not self.sub.handlers[run[0][1].type]:
+                    done += await self._run_many(run, conn)
+                    run = []
+                if isinstance(handler, BatchHandler):
+                    run.append((record, event))
+                else:
+                    done += await self._run(handler, event, record, conn)
                 outcomes.append("handled")
             else:
                 outcomes.append("duplicate")
+        if run:
+            done += await self._run_many(run, conn)
         return outcomes
+
+    async def _run_many(
+        self, run: Sequence[tuple[ConsumerRecord, Event]], conn: Connection
+    ) -> list[AfterCommit]:
+        """Apply a run of events with their BatchHandler in one call."""
+        handler = self.sub.handlers[run[0][1].type]
+        assert isinstance(handler, BatchHandler)
+        started = time.perf_counter()
+        record = run[-1][0]
+        ctx = HandlerContext(
+            conn, self.store, self.now, replay=self.replay, position=_position(record)
+        )
+        await handler.many([event for _, event in run], ctx)
+        each = (time.perf_counter() - started) / len(run)
+        for _, event in run:
+            HANDLER_SECONDS.labels(self.sub.name, event.type).observe(each)
+        return ctx.committed
 
     async def _claim_many(
         self, conn: Connection, items: Sequence[tuple[ConsumerRecord, Event]]

@@ -11,9 +11,25 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 log = structlog.get_logger(__name__)
 ProducerFactory = Callable[[], AIOKafkaProducer]
+KEY_PARTITIONER = DefaultPartitioner()
+"""Where a keyed record goes: murmur2 of the key, as Kafka's Java clients do it.
+
+Every event is keyed by its client, so all of a client's events share one partition of each
+topic: that keeps them in order, and lets a replay of one client read that partition alone.
+Both hold only while a topic keeps the partition count it was created with; the topics are
+made once (libs/devstack/topics.py) and their partitions are never added to.
+"""
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition a record with `key` goes to on a topic of `partitions` partitions."""
+    every = list(range(partitions))
+    chosen: int = KEY_PARTITIONER(key, every, every)
+    return chosen
 
 
 class LazyProducer:
@@ -56,6 +72,7 @@ def idempotent_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
+        partitioner=KEY_PARTITIONER,
         linger_ms=5,
         max_batch_size=256 * 1024,
         request_timeout_ms=15_000,
@@ -86,6 +103,9 @@ def plain_consumer(bootstrap: str, *, client_id: str) -> AIOKafkaConsumer:
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        # A replay reads history as fast as it can: big fetches, fewer round trips.
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
     )
 
 

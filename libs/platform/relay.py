@@ -15,6 +15,7 @@ row refused on its own is parked. Any other failure retries the whole batch.
 from __future__ import annotations
 
 import asyncio
+import time
 from enum import StrEnum
 from typing import Any
 
@@ -55,6 +56,8 @@ REFUSED_FOR_GOOD: tuple[type[Exception], ...] = (
     UnsupportedForMessageFormatError,
 )
 """What Kafka answers a record that no retry will get through."""
+GAUGE_SECONDS = 5.0
+"""How often a busy relay counts its backlog for the gauges."""
 Refusals = dict[int, str]
 """Outbox row id -> why Kafka refused that row for good."""
 
@@ -88,6 +91,7 @@ class OutboxRelay:
         self.state = RelayState.STARTING
         self._wake = asyncio.Event()
         self._producer = LazyProducer(producer_factory)
+        self._gauges_due = 0.0
         for counted in (RELAY_ERRORS, RELAY_PARKED):  # at 0 from the start: the first shows
             counted.labels(service)
 
@@ -165,11 +169,18 @@ class OutboxRelay:
         if refused is not None:
             crash_point("relay.after_send")
             await self._settle(conn, rows, refused)
+        if len(rows) < self.batch_size or time.monotonic() >= self._gauges_due:
+            await self._count_backlog(conn)
+        return len(rows)
+
+    async def _count_backlog(self, conn: Connection) -> None:
+        """Set the backlog gauges: when caught up, and at most every GAUGE_SECONDS while busy
+        (counting a long backlog after every batch would cost more than the batch)."""
         backlog = await conn.fetchval(f"SELECT count(*) FROM {self.schema}.outbox")
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
         parked = await conn.fetchval(f"SELECT count(*) FROM {self.schema}.outbox_parked")
         OUTBOX_PARKED.labels(self.service).set(parked)
-        return len(rows)
+        self._gauges_due = time.monotonic() + GAUGE_SECONDS
 
     async def _settle(
         self, conn: Connection, rows: list[asyncpg.Record], refused: Refusals

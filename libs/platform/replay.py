@@ -13,19 +13,24 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from libs.platform.consumer import MessageProcessor
 from libs.platform.db import Connection
+from libs.platform.kafka import partition_of
 
 ResetProjection = Callable[[Connection], Awaitable[None]]
 
 
 async def end_offsets(
-    consumer: AIOKafkaConsumer, topics: Sequence[str]
+    consumer: AIOKafkaConsumer, topics: Sequence[str], key: bytes | None = None
 ) -> dict[TopicPartition, int]:
-    """Assign every partition of the topics and return their current end offsets."""
-    partitions = [
-        TopicPartition(topic, p)
-        for topic in topics
-        for p in sorted(await _partitions(consumer, topic))
-    ]
+    """Assign the partitions of the topics and return their current end offsets.
+
+    With a key, only the partition of each topic that records with that key go to.
+    """
+    partitions = []
+    for topic in topics:
+        found = sorted(await _partitions(consumer, topic))
+        if key is not None and found:
+            found = [partition_of(key, len(found))]
+        partitions += [TopicPartition(topic, p) for p in found]
     consumer.assign(partitions)
     await consumer.seek_to_beginning(*partitions)
     ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
@@ -41,13 +46,17 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def read_log(
-    consumer: AIOKafkaConsumer, topics: Sequence[str]
+    consumer: AIOKafkaConsumer, topics: Sequence[str], key: bytes | None = None
 ) -> AsyncIterator[ConsumerRecord]:
-    """Every record of the topics from the beginning to the end offsets seen at the start."""
-    ends = await end_offsets(consumer, topics)
+    """Every record of the topics from the beginning to the end offsets seen at the start.
+
+    With a key, only the partitions that key's records go to are read (records with other
+    keys on those partitions come too: the caller filters).
+    """
+    ends = await end_offsets(consumer, topics, key)
     remaining = {tp for tp, end in ends.items() if end > 0}
     while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=2000)
+        batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=20_000)
         for tp, records in batch.items():
             for record in records:
                 if record.offset < ends[tp]:

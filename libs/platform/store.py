@@ -135,6 +135,15 @@ class EventTooLarge(Rejected):
 
 
 @dataclass(frozen=True)
+class StreamAppend:
+    """Events to append to one stream after the version the writer read (None: at the end)."""
+
+    stream_id: str
+    expected_version: int | None
+    events: Sequence[Event]
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     """An event as read back from the store, with its place in the stream and the log."""
 
@@ -225,69 +234,103 @@ class EventStore:
         conn: Connection | None = None,
     ) -> int:
         """Append events after `expected_version` (None: at the end); returns the new version."""
+        (version,) = await self.append_many([StreamAppend(stream_id, expected_version, events)],
+                                            conn=conn)  # fmt: skip
+        return version
+
+    async def append_many(
+        self, appends: Sequence[StreamAppend], *, conn: Connection | None = None
+    ) -> list[int]:
+        """Append to several streams in one statement; returns each stream's new version.
+
+        All or nothing: when one stream is not at its expected version, ConcurrencyConflict
+        names it and nothing is appended to any. A stream appears at most once.
+        """
         if conn is None:
             async with self.transaction() as tx:
-                return await self.append(stream_id, expected_version, events, conn=tx)
+                return await self.append_many(appends, conn=tx)
+        streams = [a.stream_id for a in appends]
+        if len(set(streams)) != len(streams):
+            raise ValueError("a stream appears more than once in one append_many")
+        events = [e for a in appends for e in a.events]
         for event in events:
             check_owner(self.service, event)
         payloads = [encoded_within(e, self.max_event_bytes).decode() for e in events]
-        args = self._insert_args(stream_id, expected_version, events, payloads)
-        try:
-            row = await conn.fetchrow(self._insert_sql(), *args)
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name and "stream" in exc.constraint_name:
-                raise ConcurrencyConflict(stream_id, expected_version or 0, None) from exc
-            raise
-        assert row is not None
-        current: int = row["current"]
-        if expected_version is not None and expected_version != current:
-            raise ConcurrencyConflict(stream_id, expected_version, current)
+        current = {a.stream_id: await self.version(a.stream_id, conn=conn)
+                   for a in appends if not a.events}  # fmt: skip
+        writing = [a for a in appends if a.events]
+        if writing:
+            current |= await self._insert(conn, writing, payloads)
+        for a in appends:
+            if a.expected_version is not None and a.expected_version != current[a.stream_id]:
+                raise ConcurrencyConflict(a.stream_id, a.expected_version, current[a.stream_id])
         for event in events:
             EVENTS_APPENDED.labels(self.service, event.type).inc()
-        return current + len(events)
+        return [current[a.stream_id] + len(a.events) for a in appends]
+
+    async def _insert(
+        self, conn: Connection, appends: Sequence[StreamAppend], payloads: list[str]
+    ) -> dict[str, int]:
+        """Run the insert; each stream's version before it (nothing inserted on a mismatch)."""
+        try:
+            rows = await conn.fetch(self._insert_sql(), *self._insert_args(appends, payloads))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name and "stream" in exc.constraint_name:
+                first = appends[0]
+                named = ", ".join(a.stream_id for a in appends)
+                raise ConcurrencyConflict(named, first.expected_version or 0, None) from exc
+            raise
+        return {row["stream_id"]: row["current"] for row in rows}
 
     def _insert_sql(self) -> str:
-        """Version check, events, outbox rows and the relay's wake-up in one round trip.
+        """Version checks, events, outbox rows and the relay's wake-up in one round trip.
 
-        Nothing is inserted unless the stream is at the expected version ($2, NULL: any);
-        a concurrent append at the same version fails on the unique (stream, version) key.
+        Nothing is inserted unless every stream is at its expected version (NULL: any); a
+        concurrent append at the same version fails on the unique (stream, version) key.
+        Each stream's current version comes back, so the caller tells which one was behind.
         """
         return f"""
-            WITH cur AS (
-                SELECT coalesce(max(stream_version), 0) AS v
-                FROM {self.schema}.events WHERE stream_id = $1
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[],
+                                     $5::uuid[], $6::timestamptz[], $7::text[])
+                    WITH ORDINALITY AS t(stream_id, expected, event_id, event_type, client_id,
+                                         occurred_at, payload, n)
+            ), cur AS (
+                SELECT s.stream_id, s.expected, coalesce(
+                    (SELECT max(e.stream_version) FROM {self.schema}.events e
+                     WHERE e.stream_id = s.stream_id), 0) AS v
+                FROM (SELECT DISTINCT stream_id, expected FROM input) s
             ), new AS (
-                SELECT cur.v + t.n AS version, t.*
-                FROM cur, unnest($3::uuid[], $4::text[], $5::uuid[], $6::timestamptz[],
-                                 $7::text[]) WITH ORDINALITY
-                    AS t(event_id, event_type, client_id, occurred_at, payload, n)
-                WHERE $2::int IS NULL OR cur.v = $2::int
+                SELECT cur.v + row_number() OVER (PARTITION BY i.stream_id ORDER BY i.n)
+                           AS version, i.*
+                FROM input i JOIN cur USING (stream_id)
+                WHERE NOT EXISTS (SELECT 1 FROM cur
+                                  WHERE cur.expected IS NOT NULL AND cur.expected <> cur.v)
             ), stored AS (
                 INSERT INTO {self.schema}.events (stream_id, stream_version, event_id,
                     event_type, client_id, occurred_at, payload)
-                SELECT $1, version, event_id, event_type, client_id, occurred_at, payload::jsonb
-                FROM new ORDER BY version
+                SELECT stream_id, version, event_id, event_type, client_id, occurred_at,
+                       payload::jsonb
+                FROM new ORDER BY n
             ), queued AS (
                 INSERT INTO {self.schema}.outbox (event_id, event_type, topic, key, value)
                 SELECT event_id, event_type, $8, client_id::text, convert_to(payload, 'UTF8')
-                FROM new ORDER BY version
+                FROM new ORDER BY n
             )
-            SELECT cur.v AS current, pg_notify($9, '') FROM cur
+            SELECT cur.stream_id, cur.v AS current, pg_notify($9, '') FROM cur
         """
 
-    def _insert_args(
-        self, stream_id: str, expected: int | None, events: Sequence[Event], payloads: list[str]
-    ) -> list[object]:
-        topic = topic_for(events[0].service, self.prefix) if events else ""
+    def _insert_args(self, appends: Sequence[StreamAppend], payloads: list[str]) -> list[object]:
+        events = [(a, e) for a in appends for e in a.events]
         return [
-            stream_id,
-            expected,
-            [e.event_id for e in events],
-            [e.type for e in events],
-            [e.client_id for e in events],
-            [e.occurred_at for e in events],
+            [a.stream_id for a, _ in events],
+            [a.expected_version for a, _ in events],
+            [e.event_id for _, e in events],
+            [e.type for _, e in events],
+            [e.client_id for _, e in events],
+            [e.occurred_at for _, e in events],
             payloads,
-            topic,
+            topic_for(events[0][1].service, self.prefix),
             outbox_channel(self.schema),
         ]
 

@@ -3,6 +3,8 @@
 A plain consumer (no group, no committed offsets) reads the intake, calls, notify and billing
 topics from the beginning to the end offsets seen at the start, keeps the records keyed by the
 client, and hands them to the same pure fold that runs live. Nothing is appended or sent.
+Every event is keyed by its client, so only the client's partition of each topic is read:
+the cost follows the client's share of the log, not everyone's.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ async def read_client_log(
     await consumer.start()
     try:
         topics = log_topics(prefix)
-        total = sum((await end_offsets(consumer, topics)).values())
         key, read, found = str(client_id).encode(), 0, []
-        async for record in read_log(consumer, topics):
+        total = sum((await end_offsets(consumer, topics, key)).values())
+        async for record in read_log(consumer, topics, key):
             read += 1
             if progress is not None and read % 1000 == 0:
                 progress(read, total)
