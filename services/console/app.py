@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from services.console.settings import SERVICES, ConsoleSettings
 
@@ -128,5 +129,34 @@ async def _forward(request: Request, url: str) -> Response:
         body = json.dumps({"detail": f"the service could not be reached: {type(exc).__name__}"})
         return Response(body, status_code=502, media_type="application/json")
     kept = {k: v for k, v in answer.headers.items() if k.lower() in FORWARDED_RESPONSE_HEADERS}
-    return StreamingResponse(answer.aiter_raw(), status_code=answer.status_code, headers=kept,
-                             background=BackgroundTask(answer.aclose))  # fmt: skip
+    return Relayed(answer, kept)
+
+
+class Relayed(StreamingResponse):
+    """An upstream answer passed on as it comes, and closed as soon as it is no longer read.
+
+    The browser going away (`http.disconnect`) ends the relay at once, whatever ASGI version the
+    server speaks (Starlette's own response only listens below 2.4, and a server that drops
+    writes to a closed socket would keep a quiet feed open until the service ends it), and the
+    upstream request is closed then, or when it ends or fails: nothing is left to the GC.
+    """
+
+    def __init__(self, answer: httpx.Response, headers: dict[str, str]) -> None:
+        super().__init__(answer.aiter_raw(), status_code=answer.status_code, headers=headers)
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Relay until the upstream ends or the browser leaves; then close the upstream."""
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._relay, send, group.cancel_scope)
+                await self.listen_for_disconnect(receive)
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.answer.aclose()
+
+    async def _relay(self, send: Send, scope: anyio.CancelScope) -> None:
+        with suppress(OSError):  # a server that reports a closed socket on write (ASGI 2.4)
+            await self.stream_response(send)
+        scope.cancel()

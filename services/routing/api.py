@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from libs.errors import Forbidden, NotFound, Rejected
 from libs.events.envelope import Actor
@@ -20,11 +20,11 @@ from libs.events.values import Language
 from libs.platform.auth import Anyone, Desk, Staff
 from libs.platform.http import Runtime, Store, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
-from libs.platform.problems import refusals
+from libs.platform.problems import Problem, problem, refusals
 from services.routing import commands, directory, escalations, feed, links, read_model
 from services.routing.domain import ack_link
 from services.routing.domain.escalation import Acknowledge, Escalation
-from services.routing.domain.feed import MAX_CURSOR, may_follow, resume_point
+from services.routing.domain.feed import MAX_CURSOR, lost, lost_detail, may_follow, resume_point
 from services.routing.domain.operators import PutOperator, RosterCommand, SetPresence
 from services.routing.feed_stream import FeedHub, Follow, stream
 from services.routing.schemas import (
@@ -70,6 +70,11 @@ FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
         "`callback`, `conversation` and `escalation` items, each with its id (seq)",
     },
     **ERRORS,
+    410: {
+        "model": Problem,
+        "description": "Items after the resume id (Last-Event-ID or `after`) are no longer kept: "
+        "reload the screen's state, then reconnect without a resume id",
+    },
 }
 FEED_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 """Never cached, and not buffered by a proxy (nginx honours X-Accel-Buffering)."""
@@ -133,20 +138,24 @@ async def operator_feed(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
     after: Annotated[int | None, Query(ge=0, le=MAX_CURSOR)] = None,
     once: bool = False,
-) -> StreamingResponse:  # fmt: skip
+) -> Response:  # fmt: skip
     """What concerns the operator, live: calls routed to them, callbacks and mail given to them
     or overdue in their languages, the escalations of their calls, and exhausted ones.
 
     Resumes after the Last-Event-ID header (or `after`): every item with a higher id, in
     order, then new ones as they commit; without either it starts at the head with a `ready`
     event. `once` sends what is there and ends. An operator follows only their own feed.
+    Items are kept for a while only: a resume id before what was pruned is 410 Gone.
     """
     if not may_follow(caller.actor(), operator_id):
         raise Forbidden(f"an operator follows only their own feed, not {operator_id}'s")
     cursor = resume_point(last_event_id, after)
     _found(await read_model.get_operator(store.pool, store.schema, operator_id), "operator")
-    if cursor is not None and cursor > await feed.head(store.pool, store.schema):
+    kept = await feed.bounds(store.pool, store.schema)
+    if cursor is not None and cursor > kept.head:
         raise Rejected(f"the feed has no item {cursor} yet: resume from an id it sent")
+    if cursor is not None and lost(cursor, kept.pruned_through):
+        return problem(410, lost_detail(cursor, config.feed_retention_hours))
     follow = Follow(
         operator_id=operator_id, after=cursor, once=once, poll_seconds=config.feed_poll_seconds,
         heartbeat_seconds=config.feed_heartbeat_seconds, max_seconds=config.feed_max_seconds,

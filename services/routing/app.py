@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from libs.platform.http import create_service_app
 from libs.platform.runtime import ServiceDefinition
 from libs.platform.settings import Settings
-from services.routing import api, reactions, telephony
+from services.routing import api, feed, reactions, telephony
 from services.routing.feed_stream import FeedHub
 from services.routing.migrations import MIGRATIONS
 from services.routing.settings import RoutingSettings
@@ -17,7 +17,7 @@ from services.routing.workers.timers import timer_worker
 
 def definition(config: RoutingSettings, hub: FeedHub | None = None) -> ServiceDefinition:
     """Routing's tables, its consumers (intake, calls, inbox and calendar topics), its timers,
-    roster gauge and the listener that wakes the operators' feeds (`hub`)."""
+    roster gauge, the feed's pruning and the listener that wakes the operators' feeds (`hub`)."""
     feed_workers = {"feed-listener": hub.worker()} if hub is not None else {}
     return ServiceDefinition(
         service="routing",
@@ -26,6 +26,7 @@ def definition(config: RoutingSettings, hub: FeedHub | None = None) -> ServiceDe
         workers={
             "escalation-timers": timer_worker(config),
             "roster-gauge": roster_gauge_worker(config),
+            "feed-prune": feed.prune_worker(config),
             **feed_workers,
         },
     )

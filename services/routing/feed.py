@@ -7,16 +7,26 @@ item is unique per event besides), and a crash loses none. The numbering (`seq`,
 order) and the wake-up of the open feeds are done at commit by the table's trigger (see
 migrations.py). `feed_callbacks` and `feed_conversations` keep what the items need that the
 assigning events do not carry: language, due time, who has it.
+
+Items are kept for FRONTDESK_ROUTING_FEED_RETENTION_HOURS: a loop in every routing process
+prunes older ones, oldest first, a batch per short transaction, one replica at a time (an
+advisory lock the others skip), recording in `feed_pruned` the highest seq removed. A read of
+the feed sees that mark with its items in one snapshot, so a client behind it is told, never
+silently skipped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import structlog
 
 from libs.events.calendar import CallbackAssigned, CallbackEscalated, CallbackScheduled
 from libs.events.envelope import Event
@@ -28,10 +38,16 @@ from libs.events.inbox import (
 )
 from libs.events.routing import CallRouted
 from libs.platform.consumer import Handler, HandlerContext, typed
-from libs.platform.db import Connection
+from libs.platform.db import Connection, advisory_key
+from libs.platform.runtime import ServiceRuntime, Worker
+from libs.platform.store import EventStore
+from libs.platform.ticker import tick_until_stopped
 from services.routing.directory import Queryable
 from services.routing.domain import feed
 from services.routing.domain.feed import EscalationFact, FeedItem, Subject
+from services.routing.settings import RoutingSettings
+
+log = structlog.get_logger(__name__)
 
 ITEMS_OF_OPERATOR = """
     SELECT f.seq, f.kind, f.data FROM {schema}.feed_items f, {schema}.operators o
@@ -42,6 +58,30 @@ ITEMS_OF_OPERATOR = """
 """
 """An operator's items after a seq: the index of domain.feed.reaches, with their languages
 read from the roster at each read."""
+READ = (
+    "SELECT p.through_seq AS pruned, i.seq, i.kind, i.data "
+    "FROM (SELECT coalesce(max(through_seq), 0) AS through_seq FROM {schema}.feed_pruned) p "
+    f"LEFT JOIN LATERAL ({ITEMS_OF_OPERATOR}) i ON true ORDER BY i.seq"
+)
+"""The operator's items and the pruning mark, in one snapshot (no item: one row of NULLs)."""
+BOUNDS = """
+    SELECT greatest((SELECT coalesce(max(seq), 0) FROM {schema}.feed_items), through_seq) AS head,
+           through_seq AS pruned
+    FROM {schema}.feed_pruned
+"""
+PRUNE_OLDEST = """
+    WITH oldest AS (
+        SELECT item_id, seq, occurred_at FROM {schema}.feed_items
+        WHERE seq IS NOT NULL ORDER BY seq LIMIT $2
+    ), first_kept AS (
+        SELECT min(seq) AS seq FROM oldest WHERE occurred_at >= $1
+    )
+    DELETE FROM {schema}.feed_items f USING oldest o, first_kept k
+    WHERE f.item_id = o.item_id AND (k.seq IS NULL OR o.seq < k.seq)
+    RETURNING f.seq
+"""
+"""The oldest items that occurred before $1, up to the first younger one: domain.feed.kept_since
+(a prefix in seq order, so every item up to the recorded mark is gone)."""
 
 
 def channel(schema: str) -> str:
@@ -210,21 +250,102 @@ INBOX_HANDLERS: dict[str, Handler] = {
 # Reading -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The newest item's seq (0 before the first) and the highest pruned one (0: none)."""
+
+    head: int
+    pruned_through: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Items of one read, with the pruning mark as that read saw it."""
+
+    items: list[dict[str, Any]]
+    pruned_through: int
+
+
+async def bounds(db: Queryable, schema: str) -> Bounds:
+    """Where the feed starts and ends: what a resume id is checked against."""
+    row = await db.fetchrow(BOUNDS.format(schema=schema))
+    return Bounds(int(row["head"]), int(row["pruned"])) if row else Bounds(0, 0)
+
+
 async def head(db: Queryable, schema: str) -> int:
-    """The seq of the newest item (0 before the first)."""
-    found = await db.fetchval(f"SELECT coalesce(max(seq), 0) FROM {schema}.feed_items")
-    return int(found)
+    """The seq of the newest item (0 before the first; the pruning mark once all are pruned)."""
+    return (await bounds(db, schema)).head
+
+
+async def read(db: Queryable, schema: str, operator_id: str, after: int, limit: int) -> Batch:
+    """The operator's items after `after`, oldest first, at most `limit`, and the mark."""
+    rows: list[asyncpg.Record] = await db.fetch(
+        READ.format(schema=schema), operator_id, after, limit
+    )
+    pruned = int(rows[0]["pruned"]) if rows else 0
+    found = [
+        {"seq": r["seq"], "kind": r["kind"], "data": _json(r["data"])}
+        for r in rows
+        if r["seq"] is not None
+    ]
+    return Batch(found, pruned)
 
 
 async def items_after(
     db: Queryable, schema: str, operator_id: str, after: int, limit: int
 ) -> list[dict[str, Any]]:
     """The operator's items after `after`, oldest first, at most `limit`."""
-    rows: list[asyncpg.Record] = await db.fetch(
-        ITEMS_OF_OPERATOR.format(schema=schema), operator_id, after, limit
-    )
-    return [{"seq": r["seq"], "kind": r["kind"], "data": _json(r["data"])} for r in rows]
+    return (await read(db, schema, operator_id, after, limit)).items
 
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+# Retention ---------------------------------------------------------------------------------
+
+
+async def prune(store: EventStore, now: datetime, retention: timedelta, *, batch: int) -> int:
+    """Remove the items older than the retention, `batch` per transaction; how many went.
+
+    Stops when a batch comes back short, or when another replica holds the pruning lock.
+    """
+    removed = 0
+    while True:
+        count = await _prune_batch(store, now, feed.kept_since(now, retention), batch)
+        removed += count
+        if count < batch:
+            return removed
+
+
+async def _prune_batch(store: EventStore, now: datetime, before: datetime, batch: int) -> int:
+    async with store.transaction() as conn:
+        lock = advisory_key(store.schema, "feed-prune")
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock):
+            return 0  # another replica is pruning this round
+        rows = await conn.fetch(PRUNE_OLDEST.format(schema=store.schema), before, batch)
+        if rows:
+            await conn.execute(
+                f"UPDATE {store.schema}.feed_pruned "
+                "SET through_seq = greatest(through_seq, $1), pruned_at = $2",
+                max(r["seq"] for r in rows), now,
+            )  # fmt: skip
+        return len(rows)
+
+
+def prune_worker(config: RoutingSettings) -> Worker:
+    """A worker that prunes the feed at start and then every `feed_prune_seconds`."""
+
+    async def run(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+        async def tick(now: datetime) -> None:
+            if runtime.store is not None:
+                batch = config.feed_prune_batch_size
+                removed = await prune(runtime.store, now, config.feed_retention, batch=batch)
+                if removed:
+                    before = feed.kept_since(now, config.feed_retention)
+                    log.info("feed.pruned", items=removed, before=before.isoformat())
+
+        every = config.feed_prune_seconds
+        await tick_until_stopped(runtime.clock, tick, stop, every=every, name="feed-prune")
+
+    return run

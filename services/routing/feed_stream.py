@@ -6,6 +6,8 @@ delays an item. A stream reads with the pool (no connection held while it waits)
 `: keep-alive` comment when it has been quiet for a while, and ends after `max_seconds` (the
 browser reconnects with Last-Event-ID) so that a process can stop. A stream that ends, or
 whose client goes away, leaves nothing behind: its wake-up is dropped and the gauge falls.
+A stream whose reader fell behind what pruning removed ends at once, without the items after
+the gap; the browser's resume is then answered 410 (api.py), so nothing is skipped unseen.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from libs.platform.listen import Listening
 from libs.platform.runtime import ServiceRuntime, Worker
 from services.routing import feed, metrics
 from services.routing.directory import Queryable
+from services.routing.domain.feed import lost
 
 KEEP_ALIVE = b": keep-alive\n\n"
 
@@ -117,7 +120,10 @@ async def _items(
     started = quiet_since = time.monotonic()
     while True:
         wake.clear()  # before reading: a notification during the read wakes the next wait
-        items = await feed.items_after(db, schema, follow.operator_id, cursor, follow.batch)
+        batch = await feed.read(db, schema, follow.operator_id, cursor, follow.batch)
+        if lost(cursor, batch.pruned_through):
+            return  # pruned under a slow reader: the browser resumes and is answered 410
+        items = batch.items
         for item in items:
             cursor = item["seq"]
             yield message(item["kind"], item["data"], cursor)

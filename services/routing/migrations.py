@@ -8,6 +8,10 @@ deferred trigger at commit, under a per-schema advisory lock that is the last lo
 transaction takes, so a reader that has seen seq n can never later find a committed item below
 n (a sequence drawn at insert would let a later insert commit first). The same trigger wakes the
 open feeds with pg_notify, delivered at commit.
+
+Items are kept for a while only (FRONTDESK_ROUTING_FEED_RETENTION_HOURS): pruning removes the
+oldest items in seq order and records the highest seq it removed in `feed_pruned` (one row) in
+the same transaction, so a resume id below it is known to have lost items.
 """
 
 from __future__ import annotations
@@ -147,6 +151,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             due_at timestamptz,
             operator_id text
         );
+        """,
+    ),
+    Migration(
+        "routing_0006_feed_retention",
+        """
+        CREATE TABLE {schema}.feed_pruned (
+            only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+            through_seq bigint NOT NULL DEFAULT 0,
+            pruned_at timestamptz
+        );
+        COMMENT ON TABLE {schema}.feed_pruned
+            IS 'The highest seq removed from feed_items: every item up to it is gone';
+        INSERT INTO {schema}.feed_pruned DEFAULT VALUES;
         """,
     ),
 )

@@ -56,8 +56,28 @@ class RoutingSettings(BaseSettings):
         description="A feed stream ends after this long; the browser resumes it (Last-Event-ID)",
     )
     feed_batch_size: int = Field(default=200, ge=1, le=10_000)
+    feed_retention_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 366,
+        description="How long feed items are kept; a resume id older than that answers 410",
+    )
+    feed_prune_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="How often routing removes expired items"
+    )
+    feed_prune_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Items removed per transaction, so pruning never holds locks for long",
+    )
 
     @property
     def ack_link_ttl(self) -> timedelta:
         """How long after its attempt an acknowledgement link still works."""
         return timedelta(hours=self.ack_link_ttl_hours)
+
+    @property
+    def feed_retention(self) -> timedelta:
+        """How long an item stays in the operators' feed."""
+        return timedelta(hours=self.feed_retention_hours)

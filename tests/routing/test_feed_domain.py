@@ -112,3 +112,22 @@ def test_an_escalation_follows_its_operator_and_an_exhausted_one_reaches_everyon
     assert (exhausted.audience, exhausted.data["attempts"]) == (EVERYONE, 3)
     assert feed.escalation(dispatched, Subject()) is None, "nobody had the call: no item"
     assert feed.escalation(EscalationExhausted(**ids, attempts=3), Subject()) is not None
+
+
+def test_a_resume_point_before_what_was_pruned_has_lost_items_and_the_head_or_zero_none() -> None:
+    assert feed.lost(4, pruned_through=5)
+    assert feed.lost(1, pruned_through=900)
+    assert not feed.lost(5, pruned_through=5), "it saw the last pruned item: nothing missed"
+    assert not feed.lost(6, pruned_through=5)
+    assert not feed.lost(0, pruned_through=5), "from the beginning: whatever is kept"
+    assert not feed.lost(None, pruned_through=5), "at the head"
+    assert not feed.lost(3, pruned_through=0), "nothing pruned yet"
+
+
+def test_items_are_kept_for_the_retention_and_a_lost_client_is_told_how_to_recover() -> None:
+    assert feed.kept_since(AT, timedelta(hours=72)) == AT - timedelta(days=3)
+    detail = feed.lost_detail(41, 72)
+    assert "41" in detail
+    assert "72 hours" in detail
+    assert "reload" in detail
+    assert "without Last-Event-ID" in detail

@@ -28,7 +28,7 @@ async function main() {
   });
   follow(session, `/operators/${encodeURIComponent(session.subject)}/feed`, onItem, (up) => {
     $("feed-state").textContent = t(up ? "feed.connected" : "feed.reconnecting");
-  });
+  }, () => Promise.all([loadCallbacks(), loadConversations(), loadQueues()]));
   await Promise.all([loadCallbacks(), loadConversations(), loadQueues()]);
   setInterval(loadQueues, 30000);
 }

@@ -85,8 +85,10 @@ class Session {
 }
 
 // The operator's live feed: server-sent events read with fetch (so the token goes in a header,
-// never in a URL), resumed after a drop from the last id seen with Last-Event-ID.
-export function follow(session, path, onItem, onState) {
+// never in a URL), resumed after a drop from the last id seen with Last-Event-ID. A 410 says
+// items after that id were pruned: `onGone` reloads what the screen shows, and the feed starts
+// again at the head (no Last-Event-ID, so it cannot be 410 again).
+export function follow(session, path, onItem, onState, onGone = async () => {}) {
   let last = null;
   let stopped = false;
   async function run() {
@@ -96,6 +98,11 @@ export function follow(session, path, onItem, onState) {
         const headers = session.headers({ Accept: "text/event-stream" });
         if (last !== null) headers["Last-Event-ID"] = last;
         const answer = await fetch(`/api/routing${path}`, { headers });
+        if (answer.status === 410 && last !== null) {
+          last = null;
+          await onGone();
+          continue;
+        }
         if (!answer.ok || !answer.body) throw new Error(`feed: ${answer.status}`);
         onState(true);
         pause = 500;

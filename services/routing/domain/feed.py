@@ -5,13 +5,16 @@ them, the escalation chain of a call they took) or for a language's operators (a
 callback or mail: anyone who speaks it may take it), or for everyone (an escalation nobody
 acknowledged: the desk must act). Each fact gives at most one item, so an operator never gets
 one twice. Payloads stay small: ids, times, language and client; detail is in the REST APIs.
+
+Items are kept for a while only: the oldest, in seq order, are pruned once they are older than
+the retention, and a client that resumes from before what was pruned is told so (`lost`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -94,6 +97,29 @@ def resume_point(last_event_id: str | None, after: int | None) -> int | None:
     if len(text) > len(str(MAX_CURSOR)) or int(text) > MAX_CURSOR:
         raise Rejected(f"Last-Event-ID {text[:30]} is no feed item's id (too large)")
     return int(text)
+
+
+def kept_since(now: datetime, retention: timedelta) -> datetime:
+    """Items that occurred before this are pruned (the index: feed.PRUNE_OLDEST, which takes
+    them in seq order and stops at the first younger one, so what is pruned is always a prefix
+    of the feed)."""
+    return now - retention
+
+
+def lost(cursor: int | None, pruned_through: int) -> bool:
+    """Whether items after the resume point were pruned, so the client has missed some.
+
+    Starting at the head (None) or from the beginning (0) never misses anything it asked for.
+    """
+    return cursor is not None and 0 < cursor < pruned_through
+
+
+def lost_detail(cursor: int, retention_hours: int) -> str:
+    """What a client that resumed after pruned items should do (the 410's detail)."""
+    return (
+        f"feed items after {cursor} are no longer kept (the feed keeps {retention_hours} hours): "
+        "reload the screen's state, then reconnect without Last-Event-ID or `after`"
+    )
 
 
 def routed(event: CallRouted) -> FeedItem | None:
