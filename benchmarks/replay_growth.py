@@ -1,11 +1,11 @@
 """How a replay's cost grows with the log: time and peak memory at 100k, 1M and 10M events.
 
 For each size the log is filled (calls of 1,000 clients with their digests and marks, as in
-billing_replay.py) on the calls and intake topics of a local broker, then a fresh process
-reads the whole log back, decodes every event and folds it into every client's billing facts
-(what rebuilding billing from the log does), and reports its wall time and its peak resident
-memory. The same fresh process first reads the log raw, which is the baseline: the ratio
-says how much of the replay's time is Kafka's and how much is ours.
+billing_replay.py) on the intake, calls and notify topics of a local broker. Then a fresh
+process reads the log raw (the baseline), replays one client's month the way a billing dispute
+does (its partitions only), and finally reads the whole log back, decoding every event and
+folding it into every client's billing facts in memory. It reports each one's wall time and
+the process's peak resident memory after each.
 
     ./run python benchmarks/replay_growth.py --sizes 100000 1000000 10000000
 """
@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from benchmarks.billing_replay import _free_port, _produce_events, events_for
 from libs.devstack.kafka import LocalKafka, default_cache_dir
@@ -32,13 +32,18 @@ from libs.events.catalogue import topic_for
 from libs.platform import kafka
 from libs.platform.replay import read_log
 from services.billing.domain.ledger import Ledger, fold
+from services.billing.replays import replay_from_log
 
 SERVICES = ("intake", "calls", "notify")
+LOG = (*SERVICES, "billing")  # a dispute replay reads billing's topic too
+FOLDED_BYTES_PER_EVENT = 3000
+"""About what an event costs once folded into everyone's facts in memory (measured at 1M:
+the facts keep the events). A step whose fold would not fit in memory is skipped and says so."""
 
 
 async def fill(bootstrap: str, prefix: str, calls: int) -> int:
     """Put `calls` calls (and what comes with them) on the log; returns the events put."""
-    await ensure_topics(bootstrap, [topic_for(s, prefix) for s in SERVICES])  # type: ignore[arg-type]
+    await ensure_topics(bootstrap, [topic_for(s, prefix) for s in LOG])  # type: ignore[arg-type]
     counted = 0
 
     def counting() -> Iterator[Event]:
@@ -65,6 +70,17 @@ async def replay(bootstrap: str, prefix: str) -> dict[str, float]:
     finally:
         await consumer.stop()
     raw_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    disputed = await _one_client(bootstrap, topics[0])
+    dispute, read = await replay_from_log(bootstrap, prefix, disputed, "2026-01", None)
+    one = time.perf_counter() - started
+    one_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    needed = records * FOLDED_BYTES_PER_EVENT
+    if needed > 0.6 * _available_bytes():
+        return {"records": records, "raw": raw, "replay": float("nan"), "clients": 0,
+                "raw_peak_mib": raw_peak / 1024, "peak_mib": needed / 2**20,
+                "dispute": one, "dispute_read": read, "dispute_used": dispute.events_used,
+                "dispute_peak_mib": one_peak / 1024, "skipped": 1}  # fmt: skip
     consumer = kafka.plain_consumer(bootstrap, client_id="bench-growth-replay")
     await consumer.start()
     try:
@@ -77,7 +93,29 @@ async def replay(bootstrap: str, prefix: str) -> dict[str, float]:
         await consumer.stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"records": records, "raw": raw, "replay": took, "clients": len(ledger),
-            "raw_peak_mib": raw_peak / 1024, "peak_mib": peak / 1024}  # fmt: skip
+            "raw_peak_mib": raw_peak / 1024, "peak_mib": peak / 1024,
+            "dispute": one, "dispute_read": read, "dispute_used": dispute.events_used,
+            "dispute_peak_mib": one_peak / 1024}  # fmt: skip
+
+
+def _available_bytes() -> int:
+    """MemAvailable of this machine (Linux)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 2**62
+
+
+async def _one_client(bootstrap: str, intake_topic: str) -> UUID:
+    """The client of the first registration on the log: the one whose month is disputed."""
+    consumer = kafka.plain_consumer(bootstrap, client_id="bench-growth-pick")
+    await consumer.start()
+    try:
+        async for record in read_log(consumer, [intake_topic]):
+            return decode(record.value).client_id
+    finally:
+        await consumer.stop()
+    raise AssertionError("no registration on the log")
 
 
 async def run(sizes: list[int], home: Path) -> None:
@@ -107,17 +145,23 @@ async def run(sizes: list[int], home: Path) -> None:
     finally:
         await broker.stop()
     print()
-    print("| events | raw read | replay (read + decode + fold) | events/s | ratio to raw | "
-          "peak memory |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| events | raw read | one client's dispute replay (records read) | its peak memory "
+          "| everyone folded in memory | events/s | ratio to raw | peak memory |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['records']:,} | {r['raw']:.1f} s | {r['replay']:.1f} s | "
+        print(f"| {r['records']:,} | {r['raw']:.1f} s | {r['dispute']:.2f} s "
+              f"({r['dispute_read']:,}) | {r['dispute_peak_mib']:,.0f} MiB | {r['replay']:.1f} s | "
               f"{r['records'] / r['replay']:,.0f} | {r['raw'] / r['replay']:.2f} | "
               f"{r['peak_mib']:,.0f} MiB |")  # fmt: skip
 
 
 def _row(r: dict[str, float]) -> str:
-    return (f"  {r['records']:,} events: raw {r['raw']:.1f} s, replay {r['replay']:.1f} s "
+    if r.get("skipped"):
+        return (f"  {r['records']:,} events: raw {r['raw']:.1f} s, one client's dispute replay "
+                f"{r['dispute']:.2f} s; everyone folded in memory skipped: it would need about "
+                f"{r['peak_mib'] / 1024:,.0f} GiB")  # fmt: skip
+    return (f"  {r['records']:,} events: raw {r['raw']:.1f} s, one client's dispute replay "
+            f"{r['dispute']:.2f} s, everyone folded {r['replay']:.1f} s "
             f"({r['records'] / r['replay']:,.0f}/s), peak {r['peak_mib']:,.0f} MiB")  # fmt: skip
 
 

@@ -81,7 +81,9 @@ class BatchHandler:
 
     The consumer hands it each run of consecutive records it handles within one batch, in
     log order, in the batch's transaction; alone (a retried record) it gets a run of one.
-    It must leave the same state as applying the events one by one.
+    It must leave the same state as applying the events one by one. Its context's
+    `position` is that of the run's last record: a projection that keeps each event's log
+    position stays a plain Handler.
     """
 
     many: Callable[[Sequence[Event], HandlerContext], Awaitable[None]]

@@ -3,6 +3,9 @@
 Each client's billing writes are serialised by a transaction-scoped advisory lock; invoice
 numbers come from a per-year counter row locked FOR UPDATE in the same transaction that
 appends the invoice, so a rolled-back run leaves no gap and two runs never share a number.
+An invoice run takes its clients in chunks, each chunk in one transaction (its facts read in
+one query, its numbers reserved at once, its mails rendered in one go); a client another
+writer holds is not waited for inside a chunk but issued on its own after it.
 """
 
 from __future__ import annotations
@@ -10,17 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import structlog
 
 from libs.errors import NotFound, Rejected
-from libs.events.billing import LogPosition, PunchCardLow
+from libs.events.billing import DocumentKind, InvoiceIssued, LogPosition, PunchCardLow
 from libs.events.envelope import Actor, Event, new_id
 from libs.platform.db import Connection, advisory_key
 from libs.platform.store import EventStore
-from services.billing import directory, mailing, metrics, read_model
+from services.billing import directory, mailing, metrics, printing, read_model
 from services.billing.directory import record_own
 from services.billing.domain.calendar import period_has_ended
 from services.billing.domain.documents import PeriodRun, run_period
@@ -35,6 +38,7 @@ from services.billing.domain.issue import (
 from services.billing.domain.ledger import ClientFacts
 from services.billing.domain.wallet import low_balance_warning
 from services.billing.read_model import Queryable
+from services.billing.schemas import InvoiceDocument
 from services.billing.settings import BillingSettings
 
 log = structlog.get_logger(__name__)
@@ -65,6 +69,11 @@ class RunResult:
     credit_note_ids: tuple[UUID, ...] = ()
 
 
+RUN_CHUNK = 20
+"""Clients a run issues in one transaction: one commit, one read of their facts and one
+number reservation per series for all of them (a crash rolls the whole chunk back)."""
+
+
 async def run_invoices(
     store: EventStore, period: str, client_id: UUID | None, now: datetime, topics: Sequence[str],
     actor: Actor, billing: BillingSettings | None = None,
@@ -77,7 +86,80 @@ async def run_invoices(
         if client_id not in clients:
             raise NotFound(f"no client {client_id}")
         clients = [client_id]
-    return [await issue_month(store, c, period, now, topics, actor, billing) for c in clients]
+    run = Run(store, period, now, topics, actor, billing)
+    results: dict[UUID, RunResult] = {}
+    for first in range(0, len(clients), RUN_CHUNK):
+        results.update(await run.chunk(clients[first : first + RUN_CHUNK]))
+    return [results[c] for c in clients]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One invoice run: a month, an instant and who runs it; clients are issued in chunks."""
+
+    store: EventStore
+    period: str
+    now: datetime
+    topics: Sequence[str]
+    actor: Actor
+    billing: BillingSettings | None
+
+    async def chunk(self, clients: Sequence[UUID]) -> dict[UUID, RunResult]:
+        """The clients' months, together where possible: those another writer holds right now
+        are issued one by one after; a chunk that fails is redone client by client, so the
+        error is one client's own and the clients before it are issued, as without chunks."""
+        try:
+            results, busy, issued = await self._together(clients)
+        except Exception:  # redone one by one below, where the error surfaces again
+            log.warning("billing.run_chunk_redone", clients=len(clients), exc_info=True)
+            results, busy, issued = {}, list(clients), []
+        for events, run in issued:
+            _count(events, run)
+        for client_id in busy:
+            results[client_id] = await self.one(client_id)
+        return results
+
+    async def one(self, client_id: UUID) -> RunResult:
+        """One client's month in its own transaction, waiting for its lock."""
+        return await issue_month(self.store, client_id, self.period, self.now, self.topics,
+                                 self.actor, self.billing)  # fmt: skip
+
+    async def _together(
+        self, clients: Sequence[UUID]
+    ) -> tuple[dict[UUID, RunResult], list[UUID], list[tuple[list[Event], PeriodRun]]]:
+        """The chunk in one transaction: its results, the clients it could not lock and what
+        it issued (for the metrics, counted once committed)."""
+        store, schema = self.store, self.store.schema
+        async with store.transaction() as conn:
+            locked = await try_lock_clients(conn, schema, clients)
+            existing = await read_model.monthly_invoices(conn, schema, locked, self.period)
+            todo = [c for c in locked if c not in existing]
+            loaded = await directory.load_clients(conn, schema, todo, self.topics)
+            runs = [run_period(loaded[c][0], self.period) for c in todo]
+            issued = await _numbered(conn, schema, runs, self.now, self.actor,
+                                     {c: loaded[c][1] for c in todo})  # fmt: skip
+            for client_id, events in issued.items():
+                if events:
+                    await store.append(stream_id(client_id), None, events, conn=conn)
+            await record_own(conn, schema, [e for events in issued.values() for e in events])
+            if self.billing is not None and self.billing.mail_enabled:
+                facts = {c: loaded[c][0] for c in todo}
+                printed = await _printed(conn, schema, self.billing, issued, runs, facts, self.now)
+                await mailing.queue(conn, store, self.billing, printed, self.now)
+        results = {c: _existing(c, row) for c, row in existing.items()}
+        results.update((c, _result(c, events)) for c, events in issued.items())
+        busy = [c for c in clients if c not in locked]
+        return results, busy, [(issued[run.client_id], run) for run in runs]
+
+
+async def try_lock_clients(conn: Connection, schema: str, clients: Sequence[UUID]) -> list[UUID]:
+    """The clients whose billing writes this transaction now holds, never waiting for one."""
+    rows = await conn.fetch(
+        "SELECT id FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS t(id, key, n) "
+        "WHERE pg_try_advisory_xact_lock(key) ORDER BY n",
+        list(clients), [advisory_key(schema, str(c)) for c in clients],
+    )  # fmt: skip
+    return [row["id"] for row in rows]
 
 
 async def issue_month(
@@ -92,8 +174,7 @@ async def issue_month(
         await lock_client(conn, store.schema, client_id)
         existing = await read_model.monthly_invoice(conn, store.schema, client_id, period)
         if existing is not None:
-            return RunResult(client_id, "already_issued", existing["document_id"],
-                             existing["number"], existing["total_cents"])  # fmt: skip
+            return _existing(client_id, existing)
         client, positions = await directory.load_client(conn, store.schema, client_id, topics)
         run = run_period(client, period)
         events = await _documents(conn, store.schema, run, now, positions, actor)
@@ -101,10 +182,20 @@ async def issue_month(
             await store.append(stream_id(client_id), None, events, conn=conn)
             await record_own(conn, store.schema, events)
             await _announce(conn, store, billing, events, now)
+    _count(events, run)
+    return _result(client_id, events)
+
+
+def _existing(client_id: UUID, row: Any) -> RunResult:
+    return RunResult(client_id, "already_issued", row["document_id"], row["number"],
+                     row["total_cents"])  # fmt: skip
+
+
+def _count(events: list[Event], run: PeriodRun) -> None:
+    """Metrics of what a client's run issued (after its commit)."""
     metrics.documents_issued(events)
     if run.invoice is not None:
         metrics.decisions_invoiced(run.calls())
-    return _result(client_id, events)
 
 
 async def _documents(
@@ -112,21 +203,53 @@ async def _documents(
     actor: Actor,
 ) -> list[Event]:  # fmt: skip
     """Credit notes first, then the invoice, each numbered in its series for the year."""
+    issued = await _numbered(conn, schema, [run], now, actor, {run.client_id: positions})
+    return issued[run.client_id]
+
+
+async def _numbered(
+    conn: Connection, schema: str, runs: Sequence[PeriodRun], now: datetime, actor: Actor,
+    positions: dict[UUID, list[LogPosition]],
+) -> dict[UUID, list[Event]]:  # fmt: skip
+    """Each run's credit notes, then its invoice, numbered in run order; one reservation per
+    series for all (the same numbers as one client after the other)."""
     year = year_of(now)
-    events: list[Event] = []
-    for note in run.credit_notes:
-        number = await read_model.next_number(conn, schema, CREDIT_NOTE_SERIES, year)
-        events.append(credit_note_issued(
+    wanted = (sum(len(r.credit_notes) for r in runs), sum(r.invoice is not None for r in runs))
+    notes = iter(await read_model.next_numbers(conn, schema, CREDIT_NOTE_SERIES, year, wanted[0]))
+    invoices = iter(await read_model.next_numbers(conn, schema, INVOICE_SERIES, year, wanted[1]))
+    issued: dict[UUID, list[Event]] = {}
+    for run in runs:
+        events: list[Event] = [credit_note_issued(
             run.client_id, note, credit_note_id=new_id(), at=now, actor=actor,
-            number=document_number(CREDIT_NOTE_SERIES, year, number),
-        ))  # fmt: skip
-    if run.invoice is not None:
-        number = await read_model.next_number(conn, schema, INVOICE_SERIES, year)
-        events.append(invoice_issued(
-            run.client_id, run.invoice, invoice_id=new_id(), at=now, computed_from=positions,
-            number=document_number(INVOICE_SERIES, year, number), actor=actor,
-        ))  # fmt: skip
-    return events
+            number=document_number(CREDIT_NOTE_SERIES, year, next(notes)),
+        ) for note in run.credit_notes]  # fmt: skip
+        if run.invoice is not None:
+            events.append(invoice_issued(
+                run.client_id, run.invoice, invoice_id=new_id(), at=now,
+                computed_from=positions[run.client_id], actor=actor,
+                number=document_number(INVOICE_SERIES, year, next(invoices)),
+            ))  # fmt: skip
+        issued[run.client_id] = events
+    return issued
+
+
+async def _printed(
+    conn: Connection, schema: str, billing: BillingSettings, issued: dict[UUID, list[Event]],
+    runs: Sequence[PeriodRun], facts: dict[UUID, ClientFacts], at: datetime,
+) -> list[mailing.Printed]:  # fmt: skip
+    """The chunk's documents with their mails rendered: invoices printed from what the run
+    holds, credit notes (which name the invoice they correct) as stored."""
+    clients = await directory.client_rows(conn, schema, list(issued))
+    documents: list[tuple[Event, DocumentKind, InvoiceDocument]] = []
+    for run in runs:
+        for event, document_id, kind in mailing.documents_among(issued[run.client_id]):
+            if isinstance(event, InvoiceIssued):
+                client = clients[run.client_id]
+                doc = printing.printed_invoice(event, client, run, facts[run.client_id], billing)
+            else:
+                doc = await printing.printed(conn, schema, billing, document_id, kind, None)
+            documents.append((event, kind, doc))
+    return await mailing.render(documents, billing, at)
 
 
 async def _announce(

@@ -27,18 +27,25 @@ from services.billing.read_model import Queryable
 Position = tuple[str, int, int]
 
 
+HISTORY_INSERT = (
+    "INSERT INTO {schema}.history (event_id, client_id, event_type, occurred_at, topic, "
+    'partition, "offset", payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) '
+    "ON CONFLICT (event_id) DO UPDATE SET topic = EXCLUDED.topic, "
+    'partition = EXCLUDED.partition, "offset" = EXCLUDED."offset" '
+    "WHERE history.topic IS NULL AND EXCLUDED.topic IS NOT NULL"
+)
+"""Keep an event with where it was read (a known event only gains its position)."""
+
+
+def _history_row(event: Event, position: Position | None) -> tuple[Any, ...]:
+    topic, partition, offset = position or (None, None, None)
+    return (event.event_id, event.client_id, event.type, event.occurred_at, topic, partition,
+            offset, encode(event).decode())  # fmt: skip
+
+
 async def record(conn: Connection, schema: str, event: Event, position: Position | None) -> None:
     """Keep an event with where it was read (a known event only gains its position); project it."""
-    topic, partition, offset = position or (None, None, None)
-    await conn.execute(
-        f"INSERT INTO {schema}.history (event_id, client_id, event_type, occurred_at, topic, "
-        'partition, "offset", payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) '
-        "ON CONFLICT (event_id) DO UPDATE SET topic = EXCLUDED.topic, "
-        'partition = EXCLUDED.partition, "offset" = EXCLUDED."offset" '
-        "WHERE history.topic IS NULL AND EXCLUDED.topic IS NOT NULL",
-        event.event_id, event.client_id, event.type, event.occurred_at, topic, partition,
-        offset, encode(event).decode(),
-    )  # fmt: skip
+    await conn.execute(HISTORY_INSERT.format(schema=schema), *_history_row(event, position))
     if isinstance(event, ClientRegistered):
         await _client_registered(conn, schema, event)
     elif isinstance(event, PlanChanged):
@@ -50,9 +57,13 @@ async def record(conn: Connection, schema: str, event: Event, position: Position
 
 
 async def record_own(conn: Connection, schema: str, events: Sequence[Event]) -> None:
-    """Keep events billing just appended, in the same transaction."""
-    for event in events:
-        await record(conn, schema, event, None)
+    """Keep events billing just appended, in the same transaction: each kind of write in one
+    batch (billing's own events feed the read model only, never the clients table)."""
+    if not events:
+        return
+    rows = [_history_row(event, None) for event in events]
+    await conn.executemany(HISTORY_INSERT.format(schema=schema), rows)
+    await read_model.project_all(conn, schema, events)
 
 
 async def _client_registered(conn: Connection, schema: str, event: ClientRegistered) -> None:
@@ -97,6 +108,28 @@ async def load_client(
         'WHERE client_id = $1 ORDER BY topic NULLS LAST, partition, "offset", occurred_at',
         client_id,
     )
+    return _facts_of(client_id, rows, input_topics)
+
+
+async def load_clients(
+    db: Queryable, schema: str, client_ids: Sequence[UUID], input_topics: Sequence[str]
+) -> dict[UUID, tuple[ClientFacts, list[LogPosition]]]:
+    """`load_client` of several clients in one query (each in the same order as alone)."""
+    rows = await db.fetch(
+        f'SELECT client_id, payload::text AS payload, topic, partition, "offset" '
+        f"FROM {schema}.history WHERE client_id = ANY($1::uuid[]) "
+        'ORDER BY client_id, topic NULLS LAST, partition, "offset", occurred_at',
+        list(client_ids),
+    )
+    grouped: dict[UUID, list[Any]] = {client_id: [] for client_id in client_ids}
+    for row in rows:
+        grouped[row["client_id"]].append(row)
+    return {c: _facts_of(c, found, input_topics) for c, found in grouped.items()}
+
+
+def _facts_of(
+    client_id: UUID, rows: Sequence[Any], input_topics: Sequence[str]
+) -> tuple[ClientFacts, list[LogPosition]]:
     facts = client_facts((decode(row["payload"]) for row in rows), client_id)
     last: dict[tuple[str, int], int] = {}
     for row in rows:
@@ -117,6 +150,14 @@ async def client_row(db: Queryable, schema: str, client_id: UUID) -> dict[str, A
     """A client's name, language and e-mail, or None."""
     row = await db.fetchrow(f"SELECT * FROM {schema}.clients WHERE client_id = $1", client_id)
     return dict(row) if row is not None else None
+
+
+async def client_rows(db: Queryable, schema: str, client_ids: Sequence[UUID]) -> dict[UUID, Any]:
+    """`client_row` of several clients in one query (the unknown ones left out)."""
+    rows = await db.fetch(
+        f"SELECT * FROM {schema}.clients WHERE client_id = ANY($1::uuid[])", list(client_ids)
+    )
+    return {row["client_id"]: dict(row) for row in rows}
 
 
 async def is_punch_card_client(db: Queryable, schema: str, client_id: UUID) -> bool:

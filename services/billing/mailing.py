@@ -11,8 +11,8 @@ here: only commands (an invoice run, a top-up, the reminder timer) queue mail.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from email import policy
 from email.message import EmailMessage
@@ -22,7 +22,7 @@ from uuid import UUID
 
 import aiosmtplib
 
-from libs.events.billing import InvoiceSent, PaymentReminderSent
+from libs.events.billing import DocumentKind, InvoiceSent, PaymentReminderSent
 from libs.events.envelope import Actor, Event, new_id
 from libs.platform.db import Connection
 from libs.platform.store import EventStore
@@ -109,30 +109,89 @@ def reminder_mail(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Printed:
+    """An issued invoice or credit note as printed, with its mail rendered (PDF and UBL in)."""
+
+    event: Event
+    kind: DocumentKind
+    document: InvoiceDocument
+    raw: bytes
+
+
+def documents_among(events: Sequence[Event]) -> list[tuple[Event, UUID, DocumentKind]]:
+    """The invoices and credit notes among `events`: each with its id and kind."""
+    found: list[tuple[Event, UUID, DocumentKind]] = []
+    for event in events:
+        document_id = getattr(event, "invoice_id", None) or getattr(event, "credit_note_id", None)
+        if event.type in DOCUMENT_KINDS and document_id is not None:
+            found.append((event, document_id, DOCUMENT_KINDS[event.type]))
+    return found
+
+
+DOCUMENT_KINDS: dict[str, DocumentKind] = {"InvoiceIssued": "invoice",
+                                           "CreditNoteIssued": "credit_note"}  # fmt: skip
+
+
+def rendered_mail(
+    document: InvoiceDocument, kind: DocumentKind, settings: BillingSettings, at: datetime
+) -> bytes:
+    """A document's mail as sent: its PDF and UBL rendered and attached (CPU-bound work)."""
+    assert document.document_id is not None
+    pdf_bytes, xml_bytes = printing.files(document, settings)
+    mid = message_id(kind, document.document_id, settings)
+    return document_mail(document, pdf_bytes, xml_bytes, settings, mid, at).as_bytes()
+
+
+async def render(
+    documents: Sequence[tuple[Event, DocumentKind, InvoiceDocument]], settings: BillingSettings,
+    at: datetime,
+) -> list[Printed]:  # fmt: skip
+    """The documents' mails, rendered off the event loop, all in one go."""
+    jobs = [(doc, kind, settings, at) for _, kind, doc in documents]
+    raws = await printing.offloaded(rendered_mail, jobs)
+    return [Printed(e, k, d, raw) for (e, k, d), raw in zip(documents, raws, strict=True)]
+
+
 async def announce(
     conn: Connection, store: EventStore, settings: BillingSettings, events: Sequence[Event],
     at: datetime,
 ) -> list[Event]:  # fmt: skip
     """Record and queue the mail of every invoice and credit note among `events`."""
-    sent: list[Event] = []
-    for event in events:
-        document_id = getattr(event, "invoice_id", None) or getattr(event, "credit_note_id", None)
-        if event.type not in ("InvoiceIssued", "CreditNoteIssued") or document_id is None:
-            continue
-        kind = "invoice" if event.type == "InvoiceIssued" else "credit_note"
-        doc = await printing.printed(conn, store.schema, settings, document_id, kind, None)
-        pdf_bytes, xml_bytes = await asyncio.to_thread(printing.files, doc, settings)
-        mid = message_id(kind, document_id, settings)
-        mail = document_mail(doc, pdf_bytes, xml_bytes, settings, mid, at)
-        record = InvoiceSent(
-            client_id=event.client_id, actor=event.actor, document_id=document_id,
-            document_kind=kind, document_number=doc.number, message_id=mid,
-            recipients=(doc.client_email,), language=doc.language, occurred_at=at,
-            **event.caused(),
-        )  # fmt: skip
-        await _record_and_queue(conn, store, settings, record, mail, kind)
-        sent.append(record)
-    return sent
+    documents = [
+        (event, kind, await printing.printed(conn, store.schema, settings, document_id, kind, None))
+        for event, document_id, kind in documents_among(events)
+    ]  # fmt: skip
+    return await queue(conn, store, settings, await render(documents, settings, at), at)
+
+
+async def queue(
+    conn: Connection, store: EventStore, settings: BillingSettings, printed: Sequence[Printed],
+    at: datetime,
+) -> list[Event]:  # fmt: skip
+    """Record and queue the mails of documents just issued, in the transaction that issued
+    them: an InvoiceSent appended for each, the mail's exact bytes in `outgoing`."""
+    records = [_sent(item, settings, at) for item in printed]
+    for record in records:
+        await store.append(stream_of(record.document_id), None, [record], conn=conn)
+    await record_own(conn, store.schema, records)
+    await _queue_rows(conn, store.schema, settings, [
+        (record, record.document_id, item.raw, item.kind)
+        for record, item in zip(records, printed, strict=True)
+    ])  # fmt: skip
+    return list(records)
+
+
+def _sent(item: Printed, settings: BillingSettings, at: datetime) -> InvoiceSent:
+    doc, event = item.document, item.event
+    assert doc.document_id is not None
+    return InvoiceSent(
+        client_id=event.client_id, actor=event.actor, document_id=doc.document_id,
+        document_kind=item.kind, document_number=doc.number,
+        message_id=message_id(item.kind, doc.document_id, settings),
+        recipients=(doc.client_email,), language=doc.language, occurred_at=at,
+        correlation_id=event.correlation_id, causation_id=event.event_id,  # event.caused()
+    )  # fmt: skip
 
 
 async def remind(
@@ -156,18 +215,28 @@ async def remind(
 
 async def _record_and_queue(
     conn: Connection, store: EventStore, settings: BillingSettings,
-    record: InvoiceSent | PaymentReminderSent, mail: EmailMessage, kind: str,
+    record: PaymentReminderSent, mail: EmailMessage, kind: str,
 ) -> None:  # fmt: skip
-    document_id = record.document_id if isinstance(record, InvoiceSent) else record.invoice_id
-    await store.append(stream_of(document_id), None, [record], conn=conn)
+    await store.append(stream_of(record.invoice_id), None, [record], conn=conn)
     await record_own(conn, store.schema, [record])
-    await conn.execute(
-        f"INSERT INTO {store.schema}.outgoing (outgoing_id, client_id, document_id, kind, "
+    await _queue_rows(conn, store.schema, settings,
+                      [(record, record.invoice_id, mail.as_bytes(), kind)])  # fmt: skip
+
+
+async def _queue_rows(
+    conn: Connection, schema: str, settings: BillingSettings,
+    mails: Sequence[tuple[InvoiceSent | PaymentReminderSent, UUID, bytes, str]],
+) -> None:  # fmt: skip
+    """Mails in `outgoing`, exact bytes and all, for the sender worker (one batch)."""
+    await conn.executemany(
+        f"INSERT INTO {schema}.outgoing (outgoing_id, client_id, document_id, kind, "
         "message_id, raw, mail_from, rcpt_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        new_id(), record.client_id, document_id, kind, record.message_id, mail.as_bytes(),
-        parseaddr(settings.sender)[1], list(record.recipients),
+        [(new_id(), record.client_id, document_id, kind, record.message_id, raw,
+          parseaddr(settings.sender)[1], list(record.recipients))
+         for record, document_id, raw, kind in mails],
     )  # fmt: skip
-    metrics.MAIL_QUEUED.labels(kind).inc()
+    for *_, kind in mails:
+        metrics.MAIL_QUEUED.labels(kind).inc()
 
 
 async def relay(raw: bytes, mail_from: str, rcpt_to: Sequence[str], s: BillingSettings) -> None:

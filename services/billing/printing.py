@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from libs.errors import NotFound
+from libs.events.billing import InvoiceIssued
+from libs.events.catalogue import encode
 from services.billing import directory, pdf, read_model, ubl
+from services.billing.domain.decisions import CallDecision
+from services.billing.domain.documents import PeriodRun
+from services.billing.domain.ledger import ClientFacts
 from services.billing.domain.specification import specification
 from services.billing.read_model import Queryable
 from services.billing.schemas import InvoiceDocument, SpecifiedCall
@@ -47,11 +55,37 @@ async def _specification(
 ) -> list[SpecifiedCall]:
     """The invoice's calls and the month's non-billable ones, as the appendix lists them."""
     facts, _ = await directory.load_client(db, schema, row["client_id"], ())
+    return specified(facts, data)
+
+
+def specified(
+    facts: ClientFacts, data: dict[str, Any], decisions: Mapping[UUID, CallDecision] | None = None
+) -> list[SpecifiedCall]:
+    """The appendix of a stored invoice event (`data`) from its client's facts."""
     billed = {UUID(str(c)) for line in data["lines"] for c in line.get("call_ids", ())}
-    lines = specification(facts, billed, data["period"])
+    lines = specification(facts, billed, data["period"], decisions)
     return [SpecifiedCall.model_validate(line, from_attributes=True) for line in lines]
+
+
+def printed_invoice(
+    event: InvoiceIssued, client: dict[str, Any], run: PeriodRun, facts: ClientFacts,
+    config: BillingSettings,
+) -> InvoiceDocument:  # fmt: skip
+    """What `printed` shows of an invoice a run has just issued, from what the run has in
+    hand: the event as stored, the client's row, its facts and the run's call decisions (an
+    invoice corrects nothing, so it names no original)."""
+    data = json.loads(encode(event))
+    return pdf.document_view(data, client, config, None, specified(facts, data, run.decisions))
 
 
 def files(document: InvoiceDocument, config: BillingSettings) -> tuple[bytes, bytes]:
     """The document's PDF and its UBL XML."""
     return pdf.render(document, config.pdf_font_path), ubl.build(document)
+
+
+T = TypeVar("T")
+
+
+async def offloaded(work: Callable[..., T], jobs: Sequence[tuple[Any, ...]]) -> list[T]:
+    """`work(*job)` of every job, in order, in one worker thread (off the event loop)."""
+    return await asyncio.to_thread(lambda: [work(*job) for job in jobs])

@@ -7,7 +7,7 @@ the billing topic; every write is idempotent, so a rebuild from the topics gives
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -35,7 +35,39 @@ async def project(conn: Connection, schema: str, event: Event) -> None:
         await step(conn, schema, event)
 
 
-async def _document(conn: Connection, schema: str, event: InvoiceIssued | CreditNoteIssued) -> None:
+async def project_all(conn: Connection, schema: str, events: Sequence[Event]) -> None:
+    """`project` of several events: documents, their counters and mail marks in one batch
+    each (documents first: a mail mark needs its document), the rest one by one."""
+    documents = [e for e in events if isinstance(e, InvoiceIssued | CreditNoteIssued)]
+    sent = [e for e in events if isinstance(e, InvoiceSent)]
+    if documents:
+        await conn.executemany(DOCUMENT_INSERT.format(schema=schema),
+                               [_document_row(e) for e in documents])  # fmt: skip
+        highest: dict[tuple[str, int], int] = {}
+        for series, year, number in (_numbered(_document_row(e)[4]) for e in documents):
+            highest[(series, year)] = max(highest.get((series, year), 0), number)
+        for (series, year), number in highest.items():
+            await _count(conn, schema, series, year, number)
+    if sent:
+        await conn.executemany(SENT_UPDATE.format(schema=schema),
+                               [(e.document_id, e.occurred_at) for e in sent])  # fmt: skip
+    for event in events:
+        if not isinstance(event, InvoiceIssued | CreditNoteIssued | InvoiceSent):
+            await project(conn, schema, event)
+
+
+DOCUMENT_INSERT = (
+    "INSERT INTO {schema}.documents (document_id, client_id, kind, purpose, number, "
+    "period, issued_at, total_cents, original_invoice_id, payload) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT DO NOTHING"
+)
+SENT_UPDATE = (
+    "UPDATE {schema}.documents SET sent_at = least(coalesce(sent_at, $2), $2) "
+    "WHERE document_id = $1"
+)
+
+
+def _document_row(event: InvoiceIssued | CreditNoteIssued) -> tuple[Any, ...]:
     values: tuple[UUID, str, str, str, UUID | None]
     if isinstance(event, InvoiceIssued):
         values = (event.invoice_id, "invoice", event.purpose, event.invoice_number, None)
@@ -43,25 +75,29 @@ async def _document(conn: Connection, schema: str, event: InvoiceIssued | Credit
         values = (event.credit_note_id, "credit_note", "credit_note", event.credit_note_number,
                   event.original_invoice_id)  # fmt: skip
     document_id, kind, purpose, number, original = values
-    await conn.execute(
-        f"INSERT INTO {schema}.documents (document_id, client_id, kind, purpose, number, "
-        "period, issued_at, total_cents, original_invoice_id, payload) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT DO NOTHING",
-        document_id, event.client_id, kind, purpose, number, event.period, event.occurred_at,
-        event.total_cents, original, encode(event).decode(),
-    )  # fmt: skip
-    await _count_number(conn, schema, number)
+    return (document_id, event.client_id, kind, purpose, number, event.period,
+            event.occurred_at, event.total_cents, original, encode(event).decode())  # fmt: skip
 
 
-async def _count_number(conn: Connection, schema: str, number: str) -> None:
+async def _document(conn: Connection, schema: str, event: InvoiceIssued | CreditNoteIssued) -> None:
+    row = _document_row(event)
+    await conn.execute(DOCUMENT_INSERT.format(schema=schema), *row)
+    await _count(conn, schema, *_numbered(row[4]))
+
+
+def _numbered(number: str) -> tuple[str, int, int]:
+    """A document number's series, year and sequence: "2026-000123", "CN-2026-000004"."""
+    parts = number.split("-")
+    return "".join(f"{part}-" for part in parts[:-2]), int(parts[-2]), int(parts[-1])
+
+
+async def _count(conn: Connection, schema: str, series: str, year: int, number: int) -> None:
     """Keep the per-year counter at least at a number issued (so a rebuild continues it)."""
-    parts = number.split("-")  # "2026-000123" or "CN-2026-000004"
-    series = "".join(f"{part}-" for part in parts[:-2])
     await conn.execute(
         f"INSERT INTO {schema}.counters (series, year, last_number) VALUES ($1, $2, $3) "
         "ON CONFLICT (series, year) DO UPDATE SET "
         "last_number = greatest(counters.last_number, EXCLUDED.last_number)",
-        series, int(parts[-2]), int(parts[-1]),
+        series, year, number,
     )  # fmt: skip
 
 
@@ -75,11 +111,7 @@ async def _payment(conn: Connection, schema: str, event: PaymentRecorded) -> Non
 
 
 async def _sent(conn: Connection, schema: str, event: InvoiceSent) -> None:
-    await conn.execute(
-        f"UPDATE {schema}.documents SET sent_at = least(coalesce(sent_at, $2), $2) "
-        "WHERE document_id = $1",
-        event.document_id, event.occurred_at,
-    )  # fmt: skip
+    await conn.execute(SENT_UPDATE.format(schema=schema), event.document_id, event.occurred_at)
 
 
 async def _reminded(conn: Connection, schema: str, event: PaymentReminderSent) -> None:
@@ -102,20 +134,22 @@ PROJECT: dict[type[Event], Project] = {
 
 async def next_number(conn: Connection, schema: str, series: str, year: int) -> int:
     """The next gap-free number of a series and year; the row stays locked until commit."""
-    await conn.execute(
-        f"INSERT INTO {schema}.counters (series, year, last_number) VALUES ($1, $2, 0) "
-        "ON CONFLICT DO NOTHING",
-        series, year,
-    )  # fmt: skip
+    [number] = await next_numbers(conn, schema, series, year, 1)
+    return number
+
+
+async def next_numbers(conn: Connection, schema: str, series: str, year: int, count: int) -> range:
+    """The next `count` gap-free numbers of a series and year, in order; the counter row
+    stays locked until commit (a concurrent taker waits, then continues after them)."""
+    if count == 0:
+        return range(0)
     last = await conn.fetchval(
-        f"SELECT last_number FROM {schema}.counters WHERE series = $1 AND year = $2 FOR UPDATE",
-        series, year,
+        f"INSERT INTO {schema}.counters AS c (series, year, last_number) VALUES ($1, $2, $3) "
+        "ON CONFLICT (series, year) DO UPDATE SET last_number = c.last_number + $3 "
+        "RETURNING last_number",
+        series, year, count,
     )  # fmt: skip
-    await conn.execute(
-        f"UPDATE {schema}.counters SET last_number = $3 WHERE series = $1 AND year = $2",
-        series, year, last + 1,
-    )  # fmt: skip
-    return int(last) + 1
+    return range(int(last) - count + 1, int(last) + 1)
 
 
 async def monthly_invoice(db: Queryable, schema: str, client_id: UUID, period: str) -> Any:
@@ -125,6 +159,18 @@ async def monthly_invoice(db: Queryable, schema: str, client_id: UUID, period: s
         "AND purpose = 'monthly'",
         client_id, period,
     )  # fmt: skip
+
+
+async def monthly_invoices(
+    db: Queryable, schema: str, client_ids: Sequence[UUID], period: str
+) -> dict[UUID, Any]:
+    """`monthly_invoice` of several clients in one query, by client (those with none left out)."""
+    rows = await db.fetch(
+        f"SELECT * FROM {schema}.documents WHERE client_id = ANY($1::uuid[]) AND period = $2 "
+        "AND purpose = 'monthly'",
+        list(client_ids), period,
+    )  # fmt: skip
+    return {row["client_id"]: row for row in rows}
 
 
 async def document(

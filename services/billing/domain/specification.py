@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -23,11 +23,18 @@ class SpecLine:
     reason: str
 
 
-def specification(client: ClientFacts, billed: Collection[UUID], period: str) -> list[SpecLine]:
-    """The invoice's calls (those its lines name) and the month's non-billable ones, in order."""
+def specification(
+    client: ClientFacts, billed: Collection[UUID], period: str,
+    decisions: Mapping[UUID, CallDecision] | None = None,
+) -> list[SpecLine]:  # fmt: skip
+    """The invoice's calls (those its lines name) and the month's non-billable ones, in order.
+
+    `decisions` are the client's call decisions when the caller has them already (an invoice
+    run has just taken them: they depend on calls, terms and top-ups, no issued document)."""
+    decided = decide_calls(client) if decisions is None else decisions
     found = [
         _line(client, d, d.call_id in billed)
-        for d in decide_calls(client).values()
+        for d in decided.values()
         if d.call_id in billed or (d.period == period and d.status == "non_billable")
     ]
     return sorted(found, key=lambda line: line.received_at)
