@@ -22,7 +22,7 @@ from libs.errors import NotFound, Rejected
 from libs.events.billing import DocumentKind, InvoiceIssued, LogPosition, PunchCardLow
 from libs.events.envelope import Actor, Event, new_id
 from libs.platform.db import Connection, advisory_key
-from libs.platform.store import EventStore
+from libs.platform.store import EventStore, StreamAppend
 from services.billing import directory, mailing, metrics, printing, read_model
 from services.billing.directory import record_own
 from services.billing.domain.calendar import period_has_ended
@@ -138,9 +138,9 @@ class Run:
             runs = [run_period(loaded[c][0], self.period) for c in todo]
             issued = await _numbered(conn, schema, runs, self.now, self.actor,
                                      {c: loaded[c][1] for c in todo})  # fmt: skip
-            for client_id, events in issued.items():
-                if events:
-                    await store.append(stream_id(client_id), None, events, conn=conn)
+            await store.append_many([StreamAppend(stream_id(client_id), None, events)
+                                     for client_id, events in issued.items() if events],
+                                    conn=conn)  # fmt: skip
             await record_own(conn, schema, [e for events in issued.values() for e in events])
             if self.billing is not None and self.billing.mail_enabled:
                 facts = {c: loaded[c][0] for c in todo}

@@ -25,7 +25,7 @@ import aiosmtplib
 from libs.events.billing import DocumentKind, InvoiceSent, PaymentReminderSent
 from libs.events.envelope import Actor, Event, new_id
 from libs.platform.db import Connection
-from libs.platform.store import EventStore
+from libs.platform.store import EventStore, StreamAppend
 from services.billing import metrics, printing
 from services.billing.directory import record_own
 from services.billing.domain.money import euros
@@ -172,8 +172,10 @@ async def queue(
     """Record and queue the mails of documents just issued, in the transaction that issued
     them: an InvoiceSent appended for each, the mail's exact bytes in `outgoing`."""
     records = [_sent(item, settings, at) for item in printed]
-    for record in records:
-        await store.append(stream_of(record.document_id), None, [record], conn=conn)
+    await store.append_many(
+        [StreamAppend(stream_of(record.document_id), None, [record]) for record in records],
+        conn=conn,
+    )
     await record_own(conn, store.schema, records)
     await _queue_rows(conn, store.schema, settings, [
         (record, record.document_id, item.raw, item.kind)
