@@ -51,7 +51,7 @@ from libs.events import (
     new_id,
 )
 from libs.events.catalogue import topic_for
-from libs.platform import kafka
+from libs.platform import collector, kafka
 from libs.platform.replay import read_log
 from services.billing.domain.documents import run_period
 from services.billing.domain.ledger import fold
@@ -241,6 +241,7 @@ def main() -> None:
         help="events of other clients on the log for a dispute replay (0: skip)",
     )
     args = parser.parse_args()
+    collector.settle_after_start()  # as a service process runs (libs/platform/serve.py)
     if args.events:
         in_memory(args.events, args.decode_sample)
     if args.kafka_events:

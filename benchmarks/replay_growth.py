@@ -29,7 +29,7 @@ from libs.devstack.kafka import LocalKafka, default_cache_dir
 from libs.devstack.topics import ensure_topics
 from libs.events import Event, decode
 from libs.events.catalogue import topic_for
-from libs.platform import kafka
+from libs.platform import collector, kafka
 from libs.platform.replay import read_log
 from services.billing.domain.ledger import Ledger, fold
 from services.billing.replays import replay_from_log
@@ -168,6 +168,7 @@ def _row(r: dict[str, float]) -> str:
 def main() -> None:
     """Parse arguments; `--replay-only` is the fresh process's entry."""
     if len(sys.argv) == 4 and sys.argv[1] == "--replay-only":
+        collector.settle_after_start()  # as a service process runs (libs/platform/serve.py)
         print(json.dumps(asyncio.run(replay(sys.argv[2], sys.argv[3]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from libs.platform import collector
 from libs.platform.settings import Settings
 
 HEADER_BYTES = 16 * 1024
@@ -86,6 +87,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit("usage: python -m libs.platform.serve <module:create_app>")
     settings = Settings()  # read from the environment
     app = load_factory(argv[0])(settings)
+    collector.settle_after_start()
     uvicorn.run(
         app,
         host=settings.http_host,

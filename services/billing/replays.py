@@ -13,8 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
+from aiokafka import AIOKafkaConsumer
+
 from libs.events.catalogue import UndecodableEvent, decode, topic_for
-from libs.platform import kafka
+from libs.platform import collector, kafka
 from libs.platform.replay import end_offsets, read_log
 from services.billing.domain.replay import LoggedEvent, Replay, rebuild
 
@@ -35,25 +37,32 @@ async def read_client_log(
     consumer = kafka.plain_consumer(bootstrap, client_id="frontdesk-billing-replay")
     await consumer.start()
     try:
-        topics = log_topics(prefix)
-        key, read, found = str(client_id).encode(), 0, []
-        total = sum((await end_offsets(consumer, topics, key)).values())
-        async for record in read_log(consumer, topics, key):
-            read += 1
-            if progress is not None and read % 1000 == 0:
-                progress(read, total)
-            if record.key != key:
-                continue
-            try:
-                event = decode(record.value)
-            except UndecodableEvent:  # parked in a dead-letter topic when it was consumed
-                continue
-            found.append(LoggedEvent(event, record.topic, record.partition, record.offset))
-        if progress is not None:
-            progress(read, total)
-        return found, read
+        with collector.while_building():
+            return await _read_client(consumer, prefix, client_id, progress)
     finally:
         await consumer.stop()
+
+
+async def _read_client(
+    consumer: AIOKafkaConsumer, prefix: str, client_id: UUID, progress: Progress | None
+) -> tuple[list[LoggedEvent], int]:
+    topics = log_topics(prefix)
+    key, read, found = str(client_id).encode(), 0, []
+    total = sum((await end_offsets(consumer, topics, key)).values())
+    async for record in read_log(consumer, topics, key):
+        read += 1
+        if progress is not None and read % 1000 == 0:
+            progress(read, total)
+        if record.key != key:
+            continue
+        try:
+            event = decode(record.value)
+        except UndecodableEvent:  # parked in a dead-letter topic when it was consumed
+            continue
+        found.append(LoggedEvent(event, record.topic, record.partition, record.offset))
+    if progress is not None:
+        progress(read, total)
+    return found, read
 
 
 async def replay_from_log(
