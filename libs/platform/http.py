@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -54,8 +55,13 @@ class ClockChange(BaseModel):
         return self
 
 
-def runtime(request: Request) -> ServiceRuntime:
-    """The service runtime of the app handling this request."""
+async def runtime(request: Request) -> ServiceRuntime:
+    """The service runtime of the app handling this request.
+
+    The dependencies here are `async def` on purpose: FastAPI runs a plain `def` dependency
+    in its thread pool, a thread hand-off per request that cost more than the screen pop's
+    query under load (benchmarks/http_load.py).
+    """
     found: ServiceRuntime = request.app.state.runtime
     return found
 
@@ -63,7 +69,7 @@ def runtime(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(runtime)]
 
 
-def event_store(request: Request, rt: Runtime) -> EventStore:
+async def event_store(request: Request, rt: Runtime) -> EventStore:
     """The service's event store (503 while the service is still starting).
 
     A request with an Idempotency-Key gets the store bound to the transaction that keeps its
@@ -76,7 +82,7 @@ def event_store(request: Request, rt: Runtime) -> EventStore:
 Store = Annotated[EventStore, Depends(event_store)]
 
 
-def secret_box(request: Request) -> SecretBox | None:
+async def secret_box(request: Request) -> SecretBox | None:
     """The service's keys for stored secrets (None when no FRONTDESK_SECRET_KEYS are set)."""
     box: SecretBox | None = request.app.state.secret_box
     return box
@@ -85,7 +91,7 @@ def secret_box(request: Request) -> SecretBox | None:
 Box = Annotated[SecretBox | None, Depends(secret_box)]
 
 
-def service_settings(request: Request) -> Any:
+async def service_settings(request: Request) -> Any:
     """The service's own settings, put on `app.state.service_settings` by its composition root.
 
     A service names the type once: `Config = Annotated[BillingSettings, Depends(service_settings)]`.
@@ -96,14 +102,14 @@ def service_settings(request: Request) -> Any:
 def app_state(name: str) -> Any:
     """A dependency handing out what the composition root put on `app.state` under `name`."""
 
-    def dependency(request: Request) -> Any:
+    async def dependency(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     dependency.__name__ = f"app_state_{name}"
     return Depends(dependency)
 
 
-def strict_query(request: Request) -> None:
+async def strict_query(request: Request) -> None:
     """Refuse query parameters the route does not take (`client_id[]=A` filters nothing)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
@@ -122,6 +128,7 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 
 ops = APIRouter(tags=["operations"])
+NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 @ops.get("/health/live")
@@ -237,6 +244,9 @@ def create_service_app(
         lifespan=lifespan,
         responses=EVERY_ROUTE,
         dependencies=[Depends(strict_query)],
+        # Metrics are Prometheus's (RequestLatency); FastAPI's own OpenTelemetry would look
+        # for a configured provider in os.environ on every request, to find none.
+        telemetry=NO_OPENTELEMETRY,
     )
     app.state.runtime = service_runtime
     app.state.secret_box = box_of(settings.secret_keys)

@@ -45,9 +45,11 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from libs.errors import Conflict, Rejected
+from libs.platform.auth import principal
 from libs.platform.db import Connection, OneConnection
 from libs.platform.problems import refusals
 from libs.platform.store import EventStore
@@ -220,12 +222,12 @@ KeyHeader = Annotated[
 ]
 
 
-def idempotency_key(key: KeyHeader = None) -> str | None:
+async def idempotency_key(key: KeyHeader = None) -> str | None:
     """The Idempotency-Key of a route that runs one command (kept in its transaction)."""
     return key
 
 
-def reserved_idempotency_key(key: KeyHeader = None) -> str | None:
+async def reserved_idempotency_key(key: KeyHeader = None) -> str | None:
     """The Idempotency-Key of a route whose work spans several transactions (reserved first)."""
     return key
 
@@ -260,14 +262,25 @@ class IdempotentRoute(APIRoute):
         if mode is None:
             return handler
         run = _in_one_transaction if mode == "one_transaction" else _reserved
+        signs_in = _authenticates(self.dependant)
 
         async def idempotent(request: Request) -> Response:
             values = request.headers.getlist(HEADER)
             if not values:
                 return await handler(request)
+            if signs_in:
+                # Known before the key's transaction takes its connection: an API key is
+                # checked on a pooled connection of its own, and requests holding one while
+                # waiting for a second deadlock the pool once all its connections wait so.
+                await principal(request)
             return await run(request, handler, await _claim(request, check_key(values)))
 
         return idempotent
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    """Whether a route's dependencies find out who the caller is."""
+    return any(sub.call is principal or _authenticates(sub) for sub in dependant.dependencies)
 
 
 async def _claim(request: Request, key: str) -> Claim:

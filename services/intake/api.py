@@ -28,7 +28,7 @@ from libs.events import (
 )
 from libs.platform.api_keys import new_key
 from libs.platform.auth import Anyone, Desk, Staff, StaffOrClient
-from libs.platform.http import Runtime, Store, service_settings
+from libs.platform.http import Runtime, Store, app_state, service_settings
 from libs.platform.idempotency import Idempotent, IdempotentRoute
 from libs.platform.problems import refusals
 from libs.platform.runtime import ServiceRuntime
@@ -60,6 +60,7 @@ from services.intake.schemas import (
     ScreenPop,
     Status,
 )
+from services.intake.screen_pops import ScreenPops
 from services.intake.settings import IntakeSettings
 from services.intake.views import (
     api_key_read,
@@ -95,6 +96,7 @@ Number = Annotated[str, Path(max_length=64, description="E.164, e.g. +3185123456
 AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 instant with offset")]
 KEYS = refusals(not_found="Unknown client or key", conflict="Not allowed now")
 Config = Annotated[IntakeSettings, Depends(service_settings)]
+Pops = Annotated[ScreenPops, app_state("screen_pops")]
 
 
 async def _client(store: EventStore, client_id: UUID, now: datetime) -> ClientRead:
@@ -328,11 +330,22 @@ async def list_plans(
 
 
 @router.get("/numbers/{number}", responses=READ)
-async def read_screen_pop(number: Number, rt: Runtime, store: Store, caller: Desk) -> ScreenPop:
-    """The screen pop: the client holding the number and its book as in force now."""
+async def read_screen_pop(
+    number: Number, rt: Runtime, store: Store, caller: Desk, pops: Pops
+) -> ScreenPop:
+    """The screen pop: the client holding the number and its book as in force now.
+
+    Answered from the rows this process keeps (services/intake/screen_pops.py) while they are
+    current; the caller's tenant is checked on every request, kept row or not.
+    """
     normal = normalise_number(number)
-    row = await read_model.screen_pop(store.pool, store.schema, normal, caller.tenant)
+    row = pops.get(normal)
     if row is None:
+        generation = pops.generation
+        row = await read_model.screen_pop(store.pool, store.schema, normal, None)
+        if row is not None:
+            pops.put(row, generation)
+    if row is None or not caller.sees(row.client.client_id):
         raise NotFound(f"no client holds {normal}")
     return screen_pop(row, rt.clock.now())
 

@@ -15,15 +15,19 @@ from services.intake import (
     numbers_api,
     onboarding_api,
     openapi,
+    screen_pops,
 )
 from services.intake.api import router
 from services.intake.migrations import MIGRATIONS
+from services.intake.screen_pops import ScreenPops
 from services.intake.settings import IntakeSettings
 from services.intake.workers import offboardings, onboarding_waits
 
 
-def definition(config: IntakeSettings) -> ServiceDefinition:
-    """Intake's tables and its two clocks' loops: onboarding waits and scheduled departures."""
+def definition(config: IntakeSettings, pops: ScreenPops | None = None) -> ServiceDefinition:
+    """Intake's tables, its two clocks' loops (onboarding waits and scheduled departures) and
+    the listener that keeps the screen pops current."""
+    screen = {"screen-pops": screen_pops.listener(pops)} if pops is not None else {}
     return ServiceDefinition(
         service="intake",
         migrations=MIGRATIONS,
@@ -31,6 +35,7 @@ def definition(config: IntakeSettings) -> ServiceDefinition:
         workers={
             "onboarding-waits": onboarding_waits.worker(),
             "offboardings": offboardings.worker(config),
+            **screen,
         },
     )
 
@@ -43,9 +48,10 @@ BODY_LIMITS = {"/clients/{client_id}/book": BOOK_BODY_BYTES}
 def create_app(settings: Settings, intake_settings: IntakeSettings | None = None) -> FastAPI:
     """The intake service's HTTP API with its event store, relay and read tables."""
     config = intake_settings or IntakeSettings()
+    pops = ScreenPops(config.screen_pop_cache_seconds)
     app = create_service_app(
         settings,
-        definition(config),
+        definition(config, pops),
         [
             numbers_api.router,
             router,
@@ -59,5 +65,6 @@ def create_app(settings: Settings, intake_settings: IntakeSettings | None = None
         body_limits=BODY_LIMITS,
     )
     app.state.service_settings = config
+    app.state.screen_pops = pops
     openapi.install(app)
     return app

@@ -71,11 +71,23 @@ class StoredBook(BaseModel):
 
 
 async def project(conn: Connection, schema: str, events: Sequence[Event]) -> None:
-    """Apply the events to the read tables, in order, on the appending transaction."""
+    """Apply the events to the read tables, in order, on the appending transaction.
+
+    The screen pops every replica keeps (services/intake/screen_pops.py) are told at commit.
+    """
+    changed = False
     for event in events:
         projector = PROJECTORS.get(type(event))
         if projector is not None:
             await projector(conn, schema, event)
+            changed = True
+    if changed:
+        await conn.execute("SELECT pg_notify($1, '')", screen_pop_channel(schema))
+
+
+def screen_pop_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel told of every committed change to intake's read tables."""
+    return f"{schema}_screen"
 
 
 def _json(value: Any) -> str:

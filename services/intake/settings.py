@@ -34,6 +34,15 @@ class IntakeSettings(BaseSettings):
         description="Where Twilio sends a call to a client's number (the calls service's webhook)",
     )
 
+    screen_pop_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="Longest a replica answers a screen pop from its own memory: a change is "
+        "seen within milliseconds (LISTEN/NOTIFY), this only bounds a silently broken listening "
+        "connection; 0 reads the database every time",
+    )
+
     @property
     def twilio_configured(self) -> bool:
         """Whether numbers are set up through Twilio (else staff tick a checklist step)."""

@@ -42,6 +42,7 @@ from services.intake.domain.commands import (
     ReviseBook,
 )
 from services.intake.migrations import MIGRATIONS
+from services.intake.screen_pops import ScreenPops
 from services.intake.settings import IntakeSettings
 from tests.support.access import CALLERS, Row, fits, routes, rows, stand_ins
 from tests.support.builders import fresh_number
@@ -130,6 +131,7 @@ def _app(intake: Intake) -> FastAPI:
     )
     app.state.api_keys = check
     app.state.service_settings = IntakeSettings()
+    app.state.screen_pops = ScreenPops(max_age=0)  # nothing kept: every pop reads the tables
 
     async def acting(request: Request) -> Principal:
         return intake.caller if intake.caller is not None else await principal(request)
