@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from libs.devstack.kafka import LocalKafka, default_cache_dir
+from libs.devstack.kafka import broker_for
 from libs.devstack.topics import ensure_topics
 from libs.events import (
     SYSTEM,
@@ -123,13 +121,7 @@ def _row(name: str, n: int, seconds: float, base: float) -> None:
 
 async def from_kafka(n: int, home: Path) -> None:
     """Reading N events back from Kafka: raw, then decoded and folded like a replay."""
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-    broker = LocalKafka(home / "kafka", port=_free_port(), controller_port=_free_port(),
-                        cache_dir=default_cache_dir())  # fmt: skip
-    if not bootstrap:
-        print(f"broker started in {await broker.start():.1f} s")
-        bootstrap = broker.bootstrap_servers
-    try:
+    async with broker_for(home) as bootstrap:
         topic = f"bench{uuid4().hex[:6]}.calls.v1"
         await ensure_topics(bootstrap, [topic])
         await _produce(bootstrap, topic, n)
@@ -138,8 +130,6 @@ async def from_kafka(n: int, home: Path) -> None:
         print(f"events from Kafka: {n}")
         _row("baseline read_log (raw)", n, raw, raw)
         _row("read_log + decode + fold", n, replay, raw)
-    finally:
-        await broker.stop()
 
 
 async def dispute(others: int, home: Path) -> None:
@@ -148,13 +138,7 @@ async def dispute(others: int, home: Path) -> None:
     The replay reads the client's partition of each topic only; the baseline is what it read
     before, every partition of the four topics, raw, without decoding anything.
     """
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-    broker = LocalKafka(home / "kafka", port=_free_port(), controller_port=_free_port(),
-                        cache_dir=default_cache_dir())  # fmt: skip
-    if not bootstrap:
-        print(f"broker started in {await broker.start():.1f} s")
-        bootstrap = broker.bootstrap_servers
-    try:
+    async with broker_for(home) as bootstrap:
         prefix = f"bench{uuid4().hex[:6]}"
         topics = log_topics(prefix)
         await ensure_topics(bootstrap, topics)
@@ -173,8 +157,6 @@ async def dispute(others: int, home: Path) -> None:
         print(f"  baseline: every partition read raw    : {whole:7.2f} s")
         print(f"  replay_from_log, the client's share   : {took:7.2f} s ({read:,} records read, "
               f"{replay.events_used} used)  ratio to baseline {whole / took:5.1f}")  # fmt: skip
-    finally:
-        await broker.stop()
 
 
 async def _produce_events(bootstrap: str, prefix: str, events: Iterator[Event]) -> None:
@@ -193,13 +175,6 @@ async def _produce_events(bootstrap: str, prefix: str, events: Iterator[Event]) 
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _produce(bootstrap: str, topic: str, n: int) -> None:

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from uuid import UUID, uuid4
 
-from libs.devstack.kafka import LocalKafka, default_cache_dir
+from libs.devstack.kafka import broker_for
 from libs.devstack.postgres import LocalPostgres
 from libs.devstack.topics import ensure_topics
 from libs.events.calls import CallReceived
@@ -50,15 +49,6 @@ from libs.platform.consumer import (
 from libs.platform.db import Migration, create_pool, migrate
 from libs.platform.relay import OutboxRelay
 from libs.platform.store import PLUMBING_MIGRATIONS, EventStore, StreamAppend
-
-
-def free_port() -> int:
-    """A port nothing listens on now, on the loopback interface."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 Applied: TypeAlias = "Queue[tuple[list[bytes], float]]"
 """What the consumer's process tells: event ids it committed and when (time.monotonic)."""
@@ -282,31 +272,29 @@ async def run(args: argparse.Namespace, home: Path) -> None:
     """Start (or use) the infrastructure, measure, print the report."""
     postgres = LocalPostgres(home / "pg")
     dsn = os.environ.get("DATABASE_URL") or postgres.start()
-    broker = LocalKafka(
-        home / "kafka", port=free_port(), controller_port=free_port(), cache_dir=default_cache_dir()
-    )
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-    if not bootstrap:
-        print(f"broker started in {await broker.start():.1f} s")
-        bootstrap = broker.bootstrap_servers
     try:
-        n = args.events
-        base_topic = f"bench{uuid4().hex[:6]}.baseline"
-        await ensure_topics(bootstrap, [base_topic])
-        base = await baseline(bootstrap, base_topic, n)
-        print(f"events: {n}")
-        print(f"baseline  produce+consume, no database : {n / base:10.0f} events/s ({base:.1f} s)")
-        for batched in (False, True):
-            prefix = f"bench{uuid4().hex[:6]}"
-            await ensure_topics(bootstrap, [topic_for("calls", prefix)])
-            async with Pipeline(bootstrap, dsn, prefix, batched=batched) as pipe:
-                report(n, base, await throughput(pipe, n, args.append_batch), batched)
-                if args.rate:
-                    delays = await latency(pipe, args.rate, args.seconds)
-                    report_latency(args.rate, delays)
+        async with broker_for(home) as bootstrap:
+            await measure(args, dsn, bootstrap)
     finally:
-        await broker.stop()  # both stop only what this run started
-        postgres.stop()
+        postgres.stop()  # stops only what this run started
+
+
+async def measure(args: argparse.Namespace, dsn: str, bootstrap: str) -> None:
+    """The baseline, then the pipeline with each kind of projection."""
+    n = args.events
+    base_topic = f"bench{uuid4().hex[:6]}.baseline"
+    await ensure_topics(bootstrap, [base_topic])
+    base = await baseline(bootstrap, base_topic, n)
+    print(f"events: {n}")
+    print(f"baseline  produce+consume, no database : {n / base:10.0f} events/s ({base:.1f} s)")
+    for batched in (False, True):
+        prefix = f"bench{uuid4().hex[:6]}"
+        await ensure_topics(bootstrap, [topic_for("calls", prefix)])
+        async with Pipeline(bootstrap, dsn, prefix, batched=batched) as pipe:
+            report(n, base, await throughput(pipe, n, args.append_batch), batched)
+            if args.rate:
+                delays = await latency(pipe, args.rate, args.seconds)
+                report_latency(args.rate, delays)
 
 
 def report(n: int, base: float, result: dict[str, float], batched: bool) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import sys
 import tempfile
@@ -24,8 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from benchmarks.billing_replay import _free_port, _produce_events, events_for
-from libs.devstack.kafka import LocalKafka, default_cache_dir
+from benchmarks.billing_replay import _produce_events, events_for
+from libs.devstack.kafka import broker_for
 from libs.devstack.topics import ensure_topics
 from libs.events import Event, decode
 from libs.events.catalogue import topic_for
@@ -120,14 +119,8 @@ async def _one_client(bootstrap: str, intake_topic: str) -> UUID:
 
 async def run(sizes: list[int], home: Path) -> None:
     """Fill the log size by size and replay it in a fresh process each time."""
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-    broker = LocalKafka(home / "kafka", port=_free_port(), controller_port=_free_port(),
-                        cache_dir=default_cache_dir())  # fmt: skip
-    if not bootstrap:
-        print(f"broker started in {await broker.start():.1f} s", flush=True)
-        bootstrap = broker.bootstrap_servers
     rows = []
-    try:
+    async with broker_for(home) as bootstrap:
         for calls in sizes:
             prefix = f"bench{uuid4().hex[:6]}"
             started = time.perf_counter()
@@ -142,8 +135,6 @@ async def run(sizes: list[int], home: Path) -> None:
             result = json.loads(out.decode().strip().splitlines()[-1])
             rows.append(result)
             print(_row(result), flush=True)
-    finally:
-        await broker.stop()
     print()
     print("| events | raw read | one client's dispute replay (records read) | its peak memory "
           "| everyone folded in memory | events/s | ratio to raw | peak memory |")  # fmt: skip

@@ -11,9 +11,10 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -423,3 +424,27 @@ def _wait_gone_sync(alive: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while alive() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def broker_for(home: Path) -> AsyncIterator[str]:
+    """The broker KAFKA_BOOTSTRAP_SERVERS names, or a local one in `home` for the duration."""
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    if given:
+        yield given
+        return
+    broker = LocalKafka(home / "kafka", port=free_port(), controller_port=free_port(),
+                        cache_dir=default_cache_dir())  # fmt: skip
+    print(f"broker started in {await broker.start():.1f} s", flush=True)
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        await broker.stop()
